@@ -1,0 +1,64 @@
+import pytest
+
+from w2vspark.cli import parse_config
+from w2vspark.config import Config, ConfigError, load_config
+
+
+def test_defaults_follow_word2vec(tmp_path):
+    cfg = load_config()
+    t = cfg.train
+    assert (t.dim, t.window, t.num_negatives, t.sample, t.lr, t.min_lr, t.epochs) == (100, 5, 5, 1e-3, 0.025,
+                                                                                       0.0001, 5)
+    assert cfg.vocab.min_count == 5 and cfg.vocab.max_vocab_size is None and cfg.vocab.max_sentence_length == 1000
+
+
+def test_precedence_file_then_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[train]\ndim = 50\nepochs = 3\n[vocab]\nmax_vocab_size = 100\n[eval]\nwords = ["a", "b"]\n')
+    cfg = load_config(f, ["train.epochs=7", "train.sample=0", "vocab.lowercase=false", "vocab.max_vocab_size=none",
+                          "eval.words=x,y"])
+    assert cfg.train.dim == 50 and cfg.train.epochs == 7 and cfg.train.sample == 0.0
+    assert cfg.vocab.lowercase is False and cfg.vocab.max_vocab_size is None
+    assert cfg.eval.words == ("x", "y")
+    assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[train]\ndimm = 3\n', "unknown config key 'train.dimm'"),
+    ('[trian]\ndim = 3\n', "unknown config section 'trian'"),
+    ('[train]\ndim = "big"\n', "'train.dim' expects int, got 'big'"),
+    ('[train]\nlr = true\n', "'train.lr' expects float"),
+    ('[train]\nloss = "hs"\n', "'train.loss' must be one of"),
+    ('[train\n', "not valid TOML"),
+])
+def test_bad_files_name_the_key(tmp_path, text, message):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(f)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=two", "'train.epochs' expects int, got 'two'"),
+    ("train.nope=1", "unknown config key 'train.nope'"),
+    ("epochs=1", "section.key=value"),
+    ("train.window=0", "'train.window' must be >= 1"),
+    ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_missing_file_named():
+    with pytest.raises(ConfigError, match="nowhere.toml"):
+        load_config("nowhere.toml")
+
+
+def test_cli_exits_with_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as err:
+        parse_config("x", ["--set", "train.dim=-1"])
+    assert err.value.code == 2
+    assert "train.dim" in capsys.readouterr().err
+    cfg = parse_config("x", ["--set", "train.dim=8", "--resume"])
+    assert cfg.train.dim == 8 and cfg.train.resume is True

@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+
+from w2vspark.config import load_config
+from w2vspark.local import pack, split_round_robin, train_local
+from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
+from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, rechunk,
+                                take_slice, train_partition)
+from w2vspark.vocab import NoiseSampler, Vocabulary
+
+
+def _problem(seed=0, V=8, d=5, G=4, C=4, K=3):
+    rng = np.random.default_rng(seed)
+    w_in, w_out = rng.normal(size=(V, d)) * 0.5, rng.normal(size=(V, d)) * 0.5
+    targets = rng.integers(0, V, size=G)
+    contexts = rng.integers(0, V, size=(G, C))
+    contexts[0, 2:] = -1  # padding
+    contexts[1, 0] = targets[1]  # a word in its own window
+    negatives = rng.integers(0, V, size=(G, K))
+    negatives[2, :2] = targets[2]  # a negative equal to the target, twice
+    return w_in, w_out, targets, contexts, negatives
+
+
+def test_neg_sampling_kernel_is_minibatch_sgd_on_the_reference_loss():
+    w_in, w_out, targets, contexts, negatives = _problem()
+    lr = 0.1
+    exp_in, exp_out, exp_loss = w_in.copy(), w_out.copy(), 0.0
+    for g in range(len(targets)):
+        for c in contexts[g][contexts[g] >= 0]:
+            loss, grad_center, grad_outside = neg_sampling_loss_and_gradient(w_in[c], targets[g], w_out, negatives[g])
+            exp_loss += loss
+            exp_in[c] -= lr * grad_center
+            exp_out -= lr * grad_outside
+    got_in, got_out = w_in.copy(), w_out.copy()
+    got_loss = neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr)
+    assert got_loss == pytest.approx(exp_loss, rel=1e-12)
+    assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
+
+
+def test_naive_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
+    w_in, w_out, targets, contexts, _ = _problem(1)
+    lr = 0.05
+    exp_in, exp_out, exp_loss = w_in.copy(), w_out.copy(), 0.0
+    for g in range(len(targets)):
+        for c in contexts[g][contexts[g] >= 0]:
+            loss, grad_center, grad_outside = naive_softmax_loss_and_gradient(w_in[c], targets[g], w_out)
+            exp_loss += loss
+            exp_in[c] -= lr * grad_center
+            exp_out -= lr * grad_outside
+    got_in, got_out = w_in.copy(), w_out.copy()
+    got_loss = naive_softmax_step(got_in, got_out, targets, contexts, lr)
+    assert got_loss == pytest.approx(exp_loss, rel=1e-12)
+    assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
+
+
+def _sentences(seed=0, n=300, V=30):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, V, size=rng.integers(1, 25)).astype(np.int32) for _ in range(n)]
+
+
+def test_gather_and_slice_pick_the_right_sentences():
+    sents = _sentences()
+    ids, offsets = pack(sents)
+    got_ids, got_offsets = gather_sentences(ids, offsets, np.array([2, 5, 6]))
+    assert np.array_equal(got_ids, np.concatenate([sents[2], sents[5], sents[6]]))
+    # slicing across two input batches continues the row numbering
+    batches = [pack(sents[:101]), pack(sents[101:])]
+    sliced = list(take_slice(batches, 1, 3))
+    flat = np.concatenate([b[0] for b in sliced])
+    assert np.array_equal(flat, np.concatenate(sents[1::3]))
+
+
+def test_rechunk_keeps_sentences_whole_and_in_order():
+    sents = _sentences(1)
+    batches = [pack(sents[i:i + 37]) for i in range(0, len(sents), 37)]
+    chunks = list(rechunk(batches, chunk_words=200))
+    assert all(c[1][-1] >= 200 for c in chunks[:-1])
+    rebuilt = [ids[o[i]:o[i + 1]] for ids, o in chunks for i in range(len(o) - 1)]
+    assert len(rebuilt) == len(sents) and all(np.array_equal(a, b) for a, b in zip(rebuilt, sents))
+
+
+def _train(batches, seed=3, loss="neg_sampling"):
+    V, d = 30, 8
+    rng = np.random.default_rng(0)
+    w_in = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
+    w_out = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)  # non-zero, so w_in moves in one step
+    counts = np.arange(V, 0, -1) * 10
+    return train_partition(batches, w_in, w_out, KernelParams(window=3, num_negatives=4, loss=loss, batch_pairs=64),
+                           np.full(V, 0.9), NoiseSampler(counts), np.random.default_rng(seed), 0.05, 0.01, 4000), w_in
+
+
+def test_result_does_not_depend_on_input_batching():
+    sents = _sentences(2)
+    one, _ = _train([pack(sents)])
+    many, _ = _train([pack(sents[i:i + 7]) for i in range(0, len(sents), 7)])
+    for field in ("in_ids", "in_delta", "out_ids", "out_delta"):
+        assert np.array_equal(getattr(one, field), getattr(many, field)), field
+    assert one.loss_sum == many.loss_sum and one.pairs == many.pairs > 0
+    other_seed, _ = _train([pack(sents)], seed=4)
+    assert not np.array_equal(one.in_delta, other_seed.in_delta)
+
+
+@pytest.mark.parametrize("loss", ["neg_sampling", "naive_softmax"])
+def test_deltas_cover_exactly_the_touched_rows(loss):
+    sents = [np.array([1, 2, 3, 4], np.int32), np.array([5, 6], np.int32)]
+    res, w_in = _train([pack(sents)], loss=loss)
+    assert res.in_ids.tolist() == [1, 2, 3, 4, 5, 6]
+    assert res.in_delta.shape == (6, 8) and res.in_delta.dtype == np.float32
+    assert np.all(np.abs(res.in_delta).sum(axis=1) > 0)
+    assert res.words == 6 and res.pairs > 0
+    if loss == "naive_softmax":
+        assert len(res.out_ids) == 30
+
+
+def _planted_corpus(classes=4, per_class=8, sentences=1500, length=12, seed=0):
+    """Sentences whose words all come from one class: words of a class share their contexts."""
+    rng = np.random.default_rng(seed)
+    words = [f"c{c}w{i}" for c in range(classes) for i in range(per_class)]
+    lines = []
+    for _ in range(sentences):
+        c = rng.integers(classes)
+        lines.append([f"c{c}w{i}" for i in rng.integers(0, per_class, size=length)])
+    return words, lines
+
+
+def planted_class_accuracy(model, words, topn=5):
+    hits = total = 0
+    for w in words:
+        for other, _ in model.most_similar(w, topn):
+            hits += other.split("w")[0] == w.split("w")[0]
+            total += 1
+    return hits / total
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_planted_classes_are_recovered(partitions):
+    words, lines = _planted_corpus()
+    from collections import Counter
+    vocab = Vocabulary.from_counts(Counter(t for s in lines for t in s), min_count=1)
+    sents = [vocab.encode(s) for s in lines]
+    cfg = load_config(None, ["train.dim=16", "train.epochs=3", "train.sample=0", "train.window=3",
+                             f"train.num_partitions={partitions}", "train.syncs_per_epoch=2", "train.lr=0.05",
+                             "train.batch_pairs=128"])  # 32 words: a large minibatch would sum ~100 updates per row
+    model = train_local(cfg, split_round_robin(sents, partitions), vocab)
+    # chance level is 7/31 = 0.23: a trained model must put most neighbours in the word's own class
+    assert planted_class_accuracy(model, words) > 0.9

@@ -1,0 +1,218 @@
+"""Typed run configuration: frozen dataclasses, one per TOML section.
+
+Precedence: dataclass defaults < the TOML file < ``--set section.key=value`` overrides.
+Unknown sections or keys and ill-typed values raise :class:`ConfigError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    path: str = "data/kjv.txt.gz"  # file, folder or glob; any Hadoop URI
+    format: str = "text"  # "text", or any Spark source such as "parquet"
+    text_column: str = "text"  # string column read when format is not "text"
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    min_count: int = 5
+    max_vocab_size: int | None = None  # keep only the most frequent words; None keeps all
+    max_sentence_length: int = 1000  # longer lines are cut into chunks of this many tokens
+    lowercase: bool = True
+    token_pattern: str = ""  # a Java/Python regex for one token; "" = Unicode letters with inner apostrophes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dim: int = 100
+    window: int = 5
+    num_negatives: int = 5
+    sample: float = 1e-3
+    lr: float = 0.025
+    min_lr: float = 0.0001
+    epochs: int = 5
+    loss: str = "neg_sampling"  # or "naive_softmax" (full softmax; small vocabularies only)
+    batch_pairs: int = 4096  # (context, target) pairs per minibatch step
+    num_partitions: int = 2
+    syncs_per_epoch: int = 4
+    combine: str = "scaled"  # "scaled", "sum" or "average" (Spark MLlib's rule)
+    task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2.83) for "scaled")
+    seed: int = 1
+    checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "out/run"  # the run folder every stage reads and writes
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    words: tuple[str, ...] = ("god", "jesus", "david", "king", "water", "gold", "three", "said")
+    topn: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+LOSSES = ("neg_sampling", "naive_softmax")
+COMBINE_RULES = ("scaled", "sum", "average")
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, tp, value, from_text: bool):
+    """Turn ``value`` into type ``tp``; ``from_text`` means it came from a ``--set`` string."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (from_text and str(value).strip().lower() in ("none", "null", "")):
+            return None
+        return _coerce(key, args[0], value, from_text)
+    if origin is tuple:
+        if from_text:
+            value = [v.strip() for v in str(value).split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config key '{key}' expects a list of strings, got {value!r}")
+        return tuple(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if from_text and str(value).strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return str(value).strip().lower() in ("true", "1", "yes")
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_text:
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                pass
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_text:
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if from_text:
+            return str(value)
+    raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got {value!r}")
+
+
+def _section_types(section_cls) -> dict:
+    return typing.get_type_hints(section_cls)
+
+
+def _parse_override(text: str) -> tuple[str, str, str]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    if key.count(".") != 1:
+        raise ConfigError(f"--set expects section.key=value, got key {key!r}")
+    section, name = key.split(".")
+    return section, name, value
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Read ``path`` (TOML; optional) and apply ``--set`` style ``overrides``."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            with p.open("rb") as f:
+                raw = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    section_types = _section_types(Config)
+    values: dict[str, dict] = {name: {} for name in section_types}
+    where = f" in {path}" if path is not None else ""
+    for section, table in raw.items():
+        if section not in section_types:
+            raise ConfigError(f"unknown config section '{section}'{where}; known: {', '.join(section_types)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"config section '{section}'{where} must be a table")
+        hints = _section_types(section_types[section])
+        for name, value in table.items():
+            if name not in hints:
+                raise ConfigError(f"unknown config key '{section}.{name}'{where}; known: {', '.join(hints)}")
+            values[section][name] = _coerce(f"{section}.{name}", hints[name], value, from_text=False)
+    for text in overrides:
+        section, name, value = _parse_override(text)
+        if section not in section_types:
+            raise ConfigError(f"unknown config section '{section}' in --set {text!r}; known: {', '.join(section_types)}")
+        hints = _section_types(section_types[section])
+        if name not in hints:
+            raise ConfigError(f"unknown config key '{section}.{name}' in --set; known: {', '.join(hints)}")
+        values[section][name] = _coerce(f"{section}.{name}", hints[name], value, from_text=True)
+    cfg = Config(**{s: section_types[s](**v) for s, v in values.items()})
+    validate(cfg)
+    return cfg
+
+
+def with_overrides(cfg: Config, **sections: dict) -> Config:
+    """A copy of ``cfg`` with some fields replaced, e.g. ``with_overrides(cfg, train={"epochs": 1})``."""
+    new = {s: dataclasses.replace(getattr(cfg, s), **kv) for s, kv in sections.items()}
+    out = dataclasses.replace(cfg, **new)
+    validate(out)
+    return out
+
+
+def validate(cfg: Config) -> None:
+    t, v = cfg.train, cfg.vocab
+
+    def need(ok: bool, key: str, what: str, value) -> None:
+        if not ok:
+            raise ConfigError(f"config key '{key}' must be {what}, got {value!r}")
+
+    need(t.dim >= 1, "train.dim", ">= 1", t.dim)
+    need(t.window >= 1, "train.window", ">= 1", t.window)
+    need(t.num_negatives >= 1, "train.num_negatives", ">= 1", t.num_negatives)
+    need(t.sample >= 0, "train.sample", ">= 0 (0 disables subsampling)", t.sample)
+    need(t.lr > 0, "train.lr", "> 0", t.lr)
+    need(0 <= t.min_lr <= t.lr, "train.min_lr", "between 0 and train.lr", t.min_lr)
+    need(t.epochs >= 1, "train.epochs", ">= 1", t.epochs)
+    need(t.loss in LOSSES, "train.loss", f"one of {LOSSES}", t.loss)
+    need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
+    need(t.num_partitions >= 1, "train.num_partitions", ">= 1", t.num_partitions)
+    need(t.syncs_per_epoch >= 1, "train.syncs_per_epoch", ">= 1", t.syncs_per_epoch)
+    need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
+    need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
+    need(t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0", t.checkpoint_every)
+    need(v.min_count >= 1, "vocab.min_count", ">= 1", v.min_count)
+    need(v.max_vocab_size is None or v.max_vocab_size >= 1, "vocab.max_vocab_size", ">= 1 or none",
+         v.max_vocab_size)
+    need(v.max_sentence_length >= 2, "vocab.max_sentence_length", ">= 2", v.max_sentence_length)
+    need(bool(cfg.output.dir), "output.dir", "a non-empty path", cfg.output.dir)
+    need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)

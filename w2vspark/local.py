@@ -1,0 +1,120 @@
+"""The single-process trainer: the same loop and tasks as the Spark trainer, run in this process.
+
+It is the reference the Spark trainer is tested against (one partition on Spark gives the same model as
+this), and a quick way to train on a small corpus without a SparkSession.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .config import Config
+from .model import Word2VecModel
+from .partition import KernelParams
+from .text import chunk, tokenize
+from .trainer import TaskPlan, fit, init_params, round_specs, run_task
+from .vocab import Vocabulary
+
+
+def read_text_lines(path: str | Path) -> Iterator[str]:
+    """Lines of a plain, .gz or .bz2 text file (undecodable bytes replaced)."""
+    path = Path(path)
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            yield line
+
+
+def tokenized_sentences(lines: Iterable[str], cfg: Config) -> list[list[str]]:
+    v = cfg.vocab
+    out = []
+    for line in lines:
+        out.extend(chunk(tokenize(line, v.lowercase, v.token_pattern), v.max_sentence_length))
+    return out
+
+
+def encode(sentences: Iterable[Sequence[str]], vocab: Vocabulary) -> list[np.ndarray]:
+    """Token lists -> id arrays without out-of-vocabulary tokens; sentences left with < 2 tokens are dropped."""
+    encoded = (vocab.encode(s) for s in sentences)
+    return [ids for ids in encoded if len(ids) >= 2]
+
+
+def pack(sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A list of id arrays -> (flat ids (N,) int32, offsets (S+1,) int64)."""
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    ids = np.concatenate(sentences).astype(np.int32) if len(sentences) else np.zeros(0, np.int32)
+    return ids, np.concatenate([[0], np.cumsum(lengths)])
+
+
+def split_round_robin(sentences: Sequence[np.ndarray], num_partitions: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sentence i goes to partition i mod P, keeping order."""
+    return [pack(sentences[p::num_partitions]) for p in range(num_partitions)]
+
+
+def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
+    t = cfg.train
+    return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed,
+                    kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
+                                        batch_pairs=t.batch_pairs))
+
+
+def local_runner(parts: Sequence[tuple[np.ndarray, np.ndarray]], plan: TaskPlan):
+    keep_probs, noise = plan.keep_probs(), plan.noise()
+
+    def run_round(spec, w_in, w_out):
+        for p, batch in enumerate(parts):
+            yield p, run_task([batch], p, spec, plan, w_in, w_out, keep_probs, noise)
+
+    return run_round
+
+
+def train_local(cfg: Config, parts: Sequence[tuple[np.ndarray, np.ndarray]], vocab: Vocabulary,
+                on_round: Callable[[dict], None] | None = None) -> Word2VecModel:
+    """Train on in-memory partitions (each (ids, offsets)) and return the model (input vectors)."""
+    t = cfg.train
+    plan = task_plan(cfg, vocab)
+    corpus_words = int(sum(len(ids) for ids, _ in parts))
+    w_in, w_out = init_params(len(vocab), t.dim, t.seed)
+    specs = round_specs(t, corpus_words, len(parts))
+    fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round)
+    return Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
+
+
+def corpus_from_text(path: str | Path, cfg: Config) -> tuple[Vocabulary, list[np.ndarray]]:
+    """Read, tokenize, count and encode a text file in this process."""
+    sentences = tokenized_sentences(read_text_lines(path), cfg)
+    counts = Counter(tok for s in sentences for tok in s)
+    vocab = Vocabulary.from_counts(counts, cfg.vocab.min_count, cfg.vocab.max_vocab_size)
+    return vocab, encode(sentences, vocab)
+
+
+def run_local(cfg: Config, log: Callable[[str], None] = print) -> Word2VecModel:
+    """Read input.path, train in-process, save output.dir/model and print nearest neighbours."""
+    import time
+
+    from .trainer import format_progress
+
+    t0 = time.perf_counter()
+    vocab, sentences = corpus_from_text(cfg.input.path, cfg)
+    words = int(sum(len(s) for s in sentences))
+    log(f"corpus {cfg.input.path}: {len(sentences)} sentences, {words} words in vocabulary, "
+        f"{len(vocab)} distinct ({time.perf_counter() - t0:.1f}s)")
+    parts = split_round_robin(sentences, cfg.train.num_partitions)
+    t1 = time.perf_counter()
+    model = train_local(cfg, parts, vocab, on_round=lambda r: log(format_progress(r)))
+    seconds = time.perf_counter() - t1
+    log(f"trained {cfg.train.epochs} epochs in {seconds:.1f}s: "
+        f"{words * cfg.train.epochs / seconds / 1000:.1f}k words/s")
+    out = Path(cfg.output.dir) / "model"
+    model.save(out, overwrite=cfg.output.overwrite)
+    log(f"model written to {out}")
+    for word in cfg.eval.words:
+        if word in model:
+            near = ", ".join(w for w, _ in model.most_similar(word, cfg.eval.topn))
+            log(f"  {word:>10}: {near}")
+    return model

@@ -1,0 +1,161 @@
+"""The trained model: words and their input vectors, with similarity queries and a Spark ML compatible layout.
+
+Saved layout (a folder):
+  metadata/part-00000   one line of Spark ML JSON (class org.apache.spark.ml.feature.Word2VecModel)
+  data/part-00000.parquet   word: string, vector: array<float>   (one row per word, id order)
+  w2vspark.json         format_version, counts, resolved training config
+so that ``pyspark.ml.feature.Word2VecModel.load(path)`` reads it as well as :meth:`Word2VecModel.load`.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .storage import atomic_dir, read_json, write_json
+
+FORMAT_VERSION = 1
+SPARK_ML_CLASS = "org.apache.spark.ml.feature.Word2VecModel"
+
+
+class Word2VecModel:
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, counts: Sequence[int] | None = None,
+                 config: dict | None = None):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (V, d)
+        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+            raise ValueError(f"{len(words)} words but vectors of shape {vectors.shape}")
+        self.words = list(words)
+        self.vectors = vectors
+        self.counts = None if counts is None else np.asarray(counts, dtype=np.int64)
+        self.config = config or {}
+        self._index = {w: i for i, w in enumerate(self.words)}
+        if len(self._index) != len(self.words):
+            raise ValueError("model words must be unique")
+        self._unit = None
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def vocabulary(self) -> list[str]:
+        return list(self.words)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self._index
+
+    def index(self, word: str) -> int:
+        try:
+            return self._index[word]
+        except KeyError:
+            raise KeyError(f"word {word!r} is not in the model's vocabulary ({len(self.words)} words)") from None
+
+    def vector(self, word: str) -> np.ndarray:
+        return self.vectors[self.index(word)]
+
+    def _unit_vectors(self) -> np.ndarray:
+        if self._unit is None:
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            self._unit = self.vectors / np.maximum(norms, 1e-12)  # (V, d)
+        return self._unit
+
+    def _query(self, query: np.ndarray, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:
+        q = np.asarray(query, dtype=np.float32)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        sims = self._unit_vectors() @ q  # (V,)
+        sims[list(exclude)] = -np.inf
+        k = min(topn, len(sims) - len(exclude))
+        if k <= 0:
+            return []
+        best = np.argpartition(-sims, k - 1)[:k]
+        best = best[np.lexsort((best, -sims[best]))]
+        return [(self.words[i], float(sims[i])) for i in best]
+
+    def most_similar(self, word_or_vector, topn: int = 10) -> list[tuple[str, float]]:
+        """The ``topn`` words closest by cosine similarity (a query word itself is excluded)."""
+        if isinstance(word_or_vector, str):
+            i = self.index(word_or_vector)
+            return self._query(self.vectors[i], [i], topn)
+        return self._query(word_or_vector, [], topn)
+
+    def similarity(self, w1: str, w2: str) -> float:
+        unit = self._unit_vectors()
+        return float(unit[self.index(w1)] @ unit[self.index(w2)])
+
+    def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
+        """3CosAdd: the words closest to b - a + c, the three inputs excluded ("a is to b as c is to ?")."""
+        unit = self._unit_vectors()
+        ia, ib, ic = self.index(a), self.index(b), self.index(c)
+        return self._query(unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], topn)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            (tmp / "metadata").mkdir()
+            (tmp / "data").mkdir()
+            metadata = {
+                "class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
+                "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}",
+                "paramMap": _spark_params(self.dim, self.config), "defaultParamMap": {},
+            }
+            (tmp / "metadata" / "part-00000").write_text(json.dumps(metadata) + "\n", encoding="utf-8")
+            dim = self.dim
+            flat = pa.array(self.vectors.reshape(-1), type=pa.float32())
+            vectors = pa.ListArray.from_arrays(pa.array(np.arange(0, len(self.words) * dim + 1, dim,
+                                                                  dtype=np.int32)), flat)
+            table = pa.table({"word": pa.array(self.words, type=pa.string()), "vector": vectors})
+            pq.write_table(table, tmp / "data" / "part-00000.parquet")
+            write_json(tmp / "w2vspark.json", {
+                "format_version": FORMAT_VERSION, "dim": dim, "vocab_size": len(self.words),
+                "counts": None if self.counts is None else self.counts.tolist(), "config": self.config})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Word2VecModel":
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        info_path = path / "w2vspark.json"
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{path} is not a w2vspark model folder (no w2vspark.json)")
+        info = read_json(info_path)
+        version = info.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{info_path} has format_version {version!r}; this w2vspark reads version "
+                             f"{FORMAT_VERSION} only (upgrade w2vspark to read it)")
+        table = pq.read_table(path / "data")
+        words = table.column("word").to_pylist()
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vectors = flat.astype(np.float32).reshape(len(words), info["dim"])
+        return cls(words, vectors, info.get("counts"), info.get("config"))
+
+
+def _spark_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("pyspark")
+    except Exception:  # pragma: no cover - pyspark is a dependency
+        return "4.0.0"
+
+
+def _spark_params(dim: int, config: dict) -> dict:
+    train = config.get("train", {}) if config else {}
+    vocab = config.get("vocab", {}) if config else {}
+    params = {"vectorSize": dim}
+    for spark_name, section, key in (("windowSize", train, "window"), ("minCount", vocab, "min_count"),
+                                     ("maxIter", train, "epochs"), ("stepSize", train, "lr"),
+                                     ("numPartitions", train, "num_partitions"), ("seed", train, "seed"),
+                                     ("maxSentenceLength", vocab, "max_sentence_length")):
+        if key in section:
+            params[spark_name] = section[key]
+    return params

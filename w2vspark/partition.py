@@ -1,0 +1,187 @@
+"""The partition trainer: minibatch skip-gram SGD on one slice of sentences, in vectorized float32 numpy.
+
+This is what each Spark task runs (and what the local trainer runs in-process). It trains a private copy of
+the parameters and returns only the rows it touched, as deltas against the parameters it started from.
+
+Kernel (negative sampling): the HogBatch form. For each target position, the input vectors of the words in
+its dynamic window are scored against the output vectors of the target and of K negatives shared by the whole
+window: one small (C, d) x (d, K+1) product per window, batched over about ``batch_pairs`` pairs. Every pair's
+loss is the CS224n negative-sampling loss with v_c = w_in[context], u_o = w_out[target]; all gradients of a
+minibatch are taken at the same parameters and then applied together (plain minibatch SGD, deterministic).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .losses import log_sigmoid, naive_softmax_loss_and_gradient_batch, sigmoid, sum_rows
+from .sampling import pair_counts, subsample, window_groups
+from .vocab import NoiseSampler
+
+CHUNK_WORDS = 32768  # raw tokens per internal chunk; results do not depend on how the input was batched
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    window: int = 5
+    num_negatives: int = 5
+    loss: str = "neg_sampling"
+    batch_pairs: int = 4096
+
+
+@dataclass
+class PartitionResult:
+    in_ids: np.ndarray  # (n_in,) int32, ascending
+    in_delta: np.ndarray  # (n_in, d) float32
+    out_ids: np.ndarray  # (n_out,) int32, ascending
+    out_delta: np.ndarray  # (n_out, d) float32
+    loss_sum: float  # summed pair losses
+    pairs: int
+    words: int  # raw tokens read (before subsampling)
+    seconds: float
+
+
+def task_rng(seed: int, epoch: int, round_: int, partition: int) -> np.random.Generator:
+    """The random stream of one task: a function of (seed, epoch, round, partition index) only."""
+    return np.random.default_rng([seed, epoch, round_, partition])
+
+
+def take_slice(batches: Iterable[tuple[np.ndarray, np.ndarray]], index: int, count: int):
+    """Keep the sentences whose row number within the partition is congruent to ``index`` mod ``count``."""
+    row = 0
+    for ids, offsets in batches:
+        n = len(offsets) - 1
+        if count == 1:
+            yield ids, offsets
+        else:
+            first = (index - row) % count
+            chosen = np.arange(first, n, count)
+            yield gather_sentences(ids, offsets, chosen)
+        row += n
+
+
+def gather_sentences(ids: np.ndarray, offsets: np.ndarray, chosen: np.ndarray):
+    """Sentences ``chosen`` (ascending) of a flat batch -> (ids, offsets) of just those."""
+    lengths = np.diff(offsets)[chosen]  # (k,)
+    new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    starts = offsets[chosen]
+    index = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return ids[index], new_offsets
+
+
+def rechunk(batches: Iterable[tuple[np.ndarray, np.ndarray]], chunk_words: int = CHUNK_WORDS) -> Iterator:
+    """Regroup sentence batches into chunks of at least ``chunk_words`` tokens (the last may be smaller),
+    so that training is independent of how Spark or the caller cut the input into batches."""
+    pending_ids, pending_lengths, size = [], [], 0
+    for ids, offsets in batches:
+        lengths = np.diff(offsets)
+        start = 0
+        while start < len(lengths):
+            need = chunk_words - size
+            cum = np.cumsum(lengths[start:])
+            stop = start + int(np.searchsorted(cum, need)) + 1  # first prefix reaching the need
+            stop = min(stop, len(lengths))
+            pending_ids.append(ids[offsets[start]:offsets[stop]])
+            pending_lengths.append(lengths[start:stop])
+            size += int(offsets[stop] - offsets[start])
+            start = stop
+            if size >= chunk_words:
+                yield _join(pending_ids, pending_lengths)
+                pending_ids, pending_lengths, size = [], [], 0
+    if pending_lengths:
+        yield _join(pending_ids, pending_lengths)
+
+
+def _join(ids_list, lengths_list):
+    lengths = np.concatenate(lengths_list)
+    return np.concatenate(ids_list).astype(np.int32, copy=False), np.concatenate([[0], np.cumsum(lengths)])
+
+
+def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    unique_ids, sums = sum_rows(ids, rows)
+    w[unique_ids] += sums
+
+
+def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr) -> float:
+    """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs.
+
+    targets (G,), contexts (G, C) padded with -1, negatives (G, K), lr float32.
+    """
+    mask = contexts >= 0  # (G, C)
+    ctx = np.where(mask, contexts, 0)  # (G, C)
+    out_ids = np.concatenate([targets[:, None], negatives], axis=1)  # (G, K+1)
+    v = w_in[ctx]  # (G, C, d)
+    u = w_out[out_ids]  # (G, K+1, d)
+    scores = v @ u.transpose(0, 2, 1)  # (G, C, K+1)
+    signed = scores.copy()
+    signed[:, :, 1:] *= -1.0
+    loss = float(-(log_sigmoid(signed).sum(axis=2) * mask).sum())
+    g = -sigmoid(scores)  # (G, C, K+1)   label - s(score), times lr below
+    g[:, :, 0] += 1.0
+    g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
+    dv = g @ u  # (G, C, d)
+    du = g.transpose(0, 2, 1) @ v  # (G, K+1, d)
+    _scatter_add(w_in, ctx[mask], dv[mask])
+    _scatter_add(w_out, out_ids.reshape(-1), du.reshape(-1, du.shape[2]))
+    return loss
+
+
+def naive_softmax_step(w_in, w_out, targets, contexts, lr) -> float:
+    """One minibatch with the full softmax over the vocabulary, applied in place. -> summed loss."""
+    mask = contexts >= 0
+    centers = contexts[mask]  # (B,)
+    outside = np.repeat(targets, mask.sum(axis=1))  # (B,)
+    batch = len(centers)
+    mean_loss, grad_centers, (_, grad_rows) = naive_softmax_loss_and_gradient_batch(w_in[centers], outside, w_out)
+    step = np.float32(lr * batch)  # gradients are of the mean loss; SGD steps on every pair's own loss
+    _scatter_add(w_in, centers, (-step * grad_centers).astype(w_in.dtype, copy=False))
+    w_out -= (step * grad_rows).astype(w_out.dtype, copy=False)
+    return mean_loss * batch
+
+
+def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.ndarray, w_out: np.ndarray,
+                    params: KernelParams, keep_probs: np.ndarray, noise: NoiseSampler, rng: np.random.Generator,
+                    lr_start: float, lr_end: float, planned_words: int) -> PartitionResult:
+    """Train a private copy of (w_in, w_out) on ``batches`` of sentences; return the touched rows' deltas.
+
+    batches: (ids (N,), offsets (S+1,)) pairs. The learning rate falls linearly from ``lr_start`` to ``lr_end``
+    as the raw tokens read go from 0 to ``planned_words`` (and stays at ``lr_end`` after).
+    """
+    t0 = time.perf_counter()
+    local_in, local_out = w_in.copy(), w_out.copy()  # (V, d) each
+    touched_in = np.zeros(len(w_in), dtype=bool)
+    touched_out = np.zeros(len(w_out), dtype=bool)
+    loss_sum, pairs, words = 0.0, 0, 0
+    span = max(int(planned_words), 1)
+    for ids, offsets in rechunk(batches):
+        kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
+        targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng)
+        if len(targets):
+            counts = pair_counts(contexts)  # (G,)
+            cum = np.cumsum(counts)
+            bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
+            bounds = np.unique(np.concatenate([[0], bounds + 1, [len(targets)]]))
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                progress = min(1.0, (words + len(ids) * lo / len(targets)) / span)
+                lr = np.float32(lr_start + (lr_end - lr_start) * progress)
+                t, c = targets[lo:hi], contexts[lo:hi]
+                if params.loss == "neg_sampling":
+                    negatives = noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
+                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr)
+                    touched_out[negatives] = True
+                else:
+                    loss_sum += naive_softmax_step(local_in, local_out, t, c, lr)
+                    touched_out[:] = True
+                touched_in[c[c >= 0]] = True
+                touched_out[t] = True
+            pairs += int(cum[-1])
+        words += len(ids)
+    in_ids = np.flatnonzero(touched_in).astype(np.int32)
+    out_ids = np.flatnonzero(touched_out).astype(np.int32)
+    return PartitionResult(
+        in_ids=in_ids, in_delta=local_in[in_ids] - w_in[in_ids],
+        out_ids=out_ids, out_delta=local_out[out_ids] - w_out[out_ids],
+        loss_sum=loss_sum, pairs=pairs, words=words, seconds=time.perf_counter() - t0)

@@ -1,0 +1,166 @@
+"""The training loop, independent of where the tasks run.
+
+For each sync round (epochs x syncs_per_epoch of them) the loop hands the current parameters to a *round
+runner* (in-process for the local trainer, broadcast + mapInArrow on Spark), combines the partitions' sparse
+deltas with the configured rule, applies them, checks that every parameter stays finite, logs one metrics
+record, and checkpoints at the configured epoch boundaries. Tasks are a pure function of
+(parameters, data slice, seed, epoch, round, partition), so a run is bit-for-bit reproducible and resumable.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from .aggregate import DeltaAccumulator, default_task_lr_scale
+from .config import TrainConfig
+from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
+from .vocab import NoiseSampler, keep_probabilities
+
+
+class TrainingDiverged(RuntimeError):
+    """A parameter became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """What every task of one sync round needs to know besides its data and the parameters."""
+
+    index: int  # global round number, 0-based
+    epoch: int
+    sync: int  # round within the epoch
+    syncs_per_epoch: int
+    lr_start: float  # task learning rate at the start and end of its slice (multiplier included)
+    lr_end: float
+    planned_words: int  # expected raw tokens in one task's slice
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """Run-wide constants shipped to every task (small: O(V) numbers)."""
+
+    counts: np.ndarray  # (V,) int64 word counts
+    sample: float
+    seed: int
+    kernel: KernelParams
+
+    def keep_probs(self) -> np.ndarray:
+        return keep_probabilities(self.counts, self.sample)
+
+    def noise(self) -> NoiseSampler:
+        return NoiseSampler(self.counts)
+
+
+def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, spec: RoundSpec, plan: TaskPlan,
+             w_in: np.ndarray, w_out: np.ndarray, keep_probs=None, noise=None) -> PartitionResult:
+    """Train one partition's slice for one round (the body of every task, local or on Spark)."""
+    rng = task_rng(plan.seed, spec.epoch, spec.sync, partition)
+    return train_partition(
+        take_slice(batches, spec.sync, spec.syncs_per_epoch), w_in, w_out, plan.kernel,
+        plan.keep_probs() if keep_probs is None else keep_probs,
+        plan.noise() if noise is None else noise,
+        rng, spec.lr_start, spec.lr_end, spec.planned_words)
+
+
+class RoundRunner(Protocol):
+    def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray) -> Iterator[tuple[int, PartitionResult]]:
+        """Yield (partition index, result) for every partition, in partition order."""
+
+
+def init_params(vocab_size: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """word2vec.c initialisation: w_in uniform in (-0.5/d, 0.5/d), w_out zeros; float32, (V, d) each."""
+    rng = np.random.default_rng([seed, 0x1417])
+    w_in = ((rng.random((vocab_size, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim))
+    return w_in, np.zeros((vocab_size, dim), dtype=np.float32)
+
+
+def learning_rate(cfg: TrainConfig, progress: float) -> float:
+    """Linear decay from lr to min_lr over the whole run (progress in [0, 1])."""
+    return cfg.lr - (cfg.lr - cfg.min_lr) * min(max(progress, 0.0), 1.0)
+
+
+def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> list[RoundSpec]:
+    total_rounds = cfg.epochs * cfg.syncs_per_epoch
+    scale = cfg.task_lr_scale or default_task_lr_scale(cfg.combine, num_partitions)
+    per_task = math.ceil(corpus_words / (num_partitions * cfg.syncs_per_epoch))
+    return [RoundSpec(index=k, epoch=k // cfg.syncs_per_epoch, sync=k % cfg.syncs_per_epoch,
+                      syncs_per_epoch=cfg.syncs_per_epoch,
+                      lr_start=scale * learning_rate(cfg, k / total_rounds),
+                      lr_end=scale * learning_rate(cfg, (k + 1) / total_rounds),
+                      planned_words=per_task)
+            for k in range(total_rounds)]
+
+
+@dataclass
+class RoundStats:
+    loss_sum: float = 0.0
+    pairs: int = 0
+    words: int = 0
+    task_seconds: list = field(default_factory=list)
+
+
+def apply_round(results: Iterable[tuple[int, PartitionResult]], w_in: np.ndarray, w_out: np.ndarray,
+                rule: str) -> RoundStats:
+    """Combine the partitions' deltas with ``rule`` and apply them to (w_in, w_out) in place."""
+    acc_in = DeltaAccumulator(*w_in.shape)
+    acc_out = DeltaAccumulator(*w_out.shape)
+    stats = RoundStats()
+    for _, res in results:
+        acc_in.add(res.in_ids, res.in_delta)
+        acc_out.add(res.out_ids, res.out_delta)
+        stats.loss_sum += res.loss_sum
+        stats.pairs += res.pairs
+        stats.words += res.words
+        stats.task_seconds.append(res.seconds)
+    for w, acc in ((w_in, acc_in), (w_out, acc_out)):
+        ids, update = acc.update(rule)
+        w[ids] += update
+    return stats
+
+
+def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:
+    for name, w in (("w_in", w_in), ("w_out", w_out)):
+        if not np.isfinite(w).all():
+            bad = int((~np.isfinite(w)).any(axis=1).sum())
+            raise TrainingDiverged(
+                f"training diverged in round {spec.index + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
+                f"{bad} rows of {name} are NaN or infinite; lower train.lr or use more train.syncs_per_epoch. "
+                f"The last checkpoint is intact.")
+
+
+def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.ndarray, specs: list[RoundSpec],
+        start_round: int = 0, on_round: Callable[[dict], None] | None = None,
+        on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run rounds ``start_round..`` of ``specs``, updating (w_in, w_out) in place; returns them."""
+    t_start = time.perf_counter()
+    words_done = 0
+    for spec in specs[start_round:]:
+        t0 = time.perf_counter()
+        stats = apply_round(run_round(spec, w_in, w_out), w_in, w_out, cfg.combine)
+        check_finite(w_in, w_out, spec)
+        seconds = time.perf_counter() - t0
+        words_done += stats.words
+        elapsed = time.perf_counter() - t_start
+        remaining = len(specs) - spec.index - 1
+        done = spec.index + 1 - start_round
+        record = {
+            "round": spec.index + 1, "rounds": len(specs), "epoch": spec.epoch + 1, "sync": spec.sync + 1,
+            "loss": stats.loss_sum / max(stats.pairs, 1), "pairs": stats.pairs, "words": stats.words,
+            "words_per_sec": stats.words / seconds if seconds > 0 else 0.0,
+            "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
+            "eta": elapsed / done * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
+        }
+        if on_round is not None:
+            on_round(record)
+        if on_epoch_end is not None and spec.sync == spec.syncs_per_epoch - 1:
+            on_epoch_end(spec.epoch, w_in, w_out)
+    return w_in, w_out
+
+
+def format_progress(r: dict) -> str:
+    return (f"epoch {r['epoch']} round {r['round']}/{r['rounds']}: loss {r['loss']:.4f}  "
+            f"{r['words_per_sec'] / 1000:.1f}k words/s  lr {r['lr']:.5f}  "
+            f"elapsed {r['elapsed']:.0f}s  eta {r['eta']:.0f}s")

@@ -1,0 +1,107 @@
+"""The vocabulary (ids by rank), subsampling keep-probabilities and the negative-sampling noise distribution."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class VocabularyError(ValueError):
+    """No usable vocabulary can be built from the counts as configured."""
+
+
+def rank_counts(counts: Mapping[str, int] | Iterable[tuple[str, int]], min_count: int,
+                max_vocab_size: int | None = None) -> list[tuple[str, int]]:
+    """The kept (word, count) pairs in id order: count descending, then word ascending (deterministic)."""
+    items = counts.items() if isinstance(counts, Mapping) else counts
+    kept = [(w, int(c)) for w, c in items if c >= min_count]
+    kept.sort(key=lambda wc: (-wc[1], wc[0]))
+    if max_vocab_size is not None:
+        kept = kept[:max_vocab_size]
+    return kept
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words and their corpus counts; a word's id is its index (rank by count desc, word asc)."""
+
+    words: tuple[str, ...]
+    counts: np.ndarray  # (V,) int64
+    _index: dict = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        counts = np.asarray(self.counts, dtype=np.int64)
+        if counts.shape != (len(self.words),):
+            raise ValueError(f"{len(self.words)} words but counts of shape {counts.shape}")
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "_index", {w: i for i, w in enumerate(self.words)})
+        if len(self._index) != len(self.words):
+            raise ValueError("vocabulary words must be unique")
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 5,
+                    max_vocab_size: int | None = None) -> "Vocabulary":
+        kept = rank_counts(counts, min_count, max_vocab_size)
+        if not kept:
+            top = max(counts.values()) if counts else 0
+            raise VocabularyError(f"no word reaches min_count={min_count}: the input has {len(counts)} distinct "
+                                  f"words and the highest count is {top}; lower vocab.min_count")
+        return cls(tuple(w for w, _ in kept), np.array([c for _, c in kept], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self._index
+
+    def id(self, word: str) -> int:
+        try:
+            return self._index[word]
+        except KeyError:
+            raise KeyError(f"word {word!r} is not in the vocabulary ({len(self)} words)") from None
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Token strings -> ids (int32), dropping out-of-vocabulary tokens."""
+        index = self._index
+        return np.array([index[t] for t in tokens if t in index], dtype=np.int32)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def keep_probs(self, sample: float) -> np.ndarray:
+        """Subsampling keep-probability per word, as word2vec.c: (sqrt(f/t) + 1) t / f, capped at 1,
+        with f the word's count and t = sample x total count. ``sample = 0`` keeps every word."""
+        return keep_probabilities(self.counts, sample)
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.float64)  # (V,)
+    if sample <= 0:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum()
+    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
+
+
+class NoiseSampler:
+    """Draws negative samples from the unigram distribution raised to ``power`` (0.75 as word2vec.c).
+
+    Inverse-CDF sampling with a float64 cumulative table and a binary search: exact, vectorized, and
+    O(log V) per draw.
+    """
+
+    def __init__(self, counts: np.ndarray, power: float = 0.75):
+        weights = np.asarray(counts, dtype=np.float64) ** power  # (V,)
+        if weights.sum() <= 0:
+            raise ValueError("noise distribution needs at least one positive count")
+        self.probs = weights / weights.sum()  # (V,)
+        cdf = np.cumsum(self.probs)
+        cdf[-1] = 1.0
+        self._cdf = cdf
+
+    def draw(self, rng: np.random.Generator, shape) -> np.ndarray:
+        """Word ids (int32) of the given shape."""
+        u = rng.random(shape)
+        ids = np.searchsorted(self._cdf, u, side="right")
+        return np.minimum(ids, len(self._cdf) - 1).astype(np.int32)
