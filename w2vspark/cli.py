@@ -27,3 +27,23 @@ def parse_config(description: str, argv: Sequence[str] | None = None) -> Config:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_job(description: str, app_name: str, stage, argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, build the SparkSession, run ``stage(spark, cfg)``, stop the session.
+
+    User errors (bad input, settings or output location) print one line and exit with status 2, without a
+    JVM stack trace.
+    """
+    from .errors import UserError
+    from .session import build_spark
+
+    cfg = parse_config(description, argv)
+    spark = build_spark(app_name)
+    try:
+        stage(spark, cfg)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        spark.stop()

@@ -12,8 +12,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration file or override that cannot be used as it is."""
 
 

@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from .errors import UserError
 
-class OutputExistsError(FileExistsError):
+
+class OutputExistsError(UserError, FileExistsError):
     """An output that would be overwritten without permission."""
 
 

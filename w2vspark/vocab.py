@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
 
-class VocabularyError(ValueError):
+
+class VocabularyError(UserError, ValueError):
     """No usable vocabulary can be built from the counts as configured."""
 
 

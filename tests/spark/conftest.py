@@ -1,0 +1,23 @@
+"""One local SparkSession for the whole test run: local[2], no UI, 2 shuffle partitions, small Arrow batches."""
+import pytest
+
+from w2vspark.session import build_spark
+
+SPARK_TEST_CONF = {
+    "spark.master": "local[2]",
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "64",
+    "spark.driver.memory": "2g",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.executorEnv.OPENBLAS_NUM_THREADS": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    session = build_spark("w2vspark-tests", SPARK_TEST_CONF)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

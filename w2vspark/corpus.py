@@ -1,0 +1,248 @@
+"""Stage 1 on Spark: read the input, tokenize, count, cut the vocabulary and write the encoded corpus.
+
+Everything heavy runs in Spark (SQL functions and one Arrow UDF); only the kept vocabulary (V words) comes
+to the driver. Output under ``output.dir``:
+  vocab/   Parquet  id: int, word: string, count: long      (id = rank by count desc, then word asc)
+  corpus/  Parquet  key: long, ids: array<int>             (one row per sentence chunk, OOV removed,
+                                                            rows with < 2 ids dropped)
+  corpus_stats.json
+``key`` is xxhash64(line text, chunk index): a sentence's partition is pmod(key, P) and rows are ordered by
+(key, ids) inside a partition, so the same input gives the same partitions whatever the input splits, file
+names or cluster size.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from .config import Config, ConfigError
+from .errors import InputError
+from .hadoop import HadoopFS, join
+from .storage import OutputExistsError
+from .text import JAVA_TOKEN_PATTERN
+from .vocab import Vocabulary, VocabularyError, rank_counts
+
+OUTPUTS = ("vocab", "corpus", "corpus_stats.json")
+REPLACEMENT_CHAR = "\ufffd"
+
+
+def check_outputs(fs: HadoopFS, out_dir: str, names, overwrite: bool) -> None:
+    existing = [n for n in names if fs.exists(join(out_dir, n))]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{join(out_dir, existing[0])} already exists; set output.overwrite=true "
+                                f"to replace it")
+
+
+def read_input(spark, fs: HadoopFS, cfg: Config):
+    """-> DataFrame with one string column ``text``; clear errors for missing paths and columns."""
+    path, fmt = cfg.input.path, cfg.input.format
+    if not fs.glob(path):
+        raise InputError(f"input path not found: {path}")
+    files = fs.files_under(path)
+    if not files:
+        raise InputError(f"input path {path} holds no files")
+    from pyspark.sql import functions as F
+
+    if fmt == "text":
+        if all(size == 0 for _, size in files):
+            raise InputError(f"input {path} is empty ({len(files)} file(s) of 0 bytes)")
+        return spark.read.text(path).select(F.col("value").alias("text"))
+    try:
+        df = spark.read.format(fmt).load(path)
+    except Exception as exc:  # unknown format or unreadable table: report it without the JVM stack
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read {path} as format '{fmt}': {first}") from None
+    column = cfg.input.text_column
+    if column not in df.columns:
+        raise InputError(f"input table {path} has no column '{column}' (input.text_column); its columns are: "
+                         f"{', '.join(df.columns)}")
+    dtype = dict(df.dtypes)[column]
+    if dtype != "string":
+        raise InputError(f"column '{column}' of {path} has type {dtype}; input.text_column must name a string column")
+    return df.select(F.col(column).alias("text"))
+
+
+def check_token_pattern(spark, pattern: str) -> None:
+    if not pattern:
+        return
+    try:
+        spark._jvm.java.util.regex.Pattern.compile(pattern)
+    except Exception as exc:
+        raise ConfigError(f"config key 'vocab.token_pattern' is not a valid Java regex: {pattern!r} "
+                          f"({str(exc).splitlines()[0][:200]})") from None
+
+
+def sentence_chunks(text_df, cfg: Config):
+    """text -> rows (key: long, chunk: int, tokens: array<string>, bad_utf8: boolean).
+
+    One row per chunk of at most ``vocab.max_sentence_length`` tokens; ``bad_utf8`` marks (the first chunk
+    of) lines whose bytes were not valid UTF-8; such bytes are replaced by U+FFFD before tokenizing.
+    """
+    from pyspark.sql import functions as F
+
+    v = cfg.vocab
+    pattern = v.token_pattern or JAVA_TOKEN_PATTERN
+    text = F.col("text")
+    clean = F.make_valid_utf8(text)
+    lowered = F.lower(clean) if v.lowercase else clean
+    tokens = F.regexp_extract_all(lowered, F.lit(pattern), 0)
+    length = v.max_sentence_length
+    chunks = F.expr(
+        f"transform(sequence(0, greatest(cast(ceil(size(_tokens) / {length}) as int) - 1, 0)), "
+        f"i -> struct(i as chunk, slice(_tokens, i * {length} + 1, {length}) as tokens))")
+    return (text_df.where(text.isNotNull())
+            .select(text, (~F.is_valid_utf8(text)).alias("_bad"), tokens.alias("_tokens"))
+            .select("text", "_bad", F.inline(chunks))
+            .select(F.xxhash64("text", "chunk").alias("key"), "chunk", "tokens",
+                    (F.col("_bad") & (F.col("chunk") == 0)).alias("bad_utf8")))
+
+
+def count_words(chunks):
+    from pyspark.sql import functions as F
+
+    return chunks.select(F.explode("tokens").alias("word")).groupBy("word").count()
+
+
+def select_vocab(counts, cfg: Config) -> Vocabulary:
+    """Apply min_count / max_vocab_size in Spark and bring the kept words (ranked) to the driver."""
+    from pyspark.sql import functions as F
+
+    v = cfg.vocab
+    kept = counts.where(F.col("count") >= v.min_count).orderBy(F.desc("count"), F.asc("word"))
+    if v.max_vocab_size is not None:
+        kept = kept.limit(v.max_vocab_size)
+    rows = kept.collect()
+    if not rows:
+        summary = counts.agg(F.count("*").alias("n"), F.max("count").alias("top")).first()
+        raise VocabularyError(f"no word reaches min_count={v.min_count}: the input has {summary['n']} distinct "
+                              f"words and the highest count is {summary['top'] or 0}; lower vocab.min_count")
+    ranked = rank_counts([(r["word"], r["count"]) for r in rows], v.min_count)  # same order, checked in Python
+    return Vocabulary(tuple(w for w, _ in ranked), [c for _, c in ranked])
+
+
+def _encoder(words_broadcast):
+    """mapInArrow function: tokens (list<string>) -> ids (list<int32>) with out-of-vocabulary tokens removed."""
+
+    def encode(batches):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        value_set = pa.array(words_broadcast.value, type=pa.string())
+        for batch in batches:
+            tokens = batch.column("tokens")
+            n = len(tokens)
+            flat = tokens.flatten()
+            parents = pc.list_parent_indices(tokens).to_numpy()  # (T,)
+            idx = pc.index_in(flat, value_set=value_set)  # (T,) int32, null when out of vocabulary
+            valid = idx.is_valid().to_numpy(zero_copy_only=False)
+            lengths = np.bincount(parents[valid], minlength=n)  # (n,)
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+            values = idx.filter(pa.array(valid)).cast(pa.int32())
+            ids = pa.ListArray.from_arrays(pa.array(offsets), values)
+            yield pa.RecordBatch.from_arrays([batch.column("key"), ids], names=["key", "ids"])
+
+    return encode
+
+
+def partition_keys(spark, num_partitions: int) -> list[int]:
+    """Small integers k_0..k_{P-1} with Spark's hash partitioning sending k_p to partition p, so that
+    ``repartition(P, k_part)`` puts logical partition p exactly into physical partition p."""
+    from pyspark.sql import functions as F
+
+    rows = (spark.range(0, 64 * num_partitions + 64)
+            .select("id", F.pmod(F.hash("id"), F.lit(num_partitions)).alias("p"))
+            .groupBy("p").agg(F.min("id").alias("k")).collect())
+    keys = {r["p"]: r["k"] for r in rows}
+    missing = [p for p in range(num_partitions) if p not in keys]
+    if missing:  # pragma: no cover - 64 candidates per partition always cover every residue in practice
+        raise RuntimeError(f"no partition key found for partitions {missing}")
+    return [keys[p] for p in range(num_partitions)]
+
+
+def partitioned(spark, encoded, num_partitions: int):
+    """Rows of partition p = pmod(key, P) in physical partition p, ordered by (key, ids)."""
+    from pyspark.sql import functions as F
+
+    keys = partition_keys(spark, num_partitions)
+    part = F.pmod(F.col("key"), F.lit(num_partitions))
+    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (part + 1).cast("int"))
+    return (encoded.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
+            .sortWithinPartitions("key", "ids").drop("_pkey"))
+
+
+def build_corpus(spark, cfg: Config, log=print) -> dict:
+    """Run the whole stage and return its statistics (also written as corpus_stats.json)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+
+    t0 = time.perf_counter()
+    fs = HadoopFS(spark)
+    out_dir = cfg.output.dir
+    check_outputs(fs, out_dir, OUTPUTS, cfg.output.overwrite)
+    check_token_pattern(spark, cfg.vocab.token_pattern)
+    text = read_input(spark, fs, cfg)
+    spark.sparkContext.setJobDescription("w2vspark build_vocab: tokenize and count")
+    chunks = sentence_chunks(text, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        totals = chunks.agg(F.sum((F.col("chunk") == 0).cast("long")).alias("lines"),
+                            F.sum(F.size("tokens")).alias("tokens"),
+                            F.sum(F.col("bad_utf8").cast("long")).alias("bad")).first()
+        if not totals["lines"]:
+            raise InputError(f"input {cfg.input.path} has no lines")
+        if not totals["tokens"]:
+            raise InputError(f"input {cfg.input.path} has {totals['lines']} lines but no tokens "
+                             f"(vocab.token_pattern matches nothing)")
+        counts = count_words(chunks)
+        vocab = select_vocab(counts, cfg)
+        distinct = counts.count()
+        log(f"vocabulary: {len(vocab)} of {distinct} distinct words reach min_count={cfg.vocab.min_count}")
+
+        tmp = join(out_dir, f"_tmp-build_vocab-{uuid.uuid4().hex[:8]}")
+        try:
+            schema = StructType([StructField("id", IntegerType(), False), StructField("word", StringType(), False),
+                                 StructField("count", LongType(), False)])
+            vocab_rows = [(i, w, int(c)) for i, (w, c) in enumerate(zip(vocab.words, vocab.counts))]
+            spark.createDataFrame(vocab_rows, schema).coalesce(1).write.parquet(join(tmp, "vocab"))
+
+            spark.sparkContext.setJobDescription("w2vspark build_vocab: encode and write the corpus")
+            words_bc = spark.sparkContext.broadcast(list(vocab.words))
+            try:
+                encoded = chunks.select("key", "tokens").mapInArrow(_encoder(words_bc), "key long, ids array<int>")
+                encoded = encoded.where(F.size("ids") >= 2)
+                partitioned(spark, encoded, cfg.train.num_partitions).write.parquet(join(tmp, "corpus"))
+            finally:
+                words_bc.unpersist()
+            written = spark.read.parquet(join(tmp, "corpus")).agg(
+                F.count("*").alias("sentences"), F.sum(F.size("ids")).alias("words")).first()
+            in_vocab = int(vocab.counts.sum())
+            stats = {
+                "input": cfg.input.path, "input_lines": int(totals["lines"]), "tokens": int(totals["tokens"]),
+                "tokens_in_vocab": in_vocab, "kept_tokens": int(written["words"] or 0),
+                "sentences": int(written["sentences"]), "distinct_words": int(distinct),
+                "vocab_size": len(vocab), "rare_fraction": 1.0 - in_vocab / int(totals["tokens"]),
+                "lines_with_undecodable_bytes": int(totals["bad"] or 0),
+                "num_partitions": cfg.train.num_partitions, "min_count": cfg.vocab.min_count,
+                "max_sentence_length": cfg.vocab.max_sentence_length,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            fs.write_json(join(tmp, "corpus_stats.json"), stats)
+            for name in OUTPUTS:
+                fs.replace(join(tmp, name), join(out_dir, name))
+        finally:
+            fs.delete(tmp)
+    finally:
+        chunks.unpersist()
+    return stats
+
+
+def read_vocab(spark, run_dir: str) -> Vocabulary:
+    """The vocabulary written by :func:`build_corpus` (collected to the driver, in id order)."""
+    path = join(run_dir, "vocab")
+    if not HadoopFS(spark).exists(path):
+        raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
+    rows = spark.read.parquet(path).orderBy("id").collect()
+    if [r["id"] for r in rows] != list(range(len(rows))):
+        raise InputError(f"vocabulary at {path} has ids that are not 0..V-1")
+    return Vocabulary(tuple(r["word"] for r in rows), [r["count"] for r in rows])

@@ -1,0 +1,107 @@
+"""File operations on Hadoop URIs (local paths, file://, hdfs://, s3a://) through the session's JVM.
+
+Used for what Spark's DataFrame writer does not do itself: existence checks, atomic renames, small JSON files.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+
+class HadoopFS:
+    def __init__(self, spark):
+        self._spark = spark
+        self._jvm = spark._jvm
+        self._conf = spark._jsc.hadoopConfiguration()
+
+    def _path(self, uri: str):
+        return self._jvm.org.apache.hadoop.fs.Path(uri)
+
+    def _fs(self, path):
+        return path.getFileSystem(self._conf)
+
+    def qualify(self, uri: str) -> str:
+        """The fully qualified URI (``file:/abs/path`` for a relative local path)."""
+        p = self._path(uri)
+        return str(self._fs(p).makeQualified(p).toString())
+
+    def exists(self, uri: str) -> bool:
+        p = self._path(uri)
+        return bool(self._fs(p).exists(p))
+
+    def glob(self, uri: str) -> list[str]:
+        """Paths matching ``uri`` (a plain path matches itself when it exists)."""
+        p = self._path(uri)
+        found = self._fs(p).globStatus(p)
+        return [] if found is None else [str(s.getPath().toString()) for s in found]
+
+    def files_under(self, uri: str) -> list[tuple[str, int]]:
+        """(path, size) of every file matched by ``uri`` or below a matched folder, hidden files excluded."""
+        out = []
+        for match in self.glob(uri):
+            p = self._path(match)
+            it = self._fs(p).listFiles(p, True)
+            while it.hasNext():
+                status = it.next()
+                name = status.getPath().getName()
+                if not name.startswith((".", "_")):
+                    out.append((str(status.getPath().toString()), int(status.getLen())))
+        return out
+
+    def delete(self, uri: str) -> None:
+        p = self._path(uri)
+        fs = self._fs(p)
+        if fs.exists(p):
+            fs.delete(p, True)
+
+    def mkdirs(self, uri: str) -> None:
+        p = self._path(uri)
+        self._fs(p).mkdirs(p)
+
+    def rename(self, src: str, dst: str) -> None:
+        s, d = self._path(src), self._path(dst)
+        if not self._fs(s).rename(s, d):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def replace(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``; an existing ``dst`` is moved aside first and deleted only afterwards."""
+        aside = None
+        if self.exists(dst):
+            aside = f"{dst.rstrip('/')}.old-{uuid.uuid4().hex[:8]}"
+            self.rename(dst, aside)
+        self.rename(src, dst)
+        if aside is not None:
+            self.delete(aside)
+
+    def write_text(self, uri: str, text: str) -> None:
+        p = self._path(uri)
+        fs = self._fs(p)
+        fs.setWriteChecksum(False)  # no .crc beside small files on the local filesystem
+        out = fs.create(p, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def read_text(self, uri: str) -> str:
+        p = self._path(uri)
+        stream = self._fs(p).open(p)
+        try:
+            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+        finally:
+            stream.close()
+        return bytes(data).decode("utf-8")
+
+    def write_json(self, uri: str, obj) -> None:
+        self.write_text(uri, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+    def read_json(self, uri: str):
+        return json.loads(self.read_text(uri))
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URI parts with '/' (never os.path, which would break hdfs:// and s3a:// URIs)."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
