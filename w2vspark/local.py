@@ -15,9 +15,8 @@ import numpy as np
 
 from .config import Config
 from .model import Word2VecModel
-from .partition import KernelParams
 from .text import chunk, tokenize
-from .trainer import TaskPlan, fit, init_params, round_specs, run_task
+from .trainer import TaskPlan, fit, init_params, round_specs, run_task, task_plan
 from .vocab import Vocabulary
 
 
@@ -56,13 +55,6 @@ def split_round_robin(sentences: Sequence[np.ndarray], num_partitions: int) -> l
     return [pack(sentences[p::num_partitions]) for p in range(num_partitions)]
 
 
-def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
-    t = cfg.train
-    return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed,
-                    kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
-                                        batch_pairs=t.batch_pairs))
-
-
 def local_runner(parts: Sequence[tuple[np.ndarray, np.ndarray]], plan: TaskPlan):
     keep_probs, noise = plan.keep_probs(), plan.noise()
 
@@ -83,6 +75,19 @@ def train_local(cfg: Config, parts: Sequence[tuple[np.ndarray, np.ndarray]], voc
     specs = round_specs(t, corpus_words, len(parts))
     fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round)
     return Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
+
+
+def load_run_corpus(run_dir: str | Path, num_partitions: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The corpus/ written by the Spark corpus stage (a local folder), split as the Spark trainer splits it:
+    partition p = pmod(key, P), rows ordered by key."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(run_dir) / "corpus", columns=["key", "ids"])
+    keys = table.column("key").to_numpy()
+    sentences = [np.asarray(s, dtype=np.int32) for s in table.column("ids").to_pylist()]
+    parts = keys % num_partitions  # numpy's % of a positive modulus is never negative, like Spark's pmod
+    order = np.lexsort((keys, parts))
+    return [pack([sentences[i] for i in order[parts[order] == p]]) for p in range(num_partitions)]
 
 
 def corpus_from_text(path: str | Path, cfg: Config) -> tuple[Vocabulary, list[np.ndarray]]:

@@ -97,28 +97,38 @@ class Word2VecModel:
         return self._query(unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], topn)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path, overwrite: bool = False) -> None:
+    def spark_metadata(self) -> dict:
+        """The one-line JSON of Spark ML's metadata/part-00000."""
+        return {"class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
+                "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}", "paramMap": _spark_params(self.dim, self.config),
+                "defaultParamMap": {}}
+
+    def info(self) -> dict:
+        """The contents of w2vspark.json."""
+        return {"format_version": FORMAT_VERSION, "dim": self.dim, "vocab_size": len(self.words),
+                "counts": None if self.counts is None else self.counts.tolist(), "config": self.config}
+
+    def arrow_table(self):
+        """pyarrow Table (word: string, vector: list<float32>), one row per word in id order."""
         import pyarrow as pa
+
+        dim = self.dim
+        flat = pa.array(self.vectors.reshape(-1), type=pa.float32())
+        offsets = pa.array(np.arange(0, len(self.words) * dim + 1, dim, dtype=np.int32))
+        return pa.table({"word": pa.array(self.words, type=pa.string()),
+                         "vector": pa.ListArray.from_arrays(offsets, flat)})
+
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Save to a local folder (see :func:`w2vspark.spark_io.save_model` for Hadoop URIs)."""
         import pyarrow.parquet as pq
 
         with atomic_dir(path, overwrite=overwrite) as tmp:
             (tmp / "metadata").mkdir()
             (tmp / "data").mkdir()
-            metadata = {
-                "class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
-                "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}",
-                "paramMap": _spark_params(self.dim, self.config), "defaultParamMap": {},
-            }
-            (tmp / "metadata" / "part-00000").write_text(json.dumps(metadata) + "\n", encoding="utf-8")
-            dim = self.dim
-            flat = pa.array(self.vectors.reshape(-1), type=pa.float32())
-            vectors = pa.ListArray.from_arrays(pa.array(np.arange(0, len(self.words) * dim + 1, dim,
-                                                                  dtype=np.int32)), flat)
-            table = pa.table({"word": pa.array(self.words, type=pa.string()), "vector": vectors})
-            pq.write_table(table, tmp / "data" / "part-00000.parquet")
-            write_json(tmp / "w2vspark.json", {
-                "format_version": FORMAT_VERSION, "dim": dim, "vocab_size": len(self.words),
-                "counts": None if self.counts is None else self.counts.tolist(), "config": self.config})
+            (tmp / "metadata" / "part-00000").write_text(json.dumps(self.spark_metadata()) + "\n",
+                                                         encoding="utf-8")
+            pq.write_table(self.arrow_table(), tmp / "data" / "part-00000.parquet")
+            write_json(tmp / "w2vspark.json", self.info())
 
     @classmethod
     def load(cls, path: str | Path) -> "Word2VecModel":
@@ -128,12 +138,15 @@ class Word2VecModel:
         info_path = path / "w2vspark.json"
         if not info_path.is_file():
             raise FileNotFoundError(f"{path} is not a w2vspark model folder (no w2vspark.json)")
-        info = read_json(info_path)
+        return cls.from_parts(read_json(info_path), pq.read_table(path / "data"), str(info_path))
+
+    @classmethod
+    def from_parts(cls, info: dict, table, where: str = "w2vspark.json") -> "Word2VecModel":
+        """Rebuild from the w2vspark.json contents and the data table (word, vector)."""
         version = info.get("format_version")
         if version != FORMAT_VERSION:
-            raise ValueError(f"{info_path} has format_version {version!r}; this w2vspark reads version "
+            raise ValueError(f"{where} has format_version {version!r}; this w2vspark reads version "
                              f"{FORMAT_VERSION} only (upgrade w2vspark to read it)")
-        table = pq.read_table(path / "data")
         words = table.column("word").to_pylist()
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = flat.astype(np.float32).reshape(len(words), info["dim"])

@@ -16,12 +16,13 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from .aggregate import DeltaAccumulator, default_task_lr_scale
-from .config import TrainConfig
+from .config import Config, TrainConfig
+from .errors import UserError
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
-from .vocab import NoiseSampler, keep_probabilities
+from .vocab import NoiseSampler, Vocabulary, keep_probabilities
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """A parameter became NaN or infinite."""
 
 
@@ -63,6 +64,13 @@ def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, s
         plan.keep_probs() if keep_probs is None else keep_probs,
         plan.noise() if noise is None else noise,
         rng, spec.lr_start, spec.lr_end, spec.planned_words)
+
+
+def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
+    t = cfg.train
+    return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed,
+                    kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
+                                        batch_pairs=t.batch_pairs))
 
 
 class RoundRunner(Protocol):

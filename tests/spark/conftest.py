@@ -4,7 +4,7 @@ import pytest
 from w2vspark.session import build_spark
 
 SPARK_TEST_CONF = {
-    "spark.master": "local[2]",
+    "spark.master": "local[2,2]",  # two attempts per task: retries can be tested
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",

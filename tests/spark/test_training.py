@@ -1,0 +1,165 @@
+"""Stage 2 on Spark: equality with the local trainer, the combining rule, determinism under retries, resume,
+divergence, the memory check and quality on planted classes."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2vspark.config import load_config
+from w2vspark.corpus import build_corpus, read_vocab
+from w2vspark.errors import UserError
+from w2vspark.local import load_run_corpus, train_local
+from w2vspark.spark_io import list_checkpoints, load_model
+from w2vspark.spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
+from w2vspark.trainer import TrainingDiverged, apply_round, init_params, round_specs, task_plan
+from w2vspark.training import train_on_spark
+
+from ..unit.test_partition import _planted_corpus, planted_class_accuracy
+
+quiet = dict(log=lambda *_: None)
+TRAIN = ["train.dim=16", "train.window=3", "train.sample=0", "train.lr=0.05", "train.batch_pairs=128",
+         "train.epochs=2", "train.syncs_per_epoch=2", "vocab.min_count=1"]
+
+
+@pytest.fixture(scope="module")
+def planted_run(spark, tmp_path_factory):
+    """A run folder with vocab/ and corpus/ of the planted-class corpus."""
+    root = tmp_path_factory.mktemp("planted")
+    words, lines = _planted_corpus(sentences=600)
+    (root / "in.txt").write_text("\n".join(" ".join(s) for s in lines) + "\n")
+    cfg = load_config(None, [f"input.path={root / 'in.txt'}", f"output.dir={root / 'base'}", *TRAIN])
+    build_corpus(spark, cfg, **quiet)
+    return root, words
+
+
+def run_cfg(planted_run, name, *extra):
+    root, _ = planted_run
+    target = root / name
+    if not target.exists():  # each run gets its own folder holding a copy of the corpus stage's output
+        import shutil
+        shutil.copytree(root / "base", target)
+    return load_config(None, [f"output.dir={target}", *TRAIN, *extra])
+
+
+def test_one_partition_equals_the_local_trainer(spark, planted_run):
+    cfg = run_cfg(planted_run, "p1", "train.num_partitions=1")
+    model = train_on_spark(spark, cfg, **quiet)
+    vocab = read_vocab(spark, cfg.output.dir)
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 1), vocab)
+    assert np.array_equal(model.vectors, local.vectors)  # bit for bit: same tasks, same combining
+    saved = load_model(spark, str(Path(cfg.output.dir) / "model"))
+    assert np.array_equal(saved.vectors, model.vectors) and saved.words == list(vocab.words)
+
+
+def test_two_partitions_also_equal_local(spark, planted_run):
+    cfg = run_cfg(planted_run, "p2", "train.num_partitions=2", "train.epochs=1")
+    model = train_on_spark(spark, cfg, **quiet)
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 2), read_vocab(spark, cfg.output.dir))
+    assert np.array_equal(model.vectors, local.vectors)
+
+
+@pytest.mark.parametrize("rule", ["average", "sum", "scaled"])
+def test_driver_update_is_the_rule_applied_by_hand(spark, planted_run, rule):
+    cfg = run_cfg(planted_run, "rule", "train.num_partitions=3", f"train.combine={rule}")
+    vocab = read_vocab(spark, cfg.output.dir)
+    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3)
+    try:
+        w_in, w_out = init_params(len(vocab), 16, 1)
+        w_out += 0.01  # non-zero, so that the input vectors move too
+        spec = round_specs(cfg.train, 5000, 3)[0]
+        runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab))
+        results = list(runner(spec, w_in, w_out))
+        runner.close()
+    finally:
+        corpus.unpersist()
+    assert [p for p, _ in results] == [0, 1, 2]
+    for name, w, ids_of, delta_of in (("in", w_in, "in_ids", "in_delta"), ("out", w_out, "out_ids", "out_delta")):
+        dense = np.zeros((3,) + w.shape)
+        for p, res in results:
+            dense[p, getattr(res, ids_of)] = getattr(res, delta_of)
+        touched = (np.abs(dense).sum(axis=2) > 0).sum(axis=0)  # n(r)
+        total = dense.sum(axis=0)
+        if rule == "sum":
+            expected = total
+        elif rule == "average":
+            expected = total / np.maximum(touched, 1)[:, None]
+        else:
+            sq = (dense ** 2).sum(axis=(0, 2))
+            norm = (total ** 2).sum(axis=1)
+            f = np.where(norm > 0, sq / np.where(norm > 0, norm, 1), 1.0)
+            expected = total * np.clip(f, 1 / np.maximum(touched, 1), 1)[:, None]
+        got = w.copy()
+        apply_round(iter(results), *((got, w_out.copy()) if name == "in" else (w_in.copy(), got)), rule)
+        assert np.allclose(got - w, expected, atol=1e-6), name
+        assert (touched > 1).sum() > 0  # rows really were shared between partitions
+
+
+def test_deterministic_across_runs_and_task_retries(spark, planted_run):
+    first = train_on_spark(spark, run_cfg(planted_run, "det1", "train.num_partitions=2"), **quiet)
+    second = train_on_spark(spark, run_cfg(planted_run, "det2", "train.num_partitions=2"), **quiet)
+    lines = []
+    retried = train_on_spark(spark, run_cfg(planted_run, "det3", "train.num_partitions=2"),
+                             fail_first_attempt_round=1, log=lines.append)
+    assert "2 task(s) succeeded on a retry after a failed attempt" in lines  # the fault really happened
+    assert np.array_equal(first.vectors, second.vectors)
+    assert np.array_equal(first.vectors, retried.vectors)
+
+
+def test_resume_is_bit_identical(spark, planted_run):
+    full = train_on_spark(spark, run_cfg(planted_run, "full", "train.num_partitions=2", "train.epochs=3"), **quiet)
+    cfg = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3")
+    assert train_on_spark(spark, cfg, stop_after_epochs=1, **quiet) is None
+    ckpts = list_checkpoints(spark, str(Path(cfg.output.dir) / "checkpoints"))
+    assert [e for e, _ in ckpts] == [1]
+    with pytest.raises(UserError, match="--resume"):
+        train_on_spark(spark, cfg, **quiet)  # refuses to start again over the checkpoints
+    resumed_cfg = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3", "train.resume=true")
+    resumed = train_on_spark(spark, resumed_cfg, **quiet)
+    assert np.array_equal(full.vectors, resumed.vectors)
+    metrics = [json.loads(l) for l in (Path(cfg.output.dir) / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == list(range(1, 7))
+    changed = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3", "train.resume=true",
+                      "train.lr=0.01")
+    (Path(cfg.output.dir) / "model").rename(Path(cfg.output.dir) / "model.done")
+    with pytest.raises(UserError, match="settings differ"):
+        train_on_spark(spark, changed, **quiet)
+
+
+def test_divergence_names_the_round_and_keeps_the_checkpoint(spark, planted_run):
+    cfg = run_cfg(planted_run, "nan", "train.num_partitions=2", "train.epochs=3", "train.lr=1e30",
+                  "train.min_lr=1e30")
+    with pytest.raises(TrainingDiverged, match=r"round \d+ \(epoch \d"):
+        train_on_spark(spark, cfg, **quiet)
+    assert not (Path(cfg.output.dir) / "model").exists()
+
+
+def test_memory_check_names_the_setting(spark):
+    with pytest.raises(UserError, match="spark.driver.memory"):
+        check_memory(spark, 50_000_000, 300)
+    assert check_memory(spark, 1000, 10)["model_bytes"] == 80_000
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_planted_classes_on_spark(spark, planted_run, partitions):
+    _, words = planted_run
+    cfg = run_cfg(planted_run, f"q{partitions}", f"train.num_partitions={partitions}", "train.epochs=3")
+    model = train_on_spark(spark, cfg, **quiet)
+    # chance is 7/31 = 0.23
+    assert planted_class_accuracy(model, words) > 0.9
+
+
+def test_loss_falls_on_the_demo_corpus(spark, tmp_path):
+    import gzip
+    root = Path(__file__).parents[2]
+    with gzip.open(root / "data" / "kjv.txt.gz", "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(6000)]  # Genesis to Numbers: a sixth of the corpus
+    (tmp_path / "kjv.txt").write_text("".join(lines))
+    cfg = load_config(root / "conf" / "demo.toml", [f"input.path={tmp_path / 'kjv.txt'}",
+                                                    f"output.dir={tmp_path / 'run'}", "train.dim=32",
+                                                    "train.epochs=3", "train.syncs_per_epoch=2"])
+    build_corpus(spark, cfg, **quiet)
+    train_on_spark(spark, cfg, **quiet)
+    losses = [json.loads(l)["loss"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 6
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses

@@ -1,0 +1,118 @@
+"""Model and checkpoint files on Hadoop URIs, written through Spark: always to a temporary folder, then renamed.
+
+Checkpoint layout (``checkpoints/epoch=NNN/``): ``params/`` Parquet rows (matrix: string, start: int,
+nrows: int, data: binary) holding float32 blocks of w_in and w_out, and ``state.json`` (the next round,
+the metrics so far, the settings that must match on resume). A folder without ``state.json`` is incomplete
+and ignored.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import numpy as np
+
+from .errors import UserError
+from .hadoop import HadoopFS, join
+from .model import Word2VecModel
+from .storage import OutputExistsError
+
+BLOCK_ROWS = 8192
+CHECKPOINT_FORMAT = 1
+_EPOCH_DIR = re.compile(r"epoch=(\d+)$")
+
+
+def save_model(spark, model: Word2VecModel, uri: str, overwrite: bool = False) -> None:
+    """Write ``model`` in the Spark ML Word2VecModel layout plus w2vspark.json at ``uri``."""
+    fs = HadoopFS(spark)
+    if fs.exists(uri) and not overwrite:
+        raise OutputExistsError(f"{uri} already exists; set output.overwrite=true to replace it")
+    tmp = f"{uri.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        fs.write_text(join(tmp, "metadata", "part-00000"), json.dumps(model.spark_metadata()) + "\n")
+        spark.createDataFrame(model.arrow_table()).coalesce(1).write.parquet(join(tmp, "data"))
+        fs.write_json(join(tmp, "w2vspark.json"), model.info())
+        fs.replace(tmp, uri)
+    finally:
+        fs.delete(tmp)
+
+
+def load_model(spark, uri: str) -> Word2VecModel:
+    fs = HadoopFS(spark)
+    info_uri = join(uri, "w2vspark.json")
+    if not fs.exists(info_uri):
+        raise UserError(f"{uri} is not a w2vspark model folder (no w2vspark.json)")
+    table = spark.read.parquet(join(uri, "data")).toArrow()
+    return Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
+
+
+def _blocks_table(w_in: np.ndarray, w_out: np.ndarray):
+    import pyarrow as pa
+
+    matrices, starts, nrows, data = [], [], [], []
+    for name, w in (("w_in", w_in), ("w_out", w_out)):
+        for lo in range(0, len(w), BLOCK_ROWS):
+            block = np.ascontiguousarray(w[lo:lo + BLOCK_ROWS], dtype=np.float32)
+            matrices.append(name)
+            starts.append(lo)
+            nrows.append(len(block))
+            data.append(block.tobytes())
+    return pa.table({"matrix": pa.array(matrices), "start": pa.array(starts, pa.int32()),
+                     "nrows": pa.array(nrows, pa.int32()), "data": pa.array(data, pa.binary())})
+
+
+def save_checkpoint(spark, checkpoints_uri: str, epoch: int, w_in: np.ndarray, w_out: np.ndarray, state: dict,
+                    keep: int = 2) -> str:
+    """Write checkpoint ``epoch=NNN`` (1-based epoch count) atomically; keep only the newest ``keep``."""
+    fs = HadoopFS(spark)
+    final = join(checkpoints_uri, f"epoch={epoch:03d}")
+    tmp = join(checkpoints_uri, f"_tmp-epoch={epoch:03d}-{uuid.uuid4().hex[:8]}")
+    try:
+        spark.createDataFrame(_blocks_table(w_in, w_out)).write.parquet(join(tmp, "params"))
+        fs.write_json(join(tmp, "state.json"), {**state, "format": CHECKPOINT_FORMAT, "epoch": epoch})
+        fs.replace(tmp, final)
+    finally:
+        fs.delete(tmp)
+    for old in list_checkpoints(spark, checkpoints_uri)[:-keep]:
+        fs.delete(old[1])
+    return final
+
+
+def list_checkpoints(spark, checkpoints_uri: str) -> list[tuple[int, str]]:
+    """Complete checkpoints as (epoch, uri), oldest first."""
+    fs = HadoopFS(spark)
+    if not fs.exists(checkpoints_uri):
+        return []
+    found = []
+    for uri in fs.glob(join(checkpoints_uri, "epoch=*")):
+        m = _EPOCH_DIR.search(uri.rstrip("/"))
+        if m and fs.exists(join(uri, "state.json")):
+            found.append((int(m.group(1)), uri))
+    return sorted(found)
+
+
+def load_checkpoint(spark, uri: str, vocab_size: int, dim: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    fs = HadoopFS(spark)
+    state = fs.read_json(join(uri, "state.json"))
+    table = spark.read.parquet(join(uri, "params")).toArrow()
+    w = {"w_in": np.empty((vocab_size, dim), np.float32), "w_out": np.empty((vocab_size, dim), np.float32)}
+    seen = {"w_in": 0, "w_out": 0}
+    for name, start, nrows, data in zip(*(table.column(c).to_pylist() for c in ("matrix", "start", "nrows", "data"))):
+        block = np.frombuffer(data, dtype=np.float32)
+        if block.size != nrows * dim or start + nrows > vocab_size:
+            raise UserError(f"checkpoint {uri} does not match the vocabulary ({vocab_size} words) and "
+                            f"train.dim={dim}")
+        w[name][start:start + nrows] = block.reshape(nrows, dim)
+        seen[name] += nrows
+    if seen != {"w_in": vocab_size, "w_out": vocab_size}:
+        raise UserError(f"checkpoint {uri} is incomplete: {seen} rows for a vocabulary of {vocab_size}")
+    return w["w_in"], w["w_out"], state
+
+
+def write_metrics(spark, uri: str, records: list[dict]) -> None:
+    """Rewrite metrics.jsonl (one JSON record per round) through a temporary file and a rename."""
+    fs = HadoopFS(spark)
+    tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+    fs.write_text(tmp, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    fs.replace(tmp, uri)

@@ -1,0 +1,219 @@
+"""Training on Spark: the round runner (broadcast -> mapInArrow -> stream the deltas back) and the job body.
+
+Each sync round the driver broadcasts (w_in, w_out) as float32 arrays; every task trains its partition's
+slice with :func:`w2vspark.trainer.run_task` and yields the touched rows as a few Arrow rows, each a block of
+row ids and the matching float32 deltas as binary (never one cell per word). The results are cached on the
+executors and streamed to the driver one partition at a time, so the driver holds the model, one
+accumulator and one partition's deltas at once.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from dataclasses import replace
+from typing import Iterator
+
+import numpy as np
+
+from .config import Config
+from .errors import InputError, UserError
+from .hadoop import HadoopFS, join
+from .partition import PartitionResult
+from .trainer import RoundSpec, TaskPlan, run_task
+
+BLOCK_ROWS = 8192  # parameter rows per result row (8192 x 100 float32 = 3.2 MB per binary cell)
+RESULT_SCHEMA = ("part int, kind string, ids binary, delta binary, nrows int, loss double, pairs long, "
+                 "words long, seconds double, worker string, attempt int")
+
+
+def load_partitioned_corpus(spark, run_dir: str, num_partitions: int):
+    """corpus/ -> DataFrame(part, key, ids) with logical partition p = pmod(key, P) alone in physical
+    partition p, ordered by (key, ids): the same rows in the same order on every run and every retry."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from .corpus import partition_keys
+
+    path = join(run_dir, "corpus")
+    if not HadoopFS(spark).exists(path):
+        raise InputError(f"no corpus at {path}: run jobs/build_vocab.py first with the same output.dir")
+    keys = partition_keys(spark, num_partitions)
+    part = F.pmod(F.col("key"), F.lit(num_partitions)).cast("int")
+    df = spark.read.parquet(path).select(part.alias("part"), "key", "ids")
+    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (F.col("part") + 1))
+    return (df.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
+            .sortWithinPartitions("part", "key", "ids").drop("_pkey")
+            .persist(StorageLevel.MEMORY_AND_DISK))
+
+
+def arrow_sentences(list_array) -> tuple[np.ndarray, np.ndarray]:
+    """An Arrow list<int32> array -> (flat ids (N,) int32, offsets (S+1,) int64 starting at 0)."""
+    offsets = list_array.offsets.to_numpy().astype(np.int64)
+    values = list_array.values.to_numpy(zero_copy_only=False)
+    flat = values[offsets[0]:offsets[-1]].astype(np.int32, copy=False)
+    return flat, offsets - offsets[0]
+
+
+def _split_by_part(batches) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """Arrow batches (part, key, ids) sorted by part -> (part, (ids, offsets)) pieces."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        parts = batch.column("part").to_numpy()
+        cuts = np.flatnonzero(np.diff(parts)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(parts)]):
+            yield int(parts[lo]), arrow_sentences(batch.column("ids").slice(lo, hi - lo))
+
+
+def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int):
+    import pyarrow as pa
+
+    names = RESULT_SCHEMA_NAMES
+    for kind, ids, delta in (("in", res.in_ids, res.in_delta), ("out", res.out_ids, res.out_delta)):
+        for lo in range(0, len(ids), BLOCK_ROWS):
+            block_ids = np.ascontiguousarray(ids[lo:lo + BLOCK_ROWS], dtype=np.int32)
+            block = np.ascontiguousarray(delta[lo:lo + BLOCK_ROWS], dtype=np.float32)
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([part], pa.int32()), pa.array([kind]), pa.array([block_ids.tobytes()], pa.binary()),
+                 pa.array([block.tobytes()], pa.binary()), pa.array([len(block_ids)], pa.int32()),
+                 pa.array([None], pa.float64()), pa.array([None], pa.int64()), pa.array([None], pa.int64()),
+                 pa.array([None], pa.float64()), pa.array([worker]), pa.array([attempt], pa.int32())],
+                names=names)
+    yield pa.RecordBatch.from_arrays(
+        [pa.array([part], pa.int32()), pa.array(["stats"]), pa.array([None], pa.binary()),
+         pa.array([None], pa.binary()), pa.array([0], pa.int32()), pa.array([res.loss_sum]),
+         pa.array([res.pairs], pa.int64()), pa.array([res.words], pa.int64()), pa.array([res.seconds]),
+         pa.array([worker]), pa.array([attempt], pa.int32())], names=names)
+
+
+RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
+
+
+def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False):
+    """The mapInArrow function of one round."""
+
+    def task(batches):
+        import os
+        import socket
+
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if fail_first_attempt and ctx is not None and ctx.attemptNumber() == 0:
+            raise RuntimeError("injected failure of a first task attempt (fault-injection test)")
+        plan = plan_bc.value
+        w_in, w_out = params_bc.value
+        keep_probs, noise = plan.keep_probs(), plan.noise()
+        worker = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('SPARK_EXECUTOR_ID', '')}"
+        pieces = _split_by_part(batches)
+        for part, group in itertools.groupby(pieces, key=lambda item: item[0]):
+            res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise)
+            yield from _result_batches(part, res, worker, ctx.attemptNumber() if ctx is not None else 0)
+
+    return task
+
+
+def _rows_to_results(rows, dim: int) -> Iterator[tuple[int, PartitionResult]]:
+    """Result rows in partition order -> (part, PartitionResult), one part at a time."""
+    for part, group in itertools.groupby(rows, key=lambda r: r["part"]):
+        blocks = {"in": ([], []), "out": ([], [])}
+        stats = None
+        for r in group:
+            if r["kind"] == "stats":
+                stats = r
+            else:
+                ids = np.frombuffer(r["ids"], dtype=np.int32)
+                blocks[r["kind"]][0].append(ids)
+                blocks[r["kind"]][1].append(np.frombuffer(r["delta"], dtype=np.float32).reshape(len(ids), dim))
+
+        def cat(kind):
+            ids, deltas = blocks[kind]
+            if not ids:
+                return np.zeros(0, np.int32), np.zeros((0, dim), np.float32)
+            return np.concatenate(ids), np.concatenate(deltas)
+
+        in_ids, in_delta = cat("in")
+        out_ids, out_delta = cat("out")
+        yield part, PartitionResult(in_ids, in_delta, out_ids, out_delta, float(stats["loss"]), int(stats["pairs"]),
+                                    int(stats["words"]), float(stats["seconds"]))
+
+
+class SparkRoundRunner:
+    """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.trainer.fit`."""
+
+    def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None):
+        self.spark = spark
+        self.corpus = corpus_df
+        self.plan_bc = spark.sparkContext.broadcast(plan)
+        self.fail_round = fail_first_attempt_round
+        self.workers: set[str] = set()  # host:pid:executor of every task that delivered a result
+        self.retried_tasks = 0  # results that came from a second or later attempt
+
+    def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):
+        from pyspark import StorageLevel
+
+        sc = self.spark.sparkContext
+        sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
+        params_bc = sc.broadcast((w_in, w_out))
+        task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round))
+        results = self.corpus.mapInArrow(task, RESULT_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            results.count()  # runs every task of the round in parallel; the rows stay cached on the executors
+            rows = results.toLocalIterator(prefetchPartitions=True)
+            for part, res in _rows_to_results(rows, w_in.shape[1]):
+                yield part, res
+            for r in results.where("kind = 'stats'").select("worker", "attempt").collect():
+                self.workers.add(r["worker"])
+                self.retried_tasks += r["attempt"] > 0
+        finally:
+            results.unpersist()
+            params_bc.unpersist()
+            params_bc.destroy()
+            sc.setJobDescription(None)
+
+    def close(self) -> None:
+        self.plan_bc.destroy()
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str) -> int:
+    """'2g', '512m', '1024k' (Spark's JVM memory strings) -> bytes; a plain number is MiB as in Spark."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise UserError(f"cannot read the memory setting {text!r}")
+    unit = m.group(2).lower()
+    scale = {"": 1 << 20, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+SPARK_BASELINE = 300 << 20  # heap that Spark itself uses before any w2vspark data
+
+
+def check_memory(spark, vocab_size: int, dim: int) -> dict:
+    """Refuse to start when the model cannot fit: the driver JVM holds one serialized broadcast of the model
+    and one partition's cached deltas (about another model); every executor caches result blocks."""
+    model_bytes = 2 * vocab_size * dim * 4
+    conf = spark.sparkContext.getConf()
+    driver = parse_memory(conf.get("spark.driver.memory", "1g"))
+    need_driver = SPARK_BASELINE + 3 * model_bytes
+    mb = 1 << 20
+    if need_driver > driver:
+        raise UserError(
+            f"the model (2 x {vocab_size} words x {dim} dims x 4 bytes = {model_bytes / mb:.0f} MiB) needs about "
+            f"{need_driver / mb:.0f} MiB of driver memory but spark.driver.memory is {driver / mb:.0f} MiB: raise "
+            f"spark.driver.memory (e.g. --driver-memory {math.ceil(need_driver / (1 << 30))}g), or lower "
+            f"train.dim / vocab.max_vocab_size")
+    master = conf.get("spark.master", "")
+    if not master.startswith("local"):
+        executor = parse_memory(conf.get("spark.executor.memory", "1g"))
+        need_executor = SPARK_BASELINE + 2 * model_bytes
+        if need_executor > executor:
+            raise UserError(
+                f"the model ({model_bytes / mb:.0f} MiB) needs about {need_executor / mb:.0f} MiB per executor but "
+                f"spark.executor.memory is {executor / mb:.0f} MiB: raise spark.executor.memory "
+                f"(--executor-memory), or lower train.dim / vocab.max_vocab_size")
+    return {"model_bytes": model_bytes, "driver_memory": driver}

@@ -1,0 +1,125 @@
+"""Stage 2 on Spark: train on vocab/ + corpus/ of a run folder; write metrics, checkpoints and the model."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Callable
+
+from .config import Config
+from .corpus import read_vocab
+from .errors import UserError
+from .hadoop import HadoopFS, join
+from .model import Word2VecModel
+from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
+from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
+from .storage import OutputExistsError
+from .trainer import fit, format_progress, init_params, round_specs, task_plan
+
+NAIVE_SOFTMAX_WARN_VOCAB = 20_000
+# settings that a resumed run must share with the run that wrote the checkpoint
+_RESUME_KEYS = ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs",
+                "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "seed")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _fingerprint(cfg: Config, vocab_size: int) -> dict:
+    train = dataclasses.asdict(cfg.train)
+    return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
+
+
+def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
+                   stop_after_epochs: int | None = None,
+                   fail_first_attempt_round: int | None = None) -> Word2VecModel | None:
+    """Train and write ``model/`` under ``output.dir``; returns the model.
+
+    ``stop_after_epochs`` ends the run early (after that epoch's checkpoint), as an interruption would;
+    ``fail_first_attempt_round`` makes every task of that round fail its first attempt (fault-injection tests).
+    """
+    t = cfg.train
+    fs = HadoopFS(spark)
+    run = cfg.output.dir
+    model_uri, ckpt_uri, metrics_uri = join(run, "model"), join(run, "checkpoints"), join(run, "metrics.jsonl")
+    if not t.resume and not cfg.output.overwrite:
+        for uri in (model_uri, ckpt_uri):
+            if fs.exists(uri):
+                raise OutputExistsError(f"{uri} already exists; use --resume to continue the run or set "
+                                        f"output.overwrite=true to start again")
+    vocab = read_vocab(spark, run)
+    V, P = len(vocab), t.num_partitions
+    if t.loss == "naive_softmax" and V > NAIVE_SOFTMAX_WARN_VOCAB:
+        print(f"warning: train.loss=naive_softmax scores all {V} words for every pair (about {V * t.dim * 6:,} "
+              f"flops per pair, {V // (t.num_negatives + 1)}x negative sampling's cost); neg_sampling is the "
+              f"practical choice for vocabularies this large", file=sys.stderr)
+    check_memory(spark, V, t.dim)
+
+    fingerprint = _fingerprint(cfg, V)
+    start_round, records = 0, []
+    checkpoints = list_checkpoints(spark, ckpt_uri) if t.resume else []
+    if checkpoints:
+        epoch, uri = checkpoints[-1]
+        w_in, w_out, state = load_checkpoint(spark, uri, V, t.dim)
+        differ = {k: (state["fingerprint"].get(k), v) for k, v in fingerprint.items()
+                  if state["fingerprint"].get(k) != v}
+        if differ:
+            raise UserError(f"cannot resume from {uri}: settings differ from the checkpoint's (checkpoint, now): "
+                            f"{differ}")
+        start_round, records = state["next_round"], state["metrics"]
+        log(f"resuming from {uri} (epoch {epoch}, round {start_round})")
+    else:
+        if t.resume:
+            log(f"no complete checkpoint under {ckpt_uri}: training from the start")
+        for uri in (ckpt_uri, metrics_uri):
+            fs.delete(uri)
+        w_in, w_out = init_params(V, t.dim, t.seed)
+
+    corpus = load_partitioned_corpus(spark, run, P)
+    try:
+        spark.sparkContext.setJobDescription("w2vspark train: load and count the corpus")
+        from pyspark.sql import functions as F
+
+        corpus_words = int(corpus.agg(F.sum(F.size("ids"))).first()[0] or 0)
+        if corpus_words == 0:
+            raise UserError(f"the corpus under {run} is empty")
+        specs = round_specs(t, corpus_words, P)
+        runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round)
+        log(f"training: {V} words x {t.dim} dims, {corpus_words} corpus words, {P} partitions, "
+            f"{t.epochs} epochs x {t.syncs_per_epoch} syncs, combine={t.combine}, loss={t.loss}")
+
+        def on_round(record: dict) -> None:
+            records.append(record)
+            log(format_progress(record))
+            write_metrics(spark, metrics_uri, records)
+
+        def on_epoch_end(epoch: int, w_in, w_out) -> None:
+            done = epoch + 1
+            last = done == t.epochs
+            if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
+                state = {"next_round": done * t.syncs_per_epoch, "metrics": records, "fingerprint": fingerprint}
+                save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
+            if stop_after_epochs is not None and done >= stop_after_epochs and not last:
+                raise _Stop()
+
+        t0 = time.perf_counter()
+        try:
+            fit(t, runner, w_in, w_out, specs, start_round, on_round=on_round, on_epoch_end=on_epoch_end)
+        except _Stop:
+            log(f"stopped after epoch {stop_after_epochs}; continue with --resume")
+            return None
+        finally:
+            runner.close()
+        seconds = time.perf_counter() - t0
+        trained_words = sum(r["words"] for r in records[start_round:]) if records else 0
+        log(f"trained in {seconds:.1f}s: {trained_words / max(seconds, 1e-9) / 1000:.1f}k words/s overall, "
+            f"tasks on {len(runner.workers)} Python worker(s)")
+        if runner.retried_tasks:
+            log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
+    finally:
+        corpus.unpersist()
+    model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
+    save_model(spark, model, model_uri, overwrite=True)
+    log(f"model written to {model_uri}")
+    return model
