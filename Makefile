@@ -20,8 +20,16 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install --quiet -e ".[dev,plot]"
 	@touch $(STAMP)
 
+DEMO := ./spark-submit.sh --master 'local[2]'
 demo: check-env $(STAMP)
-	$(VPY) jobs/train_local.py --config conf/demo.toml
+	$(DEMO) jobs/build_vocab.py --config conf/demo.toml
+	$(DEMO) jobs/train.py --config conf/demo.toml
+	$(DEMO) jobs/export.py --config conf/demo.toml
+	$(DEMO) jobs/evaluate.py --config conf/demo.toml
+	@echo
+	@echo "model:   out/demo/model/        (Spark ML Word2VecModel layout + w2vspark.json)"
+	@echo "exports: out/demo/export/       (vectors.txt, vectors.bin, vectors.tsv, metadata.tsv)"
+	@echo "report:  out/demo/report/report.md  plots: out/demo/report/loss.png, out/demo/report/words.png"
 
 test: check-env $(STAMP)
 	$(VPY) -m pytest tests

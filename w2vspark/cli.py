@@ -15,13 +15,16 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                         help="override one setting, e.g. --set train.epochs=3 (repeatable)")
     parser.add_argument("--resume", action="store_true",
                         help="continue training from the newest complete checkpoint (same as train.resume=true)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs (same as output.overwrite=true)")
     return parser
 
 
 def parse_config(description: str, argv: Sequence[str] | None = None) -> Config:
     """Parse the command line into a :class:`Config`; bad settings exit with a one-line error, code 2."""
     args = build_parser(description).parse_args(argv)
-    overrides = list(args.overrides) + (["train.resume=true"] if args.resume else [])
+    overrides = (list(args.overrides) + (["train.resume=true"] if args.resume else [])
+                 + (["output.overwrite=true"] if args.overwrite else []))
     try:
         return load_config(args.config, overrides)
     except ConfigError as exc:

@@ -63,8 +63,12 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    words: tuple[str, ...] = ("god", "jesus", "david", "king", "water", "gold", "three", "said")
+    data_dir: str = "data/eval"  # wordsim353.tsv, simlex999.txt, questions-words.txt (local folder)
+    analogy_restrict: int = 30000  # analogy candidates: the most frequent words only
+    words: tuple[str, ...] = ("king", "water", "gold", "three", "good", "said")  # neighbours in the report
     topn: int = 8
+    plot_words: tuple[str, ...] = ("king", "queen", "man", "woman", "gold", "silver", "iron", "water", "river",
+                                   "sea", "one", "two", "three", "four", "red", "green", "blue")
 
 
 @dataclass(frozen=True)
@@ -217,4 +221,6 @@ def validate(cfg: Config) -> None:
          v.max_vocab_size)
     need(v.max_sentence_length >= 2, "vocab.max_sentence_length", ">= 2", v.max_sentence_length)
     need(bool(cfg.output.dir), "output.dir", "a non-empty path", cfg.output.dir)
+    need(cfg.eval.analogy_restrict >= 1, "eval.analogy_restrict", ">= 1", cfg.eval.analogy_restrict)
+    need(cfg.eval.topn >= 1, "eval.topn", ">= 1", cfg.eval.topn)
     need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)

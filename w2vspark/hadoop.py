@@ -83,14 +83,33 @@ class HadoopFS:
         finally:
             out.close()
 
-    def read_text(self, uri: str) -> str:
+    def write_chunks(self, uri: str, chunks) -> None:
+        """Write an iterable of bytes to ``uri`` through a temporary file and a rename."""
+        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+        p = self._path(tmp)
+        fs = self._fs(p)
+        fs.setWriteChecksum(False)
+        out = fs.create(p, True)
+        try:
+            for chunk in chunks:
+                out.write(bytearray(chunk))
+            out.close()
+        except BaseException:
+            out.close()
+            self.delete(tmp)
+            raise
+        self.replace(tmp, uri)
+
+    def read_bytes(self, uri: str) -> bytes:
         p = self._path(uri)
         stream = self._fs(p).open(p)
         try:
-            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
         finally:
             stream.close()
-        return bytes(data).decode("utf-8")
+
+    def read_text(self, uri: str) -> str:
+        return self.read_bytes(uri).decode("utf-8")
 
     def write_json(self, uri: str, obj) -> None:
         self.write_text(uri, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,92 @@
+"""Stages 3 and 4 on Spark: exports, the Spark ML layout read by MLlib itself, the report; job error handling."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2vspark.config import load_config, with_overrides
+from w2vspark.corpus import build_corpus
+from w2vspark.errors import UserError
+from w2vspark.export import export_model
+from w2vspark.report import evaluate_run
+from w2vspark.spark_io import load_model
+from w2vspark.training import train_on_spark
+
+ROOT = Path(__file__).parents[2]
+quiet = dict(log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def trained_run(spark, tmp_path_factory):
+    import gzip
+    root = tmp_path_factory.mktemp("outputs")
+    with gzip.open(ROOT / "data" / "kjv.txt.gz", "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(3000)]
+    (root / "kjv.txt").write_text("".join(lines))
+    cfg = load_config(ROOT / "conf" / "demo.toml", [f"input.path={root / 'kjv.txt'}", f"output.dir={root / 'run'}",
+                                                    "train.dim=24", "train.epochs=1", "train.syncs_per_epoch=1"])
+    build_corpus(spark, cfg, **quiet)
+    model = train_on_spark(spark, cfg, **quiet)
+    return cfg, model
+
+
+def test_spark_ml_loads_our_model(spark, trained_run):
+    from pyspark.ml.feature import Word2VecModel as MLlibModel
+
+    cfg, model = trained_run
+    ml = MLlibModel.load(str(Path(cfg.output.dir) / "model"))
+    vectors = {r["word"]: np.array(r["vector"].toArray(), dtype=np.float32) for r in ml.getVectors().collect()}
+    assert set(vectors) == set(model.words)
+    assert all(np.array_equal(vectors[w], model.vector(w)) for w in model.words)
+    assert ml.getVectorSize() == 24
+    synonyms = [r["word"] for r in ml.findSynonyms("god", 5).collect()]
+    assert synonyms == [w for w, _ in model.most_similar("god", 5)]
+    df = spark.createDataFrame([(["god", "unknownword", "lord"],)], ["tokens"])
+    out = ml.setInputCol("tokens").setOutputCol("v").transform(df).first()["v"].toArray()
+    # MLlib divides by all tokens, unknown words included
+    assert np.allclose(out, (model.vector("god") + model.vector("lord")) / 3, atol=1e-6)
+
+
+def test_exports_and_overwrite(spark, trained_run):
+    gensim = pytest.importorskip("gensim")
+    from gensim.models import KeyedVectors
+
+    cfg, model = trained_run
+    export_model(spark, cfg, **quiet)
+    out = Path(cfg.output.dir) / "export"
+    for name, binary in (("vectors.txt", False), ("vectors.bin", True)):
+        kv = KeyedVectors.load_word2vec_format(str(out / name), binary=binary)
+        assert kv.index_to_key == model.words and np.array_equal(kv.vectors, model.vectors)
+    assert (out / "metadata.tsv").read_text().splitlines() == model.words
+    with pytest.raises(UserError, match="--overwrite"):
+        export_model(spark, with_overrides(cfg, output={"overwrite": False}), **quiet)
+
+
+def test_report(spark, trained_run):
+    cfg, model = trained_run
+    scores = evaluate_run(spark, cfg, **quiet)
+    report = Path(cfg.output.dir) / "report"
+    assert json.loads((report / "evaluation.json").read_text())["ws353"]["pairs"] == scores["ws353"]["pairs"]
+    for png in ("loss.png", "words.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (report / "report.md").read_text()
+    assert "WS353 Spearman" in text and f"{len(model.words):,} words" in text and "**god**" in text
+
+
+def test_jobs_print_user_errors_without_a_traceback(tmp_path):
+    env_python = sys.executable
+    res = subprocess.run([env_python, str(ROOT / "jobs" / "build_vocab.py"), "--set", "train.dimm=3"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and "unknown config key 'train.dimm'" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run([str(ROOT / "spark-submit.sh"), "jobs/build_vocab.py", "--set",
+                          f"input.path={tmp_path / 'missing.txt'}", "--set", f"output.dir={tmp_path / 'o'}"],
+                         capture_output=True, text=True, cwd=ROOT, env={**__import__("os").environ,
+                                                                        "W2V_PYTHON": env_python})
+    output = res.stdout + res.stderr  # spark-submit passes the Python driver's stderr on to its stdout
+    assert res.returncode == 2, output[-2000:]
+    assert f"input path not found: {tmp_path / 'missing.txt'}" in output and "Traceback" not in output
+    res = subprocess.run([str(ROOT / "spark-submit.sh"), "jobs/nope.py"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and "job script not found: jobs/nope.py" in res.stderr

@@ -1,0 +1,42 @@
+"""word2vec text/binary and projector exports, read back by gensim and by hand."""
+import numpy as np
+import pytest
+
+from w2vspark.errors import UserError
+from w2vspark.export import projector_metadata, projector_vectors, word2vec_binary, word2vec_text
+from w2vspark.model import Word2VecModel
+
+
+def _model():
+    rng = np.random.default_rng(1)
+    words = ["the", "café", "o'clock", "x"]
+    vectors = (rng.normal(size=(4, 7)) * np.array([1e-8, 1, 1e3, 1, 1, 1, 3e-3])).astype(np.float32)
+    return Word2VecModel(words, vectors)
+
+
+def test_gensim_loads_text_and_binary(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    from gensim.models import KeyedVectors
+
+    m = _model()
+    for name, fn, binary in (("v.txt", word2vec_text, False), ("v.bin", word2vec_binary, True)):
+        data = b"".join(fn(m))
+        assert b"\r\n" not in data
+        (tmp_path / name).write_bytes(data)
+        kv = KeyedVectors.load_word2vec_format(str(tmp_path / name), binary=binary)
+        assert kv.index_to_key == m.words  # most frequent first, unchanged order
+        assert np.array_equal(kv.vectors, m.vectors)  # float32 values exactly
+
+
+def test_projector_tsv(tmp_path):
+    m = _model()
+    rows = b"".join(projector_vectors(m)).decode().splitlines()
+    assert len(rows) == 4 and all(len(r.split("\t")) == 7 for r in rows)
+    assert np.array_equal(np.array([[np.float32(x) for x in r.split("\t")] for r in rows]), m.vectors)
+    assert b"".join(projector_metadata(m)).decode().splitlines() == m.words
+
+
+def test_words_with_whitespace_are_refused():
+    m = Word2VecModel(["a b", "c"], np.zeros((2, 2)))
+    with pytest.raises(UserError, match="'a b'"):
+        b"".join(word2vec_text(m))

@@ -1,0 +1,70 @@
+"""Pictures of a run: the loss per round, and a labelled 2-D PCA map of chosen words (as in CS224n a2).
+
+matplotlib is the ``plot`` extra; functions return PNG bytes so that callers can write them anywhere.
+"""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+
+from .errors import UserError
+from .model import Word2VecModel
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("plots need matplotlib: pip install 'w2vspark[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def loss_plot(records: Sequence[dict]) -> bytes:
+    """Mean pair loss per sync round, with epoch boundaries."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rounds = [r["round"] for r in records]
+    ax.plot(rounds, [r["loss"] for r in records], marker="o", markersize=3)
+    for r in records:
+        if r["sync"] == 1 and r["round"] > 1:
+            ax.axvline(r["round"] - 0.5, color="0.85", linewidth=0.8, zorder=0)
+    ax.set_xlabel("sync round (grey lines: epochs)")
+    ax.set_ylabel("mean loss per pair")
+    ax.set_title("training loss")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """Project rows (n, d) on their first two principal components -> (n, 2), via SVD."""
+    centered = vectors - vectors.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    return centered @ vt[:2].T
+
+
+def words_plot(model: Word2VecModel, words: Sequence[str]) -> bytes:
+    """Labelled 2-D PCA map of ``words`` (words missing from the model are left out)."""
+    present = [w for w in words if w in model]
+    if len(present) < 3:
+        raise UserError(f"words plot needs at least 3 words of the model; found {present} among {list(words)}")
+    points = pca_2d(np.stack([model.vector(w) for w in present]).astype(np.float64))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(points[:, 0], points[:, 1], s=12, color="tab:red")
+    for (x, y), w in zip(points, present):
+        ax.annotate(w, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=9)
+    ax.set_title("word vectors, first two principal components")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _png(fig)

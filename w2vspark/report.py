@@ -1,0 +1,90 @@
+"""Stage 4: evaluate a run's model and write report/ (evaluation.json, loss.png, words.png, report.md)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import Config
+from .errors import UserError
+from .evaluate import evaluate_model, summary_line
+from .hadoop import HadoopFS, join
+from .model import Word2VecModel
+from .plots import loss_plot, words_plot
+from .spark_io import load_model
+
+
+def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:
+    uri = join(run_dir, "metrics.jsonl")
+    if not fs.exists(uri):
+        return []
+    return [json.loads(line) for line in fs.read_text(uri).splitlines() if line.strip()]
+
+
+def _fmt(x: float, pct: bool = False) -> str:
+    if x != x:  # NaN: nothing covered
+        return "n/a"
+    return f"{x:.1%}" if pct else f"{x:.3f}"
+
+
+def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:
+    t = cfg.train
+    lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
+             "| setting | value |", "|---|---|"]
+    for key in ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "num_partitions",
+                "syncs_per_epoch", "combine", "batch_pairs", "seed"):
+        lines.append(f"| train.{key} | {getattr(t, key)} |")
+    lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
+    lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]
+    if stats:
+        lines.append(f"- corpus: {stats['tokens']:,} tokens in {stats['input_lines']:,} lines; "
+                     f"{stats['kept_tokens']:,} kept in {stats['sentences']:,} sentences "
+                     f"({stats['rare_fraction']:.1%} of tokens below min_count)")
+    if metrics:
+        seconds = sum(m["seconds"] for m in metrics)
+        words = sum(m["words"] for m in metrics)
+        lines.append(f"- training: {len(metrics)} rounds, {seconds:.1f} s, {words / max(seconds, 1e-9):,.0f} words/s")
+        lines.append(f"- loss: {metrics[0]['loss']:.4f} in the first round, {metrics[-1]['loss']:.4f} in the last")
+    ws, sl, an = scores["ws353"], scores["simlex999"], scores["analogy"]
+    lines += ["", "## Evaluation", "", "| test | score | coverage |", "|---|---|---|",
+              f"| WS353 Spearman | {_fmt(ws['spearman'])} | {ws['pairs']}/{ws['total']} pairs |",
+              f"| SimLex-999 Spearman | {_fmt(sl['spearman'])} | {sl['pairs']}/{sl['total']} pairs |"]
+    for kind in ("semantic", "syntactic", "total"):
+        a = an[kind]
+        lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | {_fmt(a['accuracy'], True)} "
+                     f"| {a['seen']}/{a['total']} questions |")
+    lines += ["", "## Nearest neighbours", ""]
+    for word in cfg.eval.words:
+        if word in model:
+            near = ", ".join(f"{w} ({s:.2f})" for w, s in model.most_similar(word, cfg.eval.topn))
+            lines.append(f"- **{word}**: {near}")
+        else:
+            lines.append(f"- **{word}**: not in the vocabulary")
+    lines += ["", "## Pictures", "", "![loss per round](loss.png)", "", "![word map](words.png)", ""]
+    return "\n".join(lines)
+
+
+def evaluate_run(spark, cfg: Config, log=print) -> dict:
+    fs = HadoopFS(spark)
+    run = cfg.output.dir
+    report_dir = join(run, "report")
+    if fs.exists(report_dir) and not cfg.output.overwrite:
+        raise UserError(f"{report_dir} already exists; pass --overwrite (output.overwrite=true) to replace it")
+    data_dir = Path(cfg.eval.data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"evaluation data folder not found: {data_dir} (eval.data_dir)")
+    model = load_model(spark, join(run, "model"))
+    scores = evaluate_model(model, data_dir, cfg.eval.analogy_restrict)
+    log(summary_line(scores))
+    metrics = read_metrics(fs, run)
+    stats_uri = join(run, "corpus_stats.json")
+    stats = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
+    fs.write_text(join(report_dir, "evaluation.json"), json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    if metrics:
+        fs.write_chunks(join(report_dir, "loss.png"), [loss_plot(metrics)])
+    fs.write_chunks(join(report_dir, "words.png"), [words_plot(model, cfg.eval.plot_words)])
+    fs.write_text(join(report_dir, "report.md"), render_report(cfg, model, scores, metrics, stats))
+    for word in cfg.eval.words:
+        if word in model:
+            log(f"  {word:>12}: " + ", ".join(w for w, _ in model.most_similar(word, cfg.eval.topn)))
+    log(f"report written to {join(report_dir, 'report.md')}")
+    return scores
