@@ -18,6 +18,7 @@ import uuid
 from .config import Config, ConfigError
 from .errors import InputError
 from .hadoop import HadoopFS, join
+from .partitioning import partition_for_training
 from .storage import OutputExistsError
 from .text import JAVA_TOKEN_PATTERN
 from .vocab import Vocabulary, VocabularyError, rank_counts
@@ -72,6 +73,16 @@ def check_token_pattern(spark, pattern: str) -> None:
                           f"({str(exc).splitlines()[0][:200]})") from None
 
 
+def _chunks_expr(length: int):
+    """array<string> column _tokens -> array of struct(chunk: int, tokens: array<string>), at most ``length``
+    tokens each (one empty chunk for an empty array)."""
+    from pyspark.sql import functions as F
+
+    return F.expr(
+        f"transform(sequence(0, greatest(cast(ceil(size(_tokens) / {length}) as int) - 1, 0)), "
+        f"i -> struct(i as chunk, slice(_tokens, i * {length} + 1, {length}) as tokens))")
+
+
 def sentence_chunks(text_df, cfg: Config):
     """text -> rows (key: long, chunk: int, tokens: array<string>, bad_utf8: boolean).
 
@@ -86,10 +97,7 @@ def sentence_chunks(text_df, cfg: Config):
     clean = F.make_valid_utf8(text)
     lowered = F.lower(clean) if v.lowercase else clean
     tokens = F.regexp_extract_all(lowered, F.lit(pattern), 0)
-    length = v.max_sentence_length
-    chunks = F.expr(
-        f"transform(sequence(0, greatest(cast(ceil(size(_tokens) / {length}) as int) - 1, 0)), "
-        f"i -> struct(i as chunk, slice(_tokens, i * {length} + 1, {length}) as tokens))")
+    chunks = _chunks_expr(v.max_sentence_length)
     return (text_df.where(text.isNotNull())
             .select(text, (~F.is_valid_utf8(text)).alias("_bad"), tokens.alias("_tokens"))
             .select("text", "_bad", F.inline(chunks))
@@ -145,30 +153,25 @@ def _encoder(words_broadcast):
     return encode
 
 
-def partition_keys(spark, num_partitions: int) -> list[int]:
-    """Small integers k_0..k_{P-1} with Spark's hash partitioning sending k_p to partition p, so that
-    ``repartition(P, k_part)`` puts logical partition p exactly into physical partition p."""
+def encode(spark, chunks, vocab: Vocabulary):
+    """chunks (key, tokens) -> (DataFrame(key, ids) of chunks with >= 2 in-vocabulary tokens, the broadcast of
+    the words that it needs until it is no longer evaluated: the caller unpersists it)."""
     from pyspark.sql import functions as F
 
-    rows = (spark.range(0, 64 * num_partitions + 64)
-            .select("id", F.pmod(F.hash("id"), F.lit(num_partitions)).alias("p"))
-            .groupBy("p").agg(F.min("id").alias("k")).collect())
-    keys = {r["p"]: r["k"] for r in rows}
-    missing = [p for p in range(num_partitions) if p not in keys]
-    if missing:  # pragma: no cover - 64 candidates per partition always cover every residue in practice
-        raise RuntimeError(f"no partition key found for partitions {missing}")
-    return [keys[p] for p in range(num_partitions)]
+    words_bc = spark.sparkContext.broadcast(list(vocab.words))
+    encoded = chunks.select("key", "tokens").mapInArrow(_encoder(words_bc), "key long, ids array<int>")
+    return encoded.where(F.size("ids") >= 2), words_bc
 
 
-def partitioned(spark, encoded, num_partitions: int):
-    """Rows of partition p = pmod(key, P) in physical partition p, ordered by (key, ids)."""
+def token_chunks(tokens_df, column: str, max_sentence_length: int):
+    """An array<string> column -> rows (key, tokens) cut into chunks of at most ``max_sentence_length``;
+    key = xxhash64(the whole token array, chunk index)."""
     from pyspark.sql import functions as F
 
-    keys = partition_keys(spark, num_partitions)
-    part = F.pmod(F.col("key"), F.lit(num_partitions))
-    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (part + 1).cast("int"))
-    return (encoded.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
-            .sortWithinPartitions("key", "ids").drop("_pkey"))
+    chunks = _chunks_expr(max_sentence_length)
+    return (tokens_df.where(F.col(column).isNotNull()).select(F.col(column).alias("_tokens"))
+            .select("_tokens", F.inline(chunks))
+            .select(F.xxhash64("_tokens", "chunk").alias("key"), "tokens"))
 
 
 def build_corpus(spark, cfg: Config, log=print) -> dict:
@@ -207,11 +210,10 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
             spark.createDataFrame(vocab_rows, schema).coalesce(1).write.parquet(join(tmp, "vocab"))
 
             spark.sparkContext.setJobDescription("w2vspark build_vocab: encode and write the corpus")
-            words_bc = spark.sparkContext.broadcast(list(vocab.words))
+            encoded, words_bc = encode(spark, chunks, vocab)
             try:
-                encoded = chunks.select("key", "tokens").mapInArrow(_encoder(words_bc), "key long, ids array<int>")
-                encoded = encoded.where(F.size("ids") >= 2)
-                partitioned(spark, encoded, cfg.train.num_partitions).write.parquet(join(tmp, "corpus"))
+                partition_for_training(spark, encoded, cfg.train.num_partitions, persist=False).drop("part") \
+                    .write.parquet(join(tmp, "corpus"))
             finally:
                 words_bc.unpersist()
             written = spark.read.parquet(join(tmp, "corpus")).agg(

@@ -11,16 +11,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import time
-from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
 
-from .config import Config
 from .errors import InputError, UserError
 from .hadoop import HadoopFS, join
 from .partition import PartitionResult
+from .partitioning import partition_for_training
 from .trainer import RoundSpec, TaskPlan, run_task
 
 BLOCK_ROWS = 8192  # parameter rows per result row (8192 x 100 float32 = 3.2 MB per binary cell)
@@ -29,23 +27,11 @@ RESULT_SCHEMA = ("part int, kind string, ids binary, delta binary, nrows int, lo
 
 
 def load_partitioned_corpus(spark, run_dir: str, num_partitions: int):
-    """corpus/ -> DataFrame(part, key, ids) with logical partition p = pmod(key, P) alone in physical
-    partition p, ordered by (key, ids): the same rows in the same order on every run and every retry."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from .corpus import partition_keys
-
+    """corpus/ of a run folder, partitioned for training (see :func:`partition_for_training`)."""
     path = join(run_dir, "corpus")
     if not HadoopFS(spark).exists(path):
         raise InputError(f"no corpus at {path}: run jobs/build_vocab.py first with the same output.dir")
-    keys = partition_keys(spark, num_partitions)
-    part = F.pmod(F.col("key"), F.lit(num_partitions)).cast("int")
-    df = spark.read.parquet(path).select(part.alias("part"), "key", "ids")
-    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (F.col("part") + 1))
-    return (df.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
-            .sortWithinPartitions("part", "key", "ids").drop("_pkey")
-            .persist(StorageLevel.MEMORY_AND_DISK))
+    return partition_for_training(spark, spark.read.parquet(path), num_partitions)
 
 
 def arrow_sentences(list_array) -> tuple[np.ndarray, np.ndarray]:

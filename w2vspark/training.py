@@ -31,6 +31,48 @@ def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 
+def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
+    """Fail before training when the model cannot fit; warn when the full softmax will be slow."""
+    t = cfg.train
+    if t.loss == "naive_softmax" and vocab_size > NAIVE_SOFTMAX_WARN_VOCAB:
+        print(f"warning: train.loss=naive_softmax scores all {vocab_size} words for every pair (about "
+              f"{vocab_size * t.dim * 6:,} flops per pair, {vocab_size // (t.num_negatives + 1)}x negative "
+              f"sampling's cost); neg_sampling is the practical choice for vocabularies this large", file=sys.stderr)
+    check_memory(spark, vocab_size, t.dim)
+
+
+def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_round: int = 0,
+                      on_round: Callable[[dict], None] | None = None, on_epoch_end=None,
+                      fail_first_attempt_round: int | None = None, log: Callable[[str], None] = print) -> None:
+    """Run the sync rounds from ``start_round`` on ``corpus`` (from :func:`partition_for_training`), updating
+    (w_in, w_out) in place."""
+    from pyspark.sql import functions as F
+
+    t = cfg.train
+    spark.sparkContext.setJobDescription("w2vspark train: load and count the corpus")
+    corpus_words = int(corpus.agg(F.sum(F.size("ids"))).first()[0] or 0)
+    if corpus_words == 0:
+        raise UserError("the corpus is empty: no sentence has two words of the vocabulary")
+    specs = round_specs(t, corpus_words, t.num_partitions)
+    runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round)
+    log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
+        f"{t.epochs} epochs x {t.syncs_per_epoch} syncs, combine={t.combine}, loss={t.loss}")
+    done = []
+    t0 = time.perf_counter()
+    try:
+        fit(t, runner, w_in, w_out, specs, start_round,
+            on_round=lambda r: (done.append(r), on_round(r) if on_round else None),
+            on_epoch_end=on_epoch_end)
+    finally:
+        runner.close()
+    seconds = time.perf_counter() - t0
+    words = sum(r["words"] for r in done)
+    log(f"trained in {seconds:.1f}s: {words / max(seconds, 1e-9) / 1000:.1f}k words/s overall, "
+        f"tasks on {len(runner.workers)} Python worker(s)")
+    if runner.retried_tasks:
+        log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
+
+
 def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
                    stop_after_epochs: int | None = None,
                    fail_first_attempt_round: int | None = None) -> Word2VecModel | None:
@@ -50,11 +92,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
                                         f"output.overwrite=true to start again")
     vocab = read_vocab(spark, run)
     V, P = len(vocab), t.num_partitions
-    if t.loss == "naive_softmax" and V > NAIVE_SOFTMAX_WARN_VOCAB:
-        print(f"warning: train.loss=naive_softmax scores all {V} words for every pair (about {V * t.dim * 6:,} "
-              f"flops per pair, {V // (t.num_negatives + 1)}x negative sampling's cost); neg_sampling is the "
-              f"practical choice for vocabularies this large", file=sys.stderr)
-    check_memory(spark, V, t.dim)
+    check_model_size(spark, cfg, V)
 
     fingerprint = _fingerprint(cfg, V)
     start_round, records = 0, []
@@ -76,47 +114,27 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             fs.delete(uri)
         w_in, w_out = init_params(V, t.dim, t.seed)
 
+    def on_round(record: dict) -> None:
+        records.append(record)
+        log(format_progress(record))
+        write_metrics(spark, metrics_uri, records)
+
+    def on_epoch_end(epoch: int, w_in, w_out) -> None:
+        done = epoch + 1
+        last = done == t.epochs
+        if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
+            state = {"next_round": done * t.syncs_per_epoch, "metrics": records, "fingerprint": fingerprint}
+            save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
+        if stop_after_epochs is not None and done >= stop_after_epochs and not last:
+            raise _Stop()
+
     corpus = load_partitioned_corpus(spark, run, P)
     try:
-        spark.sparkContext.setJobDescription("w2vspark train: load and count the corpus")
-        from pyspark.sql import functions as F
-
-        corpus_words = int(corpus.agg(F.sum(F.size("ids"))).first()[0] or 0)
-        if corpus_words == 0:
-            raise UserError(f"the corpus under {run} is empty")
-        specs = round_specs(t, corpus_words, P)
-        runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round)
-        log(f"training: {V} words x {t.dim} dims, {corpus_words} corpus words, {P} partitions, "
-            f"{t.epochs} epochs x {t.syncs_per_epoch} syncs, combine={t.combine}, loss={t.loss}")
-
-        def on_round(record: dict) -> None:
-            records.append(record)
-            log(format_progress(record))
-            write_metrics(spark, metrics_uri, records)
-
-        def on_epoch_end(epoch: int, w_in, w_out) -> None:
-            done = epoch + 1
-            last = done == t.epochs
-            if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
-                state = {"next_round": done * t.syncs_per_epoch, "metrics": records, "fingerprint": fingerprint}
-                save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
-            if stop_after_epochs is not None and done >= stop_after_epochs and not last:
-                raise _Stop()
-
-        t0 = time.perf_counter()
-        try:
-            fit(t, runner, w_in, w_out, specs, start_round, on_round=on_round, on_epoch_end=on_epoch_end)
-        except _Stop:
-            log(f"stopped after epoch {stop_after_epochs}; continue with --resume")
-            return None
-        finally:
-            runner.close()
-        seconds = time.perf_counter() - t0
-        trained_words = sum(r["words"] for r in records[start_round:]) if records else 0
-        log(f"trained in {seconds:.1f}s: {trained_words / max(seconds, 1e-9) / 1000:.1f}k words/s overall, "
-            f"tasks on {len(runner.workers)} Python worker(s)")
-        if runner.retried_tasks:
-            log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
+        train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round, on_epoch_end,
+                          fail_first_attempt_round, log)
+    except _Stop:
+        log(f"stopped after epoch {stop_after_epochs}; continue with --resume")
+        return None
     finally:
         corpus.unpersist()
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())

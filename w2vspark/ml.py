@@ -1,0 +1,274 @@
+"""A drop-in for ``pyspark.ml.feature.Word2Vec``: change the import, keep the pipeline.
+
+    from w2vspark.ml import Word2Vec            # instead of: from pyspark.ml.feature import Word2Vec
+    model = Word2Vec(vectorSize=100, minCount=5, maxIter=5, inputCol="tokens", outputCol="vec").fit(df)
+
+The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
+stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
+syncsPerEpoch, combine, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the full
+softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
+transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
+loads as an MLWritable / MLReadable, alone or inside a Pipeline.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd  # module level: the pandas UDF's type hints are resolved in this module's globals
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasMaxIter, HasOutputCol, HasSeed, HasStepSize
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter
+from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
+
+from . import model as core
+from .config import Config, OutputConfig, TrainConfig, VocabConfig, validate
+from .hadoop import HadoopFS, join
+
+__all__ = ["Word2Vec", "Word2VecModel"]
+
+
+class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSize):
+    vectorSize = Param(Params._dummy(), "vectorSize", "the dimension of the word vectors",
+                       typeConverter=TypeConverters.toInt)
+    windowSize = Param(Params._dummy(), "windowSize", "the largest context distance",
+                       typeConverter=TypeConverters.toInt)
+    minCount = Param(Params._dummy(), "minCount", "the least number of times a word must appear to be kept",
+                     typeConverter=TypeConverters.toInt)
+    numPartitions = Param(Params._dummy(), "numPartitions", "the number of partitions trained in parallel",
+                          typeConverter=TypeConverters.toInt)
+    maxSentenceLength = Param(Params._dummy(), "maxSentenceLength",
+                              "longer rows are cut into sentences of at most this many tokens",
+                              typeConverter=TypeConverters.toInt)
+    numNegatives = Param(Params._dummy(), "numNegatives", "negative samples per pair",
+                         typeConverter=TypeConverters.toInt)
+    sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
+                   typeConverter=TypeConverters.toFloat)
+    loss = Param(Params._dummy(), "loss", "'neg_sampling' or 'naive_softmax'", typeConverter=TypeConverters.toString)
+    syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch",
+                          typeConverter=TypeConverters.toInt)
+    combine = Param(Params._dummy(), "combine", "how partition updates combine: 'scaled', 'sum' or 'average'",
+                    typeConverter=TypeConverters.toString)
+    minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
+                        typeConverter=TypeConverters.toFloat)
+    batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
+                         maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
+                         syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096,
+                         outputCol=self.uid + "__output")
+
+    def getVectorSize(self) -> int:
+        return self.getOrDefault(self.vectorSize)
+
+    def getWindowSize(self) -> int:
+        return self.getOrDefault(self.windowSize)
+
+    def getMinCount(self) -> int:
+        return self.getOrDefault(self.minCount)
+
+    def getNumPartitions(self) -> int:
+        return self.getOrDefault(self.numPartitions)
+
+    def getMaxSentenceLength(self) -> int:
+        return self.getOrDefault(self.maxSentenceLength)
+
+    def _to_config(self) -> Config:
+        seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else 0
+        train = TrainConfig(
+            dim=self.getVectorSize(), window=self.getWindowSize(), num_negatives=self.getOrDefault(self.numNegatives),
+            sample=self.getOrDefault(self.sample), lr=self.getStepSize(),
+            min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
+            loss=self.getOrDefault(self.loss), batch_pairs=self.getOrDefault(self.batchPairs),
+            num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
+            combine=self.getOrDefault(self.combine), seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0)
+        cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
+                                                    max_sentence_length=self.getMaxSentenceLength()),
+                     output=OutputConfig(dir="(in memory)"))
+        validate(cfg)
+        return cfg
+
+
+class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Skip-gram word2vec trained on Spark by w2vspark, with pyspark.ml.feature.Word2Vec's Params."""
+
+    @keyword_only
+    def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
+                 inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
+                 loss="neg_sampling", syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
+                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
+                  loss="neg_sampling", syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+        return self._set(**self._input_kwargs)
+
+    def setVectorSize(self, value):
+        return self._set(vectorSize=value)
+
+    def setMinCount(self, value):
+        return self._set(minCount=value)
+
+    def setNumPartitions(self, value):
+        return self._set(numPartitions=value)
+
+    def setWindowSize(self, value):
+        return self._set(windowSize=value)
+
+    def setMaxSentenceLength(self, value):
+        return self._set(maxSentenceLength=value)
+
+    def setMaxIter(self, value):
+        return self._set(maxIter=value)
+
+    def setStepSize(self, value):
+        return self._set(stepSize=value)
+
+    def setSeed(self, value):
+        return self._set(seed=value)
+
+    def setInputCol(self, value):
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value):
+        return self._set(outputCol=value)
+
+    def _fit(self, dataset):
+        from pyspark import StorageLevel
+
+        from .corpus import count_words, encode, select_vocab, token_chunks
+        from .errors import InputError
+        from .partitioning import partition_for_training
+        from .trainer import init_params
+        from .training import check_model_size, train_partitioned
+
+        cfg = self._to_config()
+        column = self.getInputCol()
+        if column not in dataset.columns:
+            raise InputError(f"inputCol '{column}' is not a column of the dataset; its columns are: "
+                             f"{', '.join(dataset.columns)}")
+        dtype = dict(dataset.dtypes)[column]
+        if dtype != "array<string>":
+            raise InputError(f"inputCol '{column}' must be array<string> (e.g. the output of a Tokenizer), not {dtype}")
+        spark = dataset.sparkSession
+        chunks = token_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(StorageLevel.MEMORY_AND_DISK)
+        corpus = words_bc = None
+        try:
+            vocab = select_vocab(count_words(chunks), cfg)
+            check_model_size(spark, cfg, len(vocab))
+            encoded, words_bc = encode(spark, chunks, vocab)
+            corpus = partition_for_training(spark, encoded, cfg.train.num_partitions)
+            w_in, w_out = init_params(len(vocab), cfg.train.dim, cfg.train.seed)
+            train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
+        finally:
+            if corpus is not None:
+                corpus.unpersist()
+            if words_bc is not None:
+                words_bc.unpersist()
+            chunks.unpersist()
+        model = Word2VecModel(core.Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict()))
+        model._resetUid(self.uid)
+        return self._copyValues(model)
+
+
+class Word2VecModel(Model, _Word2VecParams, MLReadable, MLWritable):
+    """Word vectors trained by :class:`Word2Vec`, with pyspark.ml.feature.Word2VecModel's methods."""
+
+    def __init__(self, vectors: core.Word2VecModel | None = None):
+        super().__init__()
+        self._core = vectors
+        self._bc = None
+
+    @property
+    def wordVectors(self) -> core.Word2VecModel:
+        """The vectors as a :class:`w2vspark.model.Word2VecModel` (numpy arrays and similarity queries)."""
+        return self._core
+
+    def getVectors(self):
+        """DataFrame (word: string, vector: vector) with one row per word, most frequent first."""
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import SparkSession, functions as F
+
+        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        df = spark.createDataFrame(self._core.arrow_table())
+        return df.select("word", array_to_vector(F.col("vector")).alias("vector"))
+
+    def findSynonymsArray(self, word, num: int) -> list[tuple[str, float]]:
+        """The ``num`` words closest to ``word`` (a string or a vector) by cosine similarity."""
+        query = word if isinstance(word, str) else np.asarray(getattr(word, "toArray", lambda: word)())
+        return self._core.most_similar(query, num)
+
+    def findSynonyms(self, word, num: int):
+        """DataFrame (word: string, similarity: double) of the ``num`` closest words."""
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        return spark.createDataFrame(self.findSynonymsArray(word, num), "word string, similarity double")
+
+    def _transform(self, dataset):
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql.functions import pandas_udf
+
+        spark = dataset.sparkSession
+        if self._bc is None:
+            index = {w: i for i, w in enumerate(self._core.words)}
+            self._bc = spark.sparkContext.broadcast((index, self._core.vectors))
+        bc, dim = self._bc, self._core.dim
+
+        @pandas_udf("array<double>")
+        def average(rows: pd.Series) -> pd.Series:
+            index, vectors = bc.value
+            out = []
+            for tokens in rows:
+                total = np.zeros(dim, dtype=np.float64)
+                if tokens is not None and len(tokens):
+                    ids = [index[t] for t in tokens if t in index]
+                    if ids:
+                        total = vectors[ids].sum(axis=0, dtype=np.float64)
+                    total /= len(tokens)  # every token counts, unknown ones included (as MLlib)
+                out.append(total)
+            return pd.Series(out)
+
+        return dataset.withColumn(self.getOutputCol(), array_to_vector(average(dataset[self.getInputCol()])))
+
+    def write(self) -> MLWriter:
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _ModelReader(cls)
+
+
+class _ModelWriter(MLWriter):
+    def __init__(self, instance: Word2VecModel):
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sc)
+        spark = self.sparkSession
+        m = self.instance.wordVectors
+        spark.createDataFrame(m.arrow_table()).coalesce(1).write.parquet(join(path, "data"))
+        HadoopFS(spark).write_text(join(path, "w2vspark.json"), json.dumps(m.info()) + "\n")
+
+
+class _ModelReader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> Word2VecModel:
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        info = HadoopFS(spark).read_json(join(path, "w2vspark.json"))
+        table = spark.read.parquet(join(path, "data")).toArrow()
+        model = self.cls(core.Word2VecModel.from_parts(info, table, join(path, "w2vspark.json")))
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model

@@ -1,0 +1,39 @@
+"""How sentences are assigned to training partitions, deterministically.
+
+A sentence chunk's logical partition is p = pmod(key, P), with key = xxhash64(its text, chunk index). Spark's
+hash partitioning of a column value k sends it to pmod(murmur3(k), P), so each p gets a small integer k_p that
+Spark sends to partition p: repartitioning by k_part then places logical partition p alone in physical
+partition p, and sorting inside it fixes the row order.
+"""
+from __future__ import annotations
+
+
+def partition_keys(spark, num_partitions: int) -> list[int]:
+    """Small integers k_0..k_{P-1} with Spark's hash partitioning sending k_p to partition p, so that
+    ``repartition(P, k_part)`` puts logical partition p exactly into physical partition p."""
+    from pyspark.sql import functions as F
+
+    rows = (spark.range(0, 64 * num_partitions + 64)
+            .select("id", F.pmod(F.hash("id"), F.lit(num_partitions)).alias("p"))
+            .groupBy("p").agg(F.min("id").alias("k")).collect())
+    keys = {r["p"]: r["k"] for r in rows}
+    missing = [p for p in range(num_partitions) if p not in keys]
+    if missing:  # pragma: no cover - 64 candidates per partition always cover every residue in practice
+        raise RuntimeError(f"no partition key found for partitions {missing}")
+    return [keys[p] for p in range(num_partitions)]
+
+
+def partition_for_training(spark, encoded, num_partitions: int, persist: bool = True):
+    """DataFrame(key, ids) -> DataFrame(part, key, ids) with logical partition p = pmod(key, P) alone in
+    physical partition p and rows ordered by (key, ids): the same rows in the same order on every run and
+    every retry. Persisted (memory and disk) unless ``persist`` is false."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    keys = partition_keys(spark, num_partitions)
+    part = F.pmod(F.col("key"), F.lit(num_partitions)).cast("int")
+    df = encoded.select(part.alias("part"), "key", "ids")
+    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (F.col("part") + 1))
+    out = (df.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
+           .sortWithinPartitions("part", "key", "ids").drop("_pkey"))
+    return out.persist(StorageLevel.MEMORY_AND_DISK) if persist else out
