@@ -77,13 +77,27 @@ def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int):
 RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
+def worker_identity() -> str:
+    """host, executor id and where the w2vspark code came from, for the task that calls it.
+
+    A standalone executor runs its Python workers in .../app-ID/EXECUTOR_ID; in local mode there is no such
+    folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation.
+    """
+    import os
+    import socket
+
+    import w2vspark
+
+    cwd = os.getcwd()
+    executor = os.path.basename(cwd) if os.path.basename(os.path.dirname(cwd)).startswith("app-") else "driver"
+    origin = "shipped" if ".zip" in (w2vspark.__file__ or "") else "installed"
+    return f"{socket.gethostname()}/executor={executor}/code={origin}"
+
+
 def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False):
     """The mapInArrow function of one round."""
 
     def task(batches):
-        import os
-        import socket
-
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
@@ -92,7 +106,7 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
         plan = plan_bc.value
         w_in, w_out = params_bc.value
         keep_probs, noise = plan.keep_probs(), plan.noise()
-        worker = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('SPARK_EXECUTOR_ID', '')}"
+        worker = worker_identity()
         pieces = _split_by_part(batches)
         for part, group in itertools.groupby(pieces, key=lambda item: item[0]):
             res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise)
@@ -134,7 +148,7 @@ class SparkRoundRunner:
         self.corpus = corpus_df
         self.plan_bc = spark.sparkContext.broadcast(plan)
         self.fail_round = fail_first_attempt_round
-        self.workers: set[str] = set()  # host:pid:executor of every task that delivered a result
+        self.workers: set[str] = set()  # worker_identity() of every task that delivered a result
         self.retried_tasks = 0  # results that came from a second or later attempt
 
     def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):

@@ -67,8 +67,8 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
         runner.close()
     seconds = time.perf_counter() - t0
     words = sum(r["words"] for r in done)
-    log(f"trained in {seconds:.1f}s: {words / max(seconds, 1e-9) / 1000:.1f}k words/s overall, "
-        f"tasks on {len(runner.workers)} Python worker(s)")
+    log(f"trained in {seconds:.1f}s: {words / max(seconds, 1e-9) / 1000:.1f}k words/s overall")
+    log(f"tasks ran on: {', '.join(sorted(runner.workers))}")
     if runner.retried_tasks:
         log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
 
