@@ -58,7 +58,7 @@ done
 
 [ $has_master -eq 1 ] || opts=(--master 'local[*]' "${opts[@]}")
 [ $has_props -eq 1 ] || opts=(--properties-file "$HERE/conf/spark-defaults.conf" "${opts[@]}")
-[ $has_java_opts -eq 1 ] || opts=(--driver-java-options "-Dlog4j2.configurationFile=file:$HERE/conf/log4j2.properties" "${opts[@]}")
+[ $has_java_opts -eq 1 ] || opts=(--driver-java-options "-Dlog4j2.configurationFile=file:$HERE/conf/log4j2.properties -XX:+UseParallelGC" "${opts[@]}")
 
 mkdir -p "$HERE/build"
 ZIP="$HERE/build/w2vspark.zip"

@@ -1,10 +1,9 @@
-"""Training on Spark: the round runner (broadcast -> mapInArrow -> stream the deltas back) and the job body.
+"""Training on Spark: the round runner (broadcast -> mapInArrow -> Arrow deltas back to the driver).
 
 Each sync round the driver broadcasts (w_in, w_out) as float32 arrays; every task trains its partition's
 slice with :func:`w2vspark.trainer.run_task` and yields the touched rows as a few Arrow rows, each a block of
-row ids and the matching float32 deltas as binary (never one cell per word). The results are cached on the
-executors and streamed to the driver one partition at a time, so the driver holds the model, one
-accumulator and one partition's deltas at once.
+row ids and the matching float32 deltas as binary (never one cell per word). The driver collects the round's
+Arrow table (about one model size per partition) and combines it block by block without copying.
 """
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ import re
 from typing import Iterator
 
 import numpy as np
+import pyarrow.compute as pc
 
 from .errors import InputError, UserError
 from .hadoop import HadoopFS, join
@@ -115,18 +115,25 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
     return task
 
 
-def _rows_to_results(rows, dim: int) -> Iterator[tuple[int, PartitionResult]]:
-    """Result rows in partition order -> (part, PartitionResult), one part at a time."""
-    for part, group in itertools.groupby(rows, key=lambda r: r["part"]):
+def _table_to_results(table, dim: int) -> Iterator[tuple[int, PartitionResult]]:
+    """The round's result table (rows in partition order) -> (part, PartitionResult), one part at a time.
+
+    Delta blocks are read from the Arrow buffers without copying them."""
+    parts = table.column("part").to_numpy()
+    kinds = table.column("kind").to_pylist()
+    ids_col = table.column("ids").combine_chunks()
+    delta_col = table.column("delta").combine_chunks()
+    cuts = np.flatnonzero(np.diff(parts)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(parts)]):
         blocks = {"in": ([], []), "out": ([], [])}
         stats = None
-        for r in group:
-            if r["kind"] == "stats":
-                stats = r
-            else:
-                ids = np.frombuffer(r["ids"], dtype=np.int32)
-                blocks[r["kind"]][0].append(ids)
-                blocks[r["kind"]][1].append(np.frombuffer(r["delta"], dtype=np.float32).reshape(len(ids), dim))
+        for i in range(lo, hi):
+            if kinds[i] == "stats":
+                stats = {name: table.column(name)[i].as_py() for name in ("loss", "pairs", "words", "seconds")}
+                continue
+            ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
+            blocks[kinds[i]][0].append(ids)
+            blocks[kinds[i]][1].append(np.frombuffer(delta_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim))
 
         def cat(kind):
             ids, deltas = blocks[kind]
@@ -136,8 +143,8 @@ def _rows_to_results(rows, dim: int) -> Iterator[tuple[int, PartitionResult]]:
 
         in_ids, in_delta = cat("in")
         out_ids, out_delta = cat("out")
-        yield part, PartitionResult(in_ids, in_delta, out_ids, out_delta, float(stats["loss"]), int(stats["pairs"]),
-                                    int(stats["words"]), float(stats["seconds"]))
+        yield int(parts[lo]), PartitionResult(in_ids, in_delta, out_ids, out_delta, float(stats["loss"]),
+                                              int(stats["pairs"]), int(stats["words"]), float(stats["seconds"]))
 
 
 class SparkRoundRunner:
@@ -152,26 +159,22 @@ class SparkRoundRunner:
         self.retried_tasks = 0  # results that came from a second or later attempt
 
     def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):
-        from pyspark import StorageLevel
-
         sc = self.spark.sparkContext
         sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
         params_bc = sc.broadcast((w_in, w_out))
         task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round))
-        results = self.corpus.mapInArrow(task, RESULT_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            results.count()  # runs every task of the round in parallel; the rows stay cached on the executors
-            rows = results.toLocalIterator(prefetchPartitions=True)
-            for part, res in _rows_to_results(rows, w_in.shape[1]):
-                yield part, res
-            for r in results.where("kind = 'stats'").select("worker", "attempt").collect():
-                self.workers.add(r["worker"])
-                self.retried_tasks += r["attempt"] > 0
+            # toArrow runs every task of the round in parallel and streams the Arrow batches to this process
+            # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
+            table = self.corpus.mapInArrow(task, RESULT_SCHEMA).toArrow()
         finally:
-            results.unpersist()
-            params_bc.unpersist()
-            params_bc.destroy()
+            params_bc.destroy(blocking=True)
             sc.setJobDescription(None)
+        stats = table.filter(pc.equal(table.column("kind"), "stats"))
+        for worker, attempt in zip(stats.column("worker").to_pylist(), stats.column("attempt").to_pylist()):
+            self.workers.add(worker)
+            self.retried_tasks += attempt > 0
+        yield from _table_to_results(table, w_in.shape[1])
 
     def close(self) -> None:
         self.plan_bc.destroy()
