@@ -62,3 +62,21 @@ def test_cli_exits_with_a_one_line_error(capsys):
     assert "train.dim" in capsys.readouterr().err
     cfg = parse_config("x", ["--set", "train.dim=8", "--resume"])
     assert cfg.train.dim == 8 and cfg.train.resume is True
+
+
+def test_reference_file_lists_every_setting_with_its_default():
+    import dataclasses
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "conf" / "w2v.toml"
+    assert load_config(path) == Config()
+    raw = tomllib.loads(path.read_text())
+    for section in dataclasses.fields(Config):
+        documented = set(raw.get(section.name, {}))
+        fields = {f.name for f in dataclasses.fields(section.type if isinstance(section.type, type)
+                                                     else getattr(Config(), section.name).__class__)}
+        optional = {"max_vocab_size"}  # None has no TOML spelling: it is shown commented out
+        assert fields - optional == documented - optional, section.name
+        assert optional & fields <= documented | {"max_vocab_size"}
+    assert "# max_vocab_size" in path.read_text()
