@@ -54,13 +54,17 @@ def read_input(spark, fs: HadoopFS, cfg: Config):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read {path} as format '{fmt}': {first}") from None
     column = cfg.input.text_column
-    if column not in df.columns:
-        raise InputError(f"input table {path} has no column '{column}' (input.text_column); its columns are: "
-                         f"{', '.join(df.columns)}")
-    dtype = dict(df.dtypes)[column]
-    if dtype != "string":
-        raise InputError(f"column '{column}' of {path} has type {dtype}; input.text_column must name a string column")
+    require_column(df, column, "string", f"input table {path}", "input.text_column")
     return df.select(F.col(column).alias("text"))
+
+
+def require_column(df, column: str, dtype: str, where: str, key: str) -> None:
+    """A clear error unless ``df`` has ``column`` of Spark type ``dtype``; ``key`` is the setting naming it."""
+    if column not in df.columns:
+        raise InputError(f"{where} has no column '{column}' ({key}); its columns are: {', '.join(df.columns)}")
+    actual = dict(df.dtypes)[column]
+    if actual != dtype:
+        raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type {dtype}")
 
 
 def check_token_pattern(spark, pattern: str) -> None:

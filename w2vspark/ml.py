@@ -142,20 +142,14 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
-        from .corpus import count_words, encode, select_vocab, token_chunks
-        from .errors import InputError
+        from .corpus import count_words, encode, require_column, select_vocab, token_chunks
         from .partitioning import partition_for_training
         from .trainer import init_params
         from .training import check_model_size, train_partitioned
 
         cfg = self._to_config()
         column = self.getInputCol()
-        if column not in dataset.columns:
-            raise InputError(f"inputCol '{column}' is not a column of the dataset; its columns are: "
-                             f"{', '.join(dataset.columns)}")
-        dtype = dict(dataset.dtypes)[column]
-        if dtype != "array<string>":
-            raise InputError(f"inputCol '{column}' must be array<string> (e.g. the output of a Tokenizer), not {dtype}")
+        require_column(dataset, column, "array<string>", "the dataset", "inputCol")
         spark = dataset.sparkSession
         chunks = token_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(StorageLevel.MEMORY_AND_DISK)
         corpus = words_bc = None
@@ -196,7 +190,7 @@ class Word2VecModel(Model, _Word2VecParams, MLReadable, MLWritable):
         from pyspark.sql import SparkSession, functions as F
 
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        df = spark.createDataFrame(self._core.arrow_table())
+        df = self._core.to_spark(spark)
         return df.select("word", array_to_vector(F.col("vector")).alias("vector"))
 
     def findSynonymsArray(self, word, num: int) -> list[tuple[str, float]]:
@@ -254,7 +248,7 @@ class _ModelWriter(MLWriter):
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sc)
         spark = self.sparkSession
         m = self.instance.wordVectors
-        spark.createDataFrame(m.arrow_table()).coalesce(1).write.parquet(join(path, "data"))
+        m.to_spark(spark).coalesce(1).write.parquet(join(path, "data"))
         HadoopFS(spark).write_text(join(path, "w2vspark.json"), json.dumps(m.info()) + "\n")
 
 

@@ -118,6 +118,10 @@ class Word2VecModel:
         return pa.table({"word": pa.array(self.words, type=pa.string()),
                          "vector": pa.ListArray.from_arrays(offsets, flat)})
 
+    def to_spark(self, spark):
+        """A Spark DataFrame (word: string, vector: array<float>), one row per word, most frequent first."""
+        return spark.createDataFrame(self.arrow_table())
+
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Save to a local folder (see :func:`w2vspark.spark_io.save_model` for Hadoop URIs)."""
         import pyarrow.parquet as pq

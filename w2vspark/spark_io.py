@@ -31,7 +31,7 @@ def save_model(spark, model: Word2VecModel, uri: str, overwrite: bool = False) -
     tmp = f"{uri.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         fs.write_text(join(tmp, "metadata", "part-00000"), json.dumps(model.spark_metadata()) + "\n")
-        spark.createDataFrame(model.arrow_table()).coalesce(1).write.parquet(join(tmp, "data"))
+        model.to_spark(spark).coalesce(1).write.parquet(join(tmp, "data"))
         fs.write_json(join(tmp, "w2vspark.json"), model.info())
         fs.replace(tmp, uri)
     finally:

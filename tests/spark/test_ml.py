@@ -66,7 +66,7 @@ def test_transform_divides_by_all_tokens(spark):
 
 def test_fit_rejects_a_string_column(spark, text_df):
     _, df = text_df
-    with pytest.raises(InputError, match="must be array<string>"):
+    with pytest.raises(InputError, match="inputCol must name a column of type array<string>"):
         Word2Vec(inputCol="text").fit(df)
-    with pytest.raises(InputError, match="its columns are: text"):
+    with pytest.raises(InputError, match="no column 'tokens' \\(inputCol\\); its columns are: text"):
         Word2Vec(inputCol="tokens").fit(df)

@@ -12,7 +12,6 @@ from w2vspark.corpus import build_corpus
 from w2vspark.errors import UserError
 from w2vspark.export import export_model
 from w2vspark.report import evaluate_run
-from w2vspark.spark_io import load_model
 from w2vspark.training import train_on_spark
 
 ROOT = Path(__file__).parents[2]
@@ -50,8 +49,16 @@ def test_spark_ml_loads_our_model(spark, trained_run):
     assert np.allclose(out, (model.vector("god") + model.vector("lord")) / 3, atol=1e-6)
 
 
+def test_model_as_a_dataframe(spark, trained_run):
+    _, model = trained_run
+    df = model.to_spark(spark)
+    assert df.dtypes == [("word", "string"), ("vector", "array<float>")]
+    rows = df.collect()
+    assert [r["word"] for r in rows] == model.words
+    assert np.array_equal(np.array([r["vector"] for r in rows], dtype=np.float32), model.vectors)
+
+
 def test_exports_and_overwrite(spark, trained_run):
-    gensim = pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
 
     cfg, model = trained_run

@@ -40,7 +40,6 @@ def test_analogy_with_known_answer(tmp_path):
 
 
 def test_agrees_with_gensim_on_the_same_vectors():
-    gensim = pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
 
     pairs = read_pairs(DATA_DIR / "wordsim353.tsv")

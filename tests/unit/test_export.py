@@ -15,7 +15,6 @@ def _model():
 
 
 def test_gensim_loads_text_and_binary(tmp_path):
-    gensim = pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
 
     m = _model()
