@@ -16,9 +16,9 @@ import numpy as np
 from .errors import UserError
 from .hadoop import HadoopFS, join
 from .model import Word2VecModel
+from .spark_train import BLOCK_ROWS
 from .storage import OutputExistsError
 
-BLOCK_ROWS = 8192
 CHECKPOINT_FORMAT = 1
 _EPOCH_DIR = re.compile(r"epoch=(\d+)$")
 

@@ -21,9 +21,10 @@ from .partition import PartitionResult
 from .partitioning import partition_for_training
 from .trainer import RoundSpec, TaskPlan, run_task
 
-BLOCK_ROWS = 8192  # parameter rows per result row (8192 x 100 float32 = 3.2 MB per binary cell)
+BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
 RESULT_SCHEMA = ("part int, kind string, ids binary, delta binary, nrows int, loss double, pairs long, "
                  "words long, seconds double, worker string, attempt int")
+RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
 def load_partitioned_corpus(spark, run_dir: str, num_partitions: int):
@@ -72,9 +73,6 @@ def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int):
          pa.array([None], pa.binary()), pa.array([0], pa.int32()), pa.array([res.loss_sum]),
          pa.array([res.pairs], pa.int64()), pa.array([res.words], pa.int64()), pa.array([res.seconds]),
          pa.array([worker]), pa.array([attempt], pa.int32())], names=names)
-
-
-RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
 def worker_identity() -> str:
