@@ -20,11 +20,6 @@ class HadoopFS:
     def _fs(self, path):
         return path.getFileSystem(self._conf)
 
-    def qualify(self, uri: str) -> str:
-        """The fully qualified URI (``file:/abs/path`` for a relative local path)."""
-        p = self._path(uri)
-        return str(self._fs(p).makeQualified(p).toString())
-
     def exists(self, uri: str) -> bool:
         p = self._path(uri)
         return bool(self._fs(p).exists(p))
@@ -54,10 +49,6 @@ class HadoopFS:
         if fs.exists(p):
             fs.delete(p, True)
 
-    def mkdirs(self, uri: str) -> None:
-        p = self._path(uri)
-        self._fs(p).mkdirs(p)
-
     def rename(self, src: str, dst: str) -> None:
         s, d = self._path(src), self._path(dst)
         if not self._fs(s).rename(s, d):
@@ -73,22 +64,11 @@ class HadoopFS:
         if aside is not None:
             self.delete(aside)
 
-    def write_text(self, uri: str, text: str) -> None:
+    def _write(self, uri: str, chunks) -> None:
+        """Write an iterable of bytes to ``uri`` in place; a failed write leaves no file behind."""
         p = self._path(uri)
         fs = self._fs(p)
-        fs.setWriteChecksum(False)  # no .crc beside small files on the local filesystem
-        out = fs.create(p, True)
-        try:
-            out.write(bytearray(text.encode("utf-8")))
-        finally:
-            out.close()
-
-    def write_chunks(self, uri: str, chunks) -> None:
-        """Write an iterable of bytes to ``uri`` through a temporary file and a rename."""
-        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
-        p = self._path(tmp)
-        fs = self._fs(p)
-        fs.setWriteChecksum(False)
+        fs.setWriteChecksum(False)  # no .crc beside the file on the local filesystem
         out = fs.create(p, True)
         try:
             for chunk in chunks:
@@ -96,8 +76,17 @@ class HadoopFS:
             out.close()
         except BaseException:
             out.close()
-            self.delete(tmp)
+            self.delete(uri)
             raise
+
+    def write_text(self, uri: str, text: str) -> None:
+        """Write ``text`` in place (for files inside a folder that is itself renamed into place)."""
+        self._write(uri, [text.encode("utf-8")])
+
+    def write_chunks(self, uri: str, chunks) -> None:
+        """Write an iterable of bytes to ``uri`` through a temporary file and a rename."""
+        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+        self._write(tmp, chunks)
         self.replace(tmp, uri)
 
     def read_bytes(self, uri: str) -> bytes:

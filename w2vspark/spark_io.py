@@ -112,7 +112,5 @@ def load_checkpoint(spark, uri: str, vocab_size: int, dim: int) -> tuple[np.ndar
 
 def write_metrics(spark, uri: str, records: list[dict]) -> None:
     """Rewrite metrics.jsonl (one JSON record per round) through a temporary file and a rename."""
-    fs = HadoopFS(spark)
-    tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
-    fs.write_text(tmp, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    fs.replace(tmp, uri)
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    HadoopFS(spark).write_chunks(uri, [text.encode("utf-8")])

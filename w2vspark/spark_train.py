@@ -43,14 +43,19 @@ def arrow_sentences(list_array) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets - offsets[0]
 
 
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of equal consecutive values of a non-empty array."""
+    cuts = np.flatnonzero(np.diff(values)) + 1
+    return list(zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(values)].tolist()))
+
+
 def _split_by_part(batches) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
     """Arrow batches (part, key, ids) sorted by part -> (part, (ids, offsets)) pieces."""
     for batch in batches:
         if batch.num_rows == 0:
             continue
         parts = batch.column("part").to_numpy()
-        cuts = np.flatnonzero(np.diff(parts)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(parts)]):
+        for lo, hi in _runs(parts):
             yield int(parts[lo]), arrow_sentences(batch.column("ids").slice(lo, hi - lo))
 
 
@@ -116,13 +121,12 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
 def _table_to_results(table, dim: int) -> Iterator[tuple[int, PartitionResult]]:
     """The round's result table (rows in partition order) -> (part, PartitionResult), one part at a time.
 
-    Delta blocks are read from the Arrow buffers without copying them."""
+    Blocks are viewed in the Arrow buffers, then joined once per part."""
     parts = table.column("part").to_numpy()
     kinds = table.column("kind").to_pylist()
     ids_col = table.column("ids").combine_chunks()
     delta_col = table.column("delta").combine_chunks()
-    cuts = np.flatnonzero(np.diff(parts)) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(parts)]):
+    for lo, hi in _runs(parts) if len(parts) else []:
         blocks = {"in": ([], []), "out": ([], [])}
         stats = None
         for i in range(lo, hi):
