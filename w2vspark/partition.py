@@ -22,6 +22,7 @@ from .sampling import pair_counts, subsample, window_groups
 from .vocab import NoiseSampler
 
 CHUNK_WORDS = 32768  # raw tokens per internal chunk; results do not depend on how the input was batched
+LOSS_EVERY = 8  # the reported loss is measured on every 8th minibatch (its cost is ~9% of a minibatch)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class PartitionResult:
     in_delta: np.ndarray  # (n_in, d) float32
     out_ids: np.ndarray  # (n_out,) int32, ascending
     out_delta: np.ndarray  # (n_out, d) float32
-    loss_sum: float  # summed pair losses
+    loss_sum: float  # summed pair losses (negative sampling: estimated from every LOSS_EVERY-th minibatch)
     pairs: int
     words: int  # raw tokens read (before subsampling)
     seconds: float
@@ -101,12 +102,32 @@ def _join(ids_list, lengths_list):
 
 
 def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
-    unique_ids, sums = sum_rows(ids, rows)
-    w[unique_ids] += sums
+    """w[ids[i]] += rows[i] for every i, repeated ids accumulating, in index order (deterministic).
+
+    w (V, d) C-contiguous, ids (n,), rows (n, d). An unbuffered add over the flat element indices: about 3x
+    faster than sorting the ids and summing runs of equal ids on minibatch-sized inputs.
+    """
+    if not w.flags.c_contiguous:
+        raise ValueError("the parameter matrix must be C-contiguous")
+    dim = w.shape[1]
+    flat = np.multiply(ids[:, None], dim, dtype=np.intp) + np.arange(dim)  # (n, d) element indices
+    np.add.at(w.reshape(-1), flat.reshape(-1), np.ascontiguousarray(rows, dtype=w.dtype).reshape(-1))
 
 
-def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr) -> float:
-    """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs.
+def by_width(targets: np.ndarray, contexts: np.ndarray):
+    """Order windows by their number of context words (widest first, stable) and move each row's context
+    words to its front, so that a run of windows needs little padding: -> targets (G,), contexts (G, 2w),
+    counts (G,) descending."""
+    counts = pair_counts(contexts)  # (G,)
+    order = np.argsort(-counts, kind="stable")
+    contexts = contexts[order]
+    contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)
+    return targets[order], contexts, counts[order]
+
+
+def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True) -> float:
+    """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs (0.0 when
+    ``with_loss`` is false: the update is the same, the loss is not computed).
 
     targets (G,), contexts (G, C) padded with -1, negatives (G, K), lr float32.
     """
@@ -116,15 +137,17 @@ def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr) -> float:
     v = w_in[ctx]  # (G, C, d)
     u = w_out[out_ids]  # (G, K+1, d)
     scores = v @ u.transpose(0, 2, 1)  # (G, C, K+1)
-    signed = scores.copy()
-    signed[:, :, 1:] *= -1.0
-    loss = float(-(log_sigmoid(signed).sum(axis=2) * mask).sum())
+    loss = 0.0
+    if with_loss:
+        signed = scores.copy()
+        signed[:, :, 1:] *= -1.0
+        loss = float(-(log_sigmoid(signed).sum(axis=2) * mask).sum())
     g = -sigmoid(scores)  # (G, C, K+1)   label - s(score), times lr below
     g[:, :, 0] += 1.0
     g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
     dv = g @ u  # (G, C, d)
     du = g.transpose(0, 2, 1) @ v  # (G, K+1, d)
-    _scatter_add(w_in, ctx[mask], dv[mask])
+    _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows of dv are exact zeros
     _scatter_add(w_out, out_ids.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
 
@@ -155,26 +178,31 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     touched_in = np.zeros(len(w_in), dtype=bool)
     touched_out = np.zeros(len(w_out), dtype=bool)
     loss_sum, pairs, words = 0.0, 0, 0
+    measured_pairs, step = 0, 0  # pairs whose loss was computed; minibatches run
     span = max(int(planned_words), 1)
     for ids, offsets in rechunk(batches):
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
         targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng)
         if len(targets):
-            counts = pair_counts(contexts)  # (G,)
+            targets, contexts, counts = by_width(targets, contexts)
             cum = np.cumsum(counts)
             bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
             bounds = np.unique(np.concatenate([[0], bounds + 1, [len(targets)]]))
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 progress = min(1.0, (words + len(ids) * lo / len(targets)) / span)
                 lr = np.float32(lr_start + (lr_end - lr_start) * progress)
-                t, c = targets[lo:hi], contexts[lo:hi]
+                t, c = targets[lo:hi], contexts[lo:hi, :counts[lo]]  # the widest window leads the batch
+                with_loss = params.loss != "neg_sampling" or step % LOSS_EVERY == 0
                 if params.loss == "neg_sampling":
                     negatives = noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
-                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr)
+                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr, with_loss)
                     touched_out[negatives] = True
                 else:
                     loss_sum += naive_softmax_step(local_in, local_out, t, c, lr)
                     touched_out[:] = True
+                if with_loss:
+                    measured_pairs += int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
+                step += 1
                 touched_in[c[c >= 0]] = True
                 touched_out[t] = True
             pairs += int(cum[-1])
@@ -184,4 +212,4 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     return PartitionResult(
         in_ids=in_ids, in_delta=local_in[in_ids] - w_in[in_ids],
         out_ids=out_ids, out_delta=local_out[out_ids] - w_out[out_ids],
-        loss_sum=loss_sum, pairs=pairs, words=words, seconds=time.perf_counter() - t0)
+        loss_sum=loss_sum * pairs / measured_pairs if measured_pairs else 0.0, pairs=pairs, words=words, seconds=time.perf_counter() - t0)

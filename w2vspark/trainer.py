@@ -49,10 +49,16 @@ class TaskPlan:
     kernel: KernelParams
 
     def keep_probs(self) -> np.ndarray:
-        return keep_probabilities(self.counts, self.sample)
+        return self._memo("_keep_probs", lambda: keep_probabilities(self.counts, self.sample))
 
     def noise(self) -> NoiseSampler:
-        return NoiseSampler(self.counts)
+        return self._memo("_noise", lambda: NoiseSampler(self.counts))
+
+    def _memo(self, name: str, build):
+        """Built once per plan object: a Python worker keeps a broadcast plan for all tasks of a run."""
+        if name not in self.__dict__:
+            object.__setattr__(self, name, build())
+        return self.__dict__[name]
 
 
 def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, spec: RoundSpec, plan: TaskPlan,
