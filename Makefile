@@ -34,10 +34,10 @@ demo: check-env $(STAMP)
 test: check-env $(STAMP)
 	$(VPY) -m pytest tests
 
-# The peer benchmark (not part of `make test`): BENCH_CORPUS is a text file, one sentence a line.
+# The peer benchmark (not part of `make test`): BENCH_CORPUS is a text file, one sentence a line; without it
+# the Debian corpus is built once (bench/debian_corpus.py, apt-get download) and cached in bench/cache/corpus.
 bench: check-env $(STAMP)
-	@test -n "$(BENCH_CORPUS)" || { echo "make bench: set BENCH_CORPUS=/path/to/corpus.txt (one sentence a line, 10M+ words)" >&2; exit 2; }
-	$(VPY) bench/run_bench.py --corpus "$(BENCH_CORPUS)" $(BENCH_ARGS)
+	$(VPY) bench/run_bench.py $(if $(BENCH_CORPUS),--corpus "$(BENCH_CORPUS)") $(BENCH_ARGS)
 
 clean:
 	rm -rf out build .pytest_cache

@@ -1,11 +1,14 @@
 """Peer benchmark: w2vspark against gensim and Spark MLlib on one corpus, in one run, on this machine.
 
-    python bench/run_bench.py --corpus FILE [--runs 1:scaled:4,2:scaled:4,...] [--gensim-workers 2]
+    python bench/run_bench.py [--corpus FILE] [--runs 1:scaled:4,2:scaled:4,...] [--gensim-workers 2]
                               [--mllib-partitions 2] [--epochs 5] [--cores 2] [--out bench/results]
 
 Every system gets the same settings (dim 100, window 5, min_count 5, 5 negatives, sample 1e-3, lr 0.025) and
 is scored with w2vspark.evaluate on the same data. Training words/s = corpus tokens x epochs / training
-seconds for every system (the same base for all). Writes results/bench-<time>.json and a Markdown table.
+seconds for every system (the same base for all). Peak memory is sampled from /proc for the whole process
+tree and per role (Spark JVM, the job's Python, Python workers); a do-nothing Spark application gives the
+baseline. Writes results/bench-<time>.json, a Markdown table and bench-<time>-scaling.png (words/s and
+analogy accuracy against partitions).
 """
 from __future__ import annotations
 
@@ -28,11 +31,28 @@ from w2vspark.model import Word2VecModel  # noqa: E402
 SETTINGS = dict(dim=100, window=5, min_count=5, negatives=5, sample=1e-3, lr=0.025, min_lr=0.0001)
 
 
+def process_role(pid: int) -> str:
+    """jvm (the Spark driver; in local mode it also holds the executors' JVM side), python-workers
+    (pyspark.daemon and the workers it forks: the tasks' numpy), or python-main (the job's own Python, which
+    is the driver's Python side for Spark jobs and the whole trainer for gensim; also the launcher shell)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "java" in cmd.split(" ", 1)[0]:
+        return "jvm"
+    if "pyspark.daemon" in cmd or "pyspark.worker" in cmd or "pyspark/daemon" in cmd:
+        return "python-workers"
+    return "python-main"
+
+
 class PeakRSS:
-    """Peak resident memory of a process tree (sampled every 0.5 s from /proc), in bytes."""
+    """Peak resident memory of a process tree (sampled every 0.5 s from /proc), in bytes: in total and per
+    role (see ``process_role``); each role's peak is its own, so they need not add up to the total's."""
 
     def __init__(self, pid: int):
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.roles, self._stop = pid, 0, {}, threading.Event()
+        self._role_of = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -52,15 +72,20 @@ class PeakRSS:
 
     def _run(self):
         while not self._stop.is_set():
-            total = 0
+            total, by_role = 0, {}
             for p in self._tree():
                 try:
                     for line in Path(f"/proc/{p}/status").read_text().splitlines():
                         if line.startswith("VmRSS:"):
-                            total += int(line.split()[1]) * 1024
+                            rss = int(line.split()[1]) * 1024
+                            role = self._role_of.setdefault(p, process_role(p))
+                            total += rss
+                            by_role[role] = by_role.get(role, 0) + rss
                 except OSError:
                     pass
             self.peak = max(self.peak, total)
+            for role, rss in by_role.items():
+                self.roles[role] = max(self.roles.get(role, 0), rss)
             self._stop.wait(0.5)
 
     def stop(self) -> int:
@@ -69,7 +94,8 @@ class PeakRSS:
         return self.peak
 
 
-def run_measured(cmd: list[str], log_path: Path) -> tuple[float, int]:
+def run_measured(cmd: list[str], log_path: Path) -> tuple[float, dict]:
+    """Run a command -> (wall seconds, {"total": peak bytes, role: peak bytes, ...})."""
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -78,7 +104,25 @@ def run_measured(cmd: list[str], log_path: Path) -> tuple[float, int]:
         peak = mem.stop()
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {code}); see {log_path}")
-    return time.perf_counter() - t0, peak
+    return time.perf_counter() - t0, {"total": peak, **mem.roles}
+
+
+def memory_fields(peaks: dict) -> dict:
+    return {"peak_rss_bytes": peaks["total"],
+            **{f"peak_{role.replace('-', '_')}_bytes": v for role, v in peaks.items() if role != "total"}}
+
+
+def spark_baseline(work: Path, cores: int) -> dict:
+    """Peak memory of a Spark application that does almost nothing (a session and one tiny job): the
+    baseline that the driver-memory target is measured above."""
+    script = work / "baseline_run.py"
+    script.write_text("from pyspark.sql import SparkSession\n"
+                      "spark = SparkSession.builder.getOrCreate()\n"
+                      "spark.range(1000).selectExpr('sum(id)').collect()\n"
+                      "spark.stop()\n")
+    _, peaks = run_measured([str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]", str(script)],
+                            work / "baseline.log")
+    return memory_fields(peaks)
 
 
 def count_tokens(corpus: str) -> int:
@@ -101,7 +145,7 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
                    tokens: int) -> list[dict]:
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]"]
     base = work / "w2vspark-base"
-    vocab_s, vocab_peak = run_measured(submit + [str(ROOT / "jobs" / "build_vocab.py"), "--set", f"input.path={corpus}",
+    vocab_s, vocab_peaks = run_measured(submit + [str(ROOT / "jobs" / "build_vocab.py"), "--set", f"input.path={corpus}",
                                                  "--set", f"output.dir={base}", "--set", "output.overwrite=true"],
                                        work / "w2vspark-vocab.log")
     out = []
@@ -111,7 +155,7 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
         for name in ("vocab", "corpus", "corpus_stats.json"):
             if not (run / name).exists():
                 os.symlink(base / name, run / name)
-        wall, peak = run_measured(submit + [str(ROOT / "jobs" / "train.py"), "--set", f"output.dir={run}",
+        wall, peaks = run_measured(submit + [str(ROOT / "jobs" / "train.py"), "--set", f"output.dir={run}",
                                             "--set", "output.overwrite=true", "--set", f"train.epochs={epochs}",
                                             "--set", f"train.num_partitions={partitions}",
                                             "--set", f"train.combine={combine}",
@@ -122,7 +166,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
         model = Word2VecModel.load(run / "model")
         row = {"system": "w2vspark", "partitions": partitions, "combine": combine, "syncs_per_epoch": syncs,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
-               "words_per_sec": tokens * epochs / train_s, "peak_rss_bytes": max(peak, vocab_peak),
+               "words_per_sec": tokens * epochs / train_s, **memory_fields(peaks),
+               "vocab_peak_rss_bytes": vocab_peaks["total"],
                "model_bytes": 2 * len(model.words) * model.dim * 4, "vocab_size": len(model.words),
                "final_loss": metrics[-1]["loss"], **scores_row(model)}
         print(json.dumps(row), flush=True)
@@ -147,14 +192,14 @@ t2 = time.perf_counter()
 m.wv.save_word2vec_format({str(work / 'gensim.bin')!r}, binary=True)
 json.dump({{"vocab_seconds": t1 - t0, "train_seconds": t2 - t1}}, open({str(work / 'gensim.json')!r}, "w"))
 """)
-    wall, peak = run_measured([sys.executable, str(script)], work / "gensim.log")
+    wall, peaks = run_measured([sys.executable, str(script)], work / "gensim.log")
     times = json.loads((work / "gensim.json").read_text())
     from gensim.models import KeyedVectors
     kv = KeyedVectors.load_word2vec_format(str(work / "gensim.bin"), binary=True)
     model = Word2VecModel(kv.index_to_key, kv.vectors)
     row = {"system": "gensim", "partitions": workers, "train_seconds": times["train_seconds"],
            "total_seconds": wall, "vocab_seconds": times["vocab_seconds"],
-           "words_per_sec": tokens * epochs / times["train_seconds"], "peak_rss_bytes": peak,
+           "words_per_sec": tokens * epochs / times["train_seconds"], **memory_fields(peaks),
            "vocab_size": len(model.words), **scores_row(model)}
     print(json.dumps(row), flush=True)
     return row
@@ -181,7 +226,7 @@ json.dump({{"read_seconds": t1 - t0, "train_seconds": t2 - t1}}, open({str(work 
 spark.stop()
 """)
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]", "--driver-memory", "6g", str(script)]
-    wall, peak = run_measured(submit, work / f"mllib-p{partitions}.log")
+    wall, peaks = run_measured(submit, work / f"mllib-p{partitions}.log")
     times = json.loads((work / "mllib.json").read_text())
     import pyarrow.parquet as pq
     table = pq.read_table(out_dir / "data")
@@ -197,31 +242,82 @@ spark.stop()
     order = sorted(range(len(model.words)), key=lambda i: (-counts.get(model.words[i], 0), model.words[i]))
     model = Word2VecModel([model.words[i] for i in order], model.vectors[order])
     row = {"system": "mllib", "partitions": partitions, "train_seconds": times["train_seconds"],
-           "total_seconds": wall, "words_per_sec": tokens * epochs / times["train_seconds"], "peak_rss_bytes": peak,
+           "total_seconds": wall, "words_per_sec": tokens * epochs / times["train_seconds"], **memory_fields(peaks),
            "vocab_size": len(model.words), **scores_row(model)}
     print(json.dumps(row), flush=True)
     return row
 
 
-def markdown(rows: list[dict]) -> str:
+def gb(x) -> str:
+    return f"{x / 2**30:.2f}" if x else ""
+
+
+def markdown(rows: list[dict], baseline: dict | None) -> str:
     gensim = next((r for r in rows if r["system"] == "gensim"), None)
     mllib = next((r for r in rows if r["system"] == "mllib"), None)
     head = ("| system | partitions / workers | rule | syncs | words/s | × gensim | × MLlib | WS353 | SimLex | analogy "
-            "| train s | total s | peak RSS GB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "| train s | total s | peak RSS GB | driver GB (JVM + Python) | Python workers GB |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = []
     for r in rows:
         vs_g = f"{r['words_per_sec'] / gensim['words_per_sec']:.2f}" if gensim else ""
         vs_m = f"{r['words_per_sec'] / mllib['words_per_sec']:.2f}" if mllib else ""
+        driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
         body.append(f"| {r['system']} | {r['partitions']} | {r.get('combine', '')} | {r.get('syncs_per_epoch', '')} "
                     f"| {r['words_per_sec'] / 1000:.0f}k | {vs_g} | {vs_m} | {r['ws353']:.3f} | {r['simlex']:.3f} "
                     f"| {r['analogy']:.1%} | {r['train_seconds']:.0f} | {r['total_seconds']:.0f} "
-                    f"| {r['peak_rss_bytes'] / 2**30:.2f} |")
-    return head + "\n".join(body) + "\n"
+                    f"| {gb(r['peak_rss_bytes'])} | {gb(driver)} | {gb(r.get('peak_python_workers_bytes', 0))} |")
+    text = head + "\n".join(body) + "\n"
+    if baseline:
+        base = baseline.get("peak_jvm_bytes", 0) + baseline.get("peak_python_main_bytes", 0)
+        text += f"\nSpark baseline (a session and one tiny job): driver {gb(base)} GB (JVM + Python).\n"
+        for r in rows:
+            if r["system"] == "w2vspark":
+                driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
+                text += (f"w2vspark P={r['partitions']} {r['combine']}: driver above baseline "
+                         f"{(driver - base) / r['model_bytes']:.2f}x the model ({r['model_bytes'] / 2**20:.0f} MB)\n")
+    return text
+
+
+def scaling_plot(rows: list[dict], path: Path) -> None:
+    """words/s and analogy accuracy against partitions, one line per w2vspark rule and syncs, peers as lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_speed, ax_quality) = plt.subplots(1, 2, figsize=(10, 3.8))
+    series = {}
+    for r in rows:
+        if r["system"] == "w2vspark":
+            series.setdefault(f"w2vspark {r['combine']}, {r['syncs_per_epoch']} syncs", []).append(r)
+    for label, rs in sorted(series.items()):
+        rs = sorted(rs, key=lambda r: r["partitions"])
+        xs = [r["partitions"] for r in rs]
+        ax_speed.plot(xs, [r["words_per_sec"] / 1000 for r in rs], marker="o", label=label)
+        ax_quality.plot(xs, [100 * r["analogy"] for r in rs], marker="o", label=label)
+    for r, style in ((next((r for r in rows if r["system"] == "gensim"), None), "--"),
+                     (next((r for r in rows if r["system"] == "mllib"), None), ":")):
+        if r:
+            label = f"{r['system']} ({r['partitions']} {'workers' if r['system'] == 'gensim' else 'partitions'})"
+            ax_speed.axhline(r["words_per_sec"] / 1000, linestyle=style, color="gray", label=label)
+            ax_quality.axhline(100 * r["analogy"], linestyle=style, color="gray", label=label)
+    ticks = sorted({r["partitions"] for r in rows if r["system"] == "w2vspark"})
+    for ax, title in ((ax_speed, "training words/s (thousands)"), (ax_quality, "analogy accuracy (%)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("partitions")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax_quality.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True)
+    p.add_argument("--corpus", help="a text file, one sentence a line (default: build the Debian corpus with "
+                                    "bench/debian_corpus.py, cached under bench/cache/corpus)")
     p.add_argument("--runs", default="1:scaled:4,2:scaled:4,4:scaled:4,8:scaled:4",
                    help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH, comma-separated ('' for none)")
     p.add_argument("--gensim-workers", type=int, default=2, help="0 skips gensim")
@@ -234,6 +330,10 @@ def main(argv=None):
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.corpus:
+        from debian_corpus import build, PACKAGES
+        cached = ROOT / "bench" / "cache" / "corpus" / "debian_en.txt"
+        args.corpus = str(cached if cached.exists() else build(cached.parent, list(PACKAGES), 10_000_000))
     tokens = count_tokens(args.corpus)
     runs = [(int(a), b, int(c)) for a, b, c in (r.split(":") for r in args.runs.split(",") if r)]
     rows = []
@@ -241,13 +341,17 @@ def main(argv=None):
         rows.append(bench_gensim(args.corpus, work, args.gensim_workers, args.epochs, tokens))
     for mp in [int(x) for x in args.mllib_partitions.split(",") if x]:
         rows.append(bench_mllib(args.corpus, work, mp, args.epochs, args.cores, tokens))
+    baseline = spark_baseline(work, args.cores) if runs else None
     rows += bench_w2vspark(args.corpus, work, runs, args.epochs, args.cores, tokens)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result = {"corpus": args.corpus, "tokens": tokens, "epochs": args.epochs, "cores": args.cores,
-              "settings": SETTINGS, "rows": rows, "max_rss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+              "settings": SETTINGS, "spark_baseline": baseline, "rows": rows,
+              "max_rss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(rows)
+    table = markdown(rows, baseline)
     (out / f"bench-{stamp}.md").write_text(table)
+    if runs:
+        scaling_plot(rows, out / f"bench-{stamp}-scaling.png")
     print(table)
 
 
