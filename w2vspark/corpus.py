@@ -216,7 +216,8 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
             spark.sparkContext.setJobDescription("w2vspark build_vocab: encode and write the corpus")
             encoded, words_bc = encode(spark, chunks, vocab)
             try:
-                partition_for_training(spark, encoded, cfg.train.num_partitions, persist=False).drop("part") \
+                partition_for_training(spark, encoded, cfg.train.num_partitions, persist=False,
+                                       numbered=False).drop("part") \
                     .write.parquet(join(tmp, "corpus"))
             finally:
                 words_bc.unpersist()

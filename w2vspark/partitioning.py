@@ -23,10 +23,15 @@ def partition_keys(spark, num_partitions: int) -> list[int]:
     return [keys[p] for p in range(num_partitions)]
 
 
-def partition_for_training(spark, encoded, num_partitions: int, persist: bool = True):
-    """DataFrame(key, ids) -> DataFrame(part, key, ids) with logical partition p = pmod(key, P) alone in
+ROW_BITS = 33  # monotonically_increasing_id() = physical partition index << 33 | record number in it
+
+
+def partition_for_training(spark, encoded, num_partitions: int, persist: bool = True, numbered: bool = True):
+    """DataFrame(key, ids) -> DataFrame(part, key, ids[, row]) with logical partition p = pmod(key, P) alone in
     physical partition p and rows ordered by (key, ids): the same rows in the same order on every run and
-    every retry. Persisted (memory and disk) unless ``persist`` is false."""
+    every retry. ``row`` (when ``numbered``) is the row's position in its partition, 0-based, so that a sync
+    round's slice (rows with row mod S = sync) can be selected in the JVM. Persisted (memory and disk) unless
+    ``persist`` is false."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -36,4 +41,6 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (F.col("part") + 1))
     out = (df.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
            .sortWithinPartitions("part", "key", "ids").drop("_pkey"))
+    if numbered:
+        out = out.withColumn("row", F.monotonically_increasing_id().bitwiseAND(F.lit((1 << ROW_BITS) - 1)))
     return out.persist(StorageLevel.MEMORY_AND_DISK) if persist else out

@@ -112,7 +112,8 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
         worker = worker_identity()
         pieces = _split_by_part(batches)
         for part, group in itertools.groupby(pieces, key=lambda item: item[0]):
-            res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise)
+            res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise,
+                           sliced=True)
             yield from _result_batches(part, res, worker, ctx.attemptNumber() if ctx is not None else 0)
 
     return task
@@ -150,7 +151,9 @@ def _table_to_results(table, dim: int) -> Iterator[tuple[int, PartitionResult]]:
 
 
 class SparkRoundRunner:
-    """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.trainer.fit`."""
+    """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.trainer.fit`.
+
+    ``corpus_df`` comes from :func:`w2vspark.partitioning.partition_for_training` (with its ``row`` column)."""
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None):
         self.spark = spark
@@ -161,6 +164,8 @@ class SparkRoundRunner:
         self.retried_tasks = 0  # results that came from a second or later attempt
 
     def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):
+        from pyspark.sql import functions as F
+
         sc = self.spark.sparkContext
         sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
         params_bc = sc.broadcast((w_in, w_out))
@@ -168,7 +173,9 @@ class SparkRoundRunner:
         try:
             # toArrow runs every task of the round in parallel and streams the Arrow batches to this process
             # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
-            table = self.corpus.mapInArrow(task, RESULT_SCHEMA).toArrow()
+            # the round's slice is selected in the JVM: Python receives 1/S of the partition, not all of it
+            rows = self.corpus.filter(F.col("row") % F.lit(spec.syncs_per_epoch) == F.lit(spec.sync))
+            table = rows.select("part", "key", "ids").mapInArrow(task, RESULT_SCHEMA).toArrow()
         finally:
             params_bc.destroy(blocking=True)
             sc.setJobDescription(None)

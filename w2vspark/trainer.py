@@ -62,11 +62,14 @@ class TaskPlan:
 
 
 def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, spec: RoundSpec, plan: TaskPlan,
-             w_in: np.ndarray, w_out: np.ndarray, keep_probs=None, noise=None) -> PartitionResult:
-    """Train one partition's slice for one round (the body of every task, local or on Spark)."""
+             w_in: np.ndarray, w_out: np.ndarray, keep_probs=None, noise=None, sliced: bool = False) -> PartitionResult:
+    """Train one partition's slice for one round (the body of every task, local or on Spark).
+
+    ``batches`` hold the whole partition, or only this round's slice when ``sliced`` (the sentences whose row
+    number in the partition is congruent to the round's sync index modulo syncs_per_epoch)."""
     rng = task_rng(plan.seed, spec.epoch, spec.sync, partition)
     return train_partition(
-        take_slice(batches, spec.sync, spec.syncs_per_epoch), w_in, w_out, plan.kernel,
+        batches if sliced else take_slice(batches, spec.sync, spec.syncs_per_epoch), w_in, w_out, plan.kernel,
         plan.keep_probs() if keep_probs is None else keep_probs,
         plan.noise() if noise is None else noise,
         rng, spec.lr_start, spec.lr_end, spec.planned_words)
