@@ -47,12 +47,18 @@ class TrainConfig:
     loss: str = "neg_sampling"  # or "naive_softmax" (full softmax; small vocabularies only)
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     num_partitions: int = 2
-    syncs_per_epoch: int = 4
+    syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2.83) for "scaled")
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False
+
+    def syncs(self, num_partitions: int | None = None) -> int:
+        """Sync rounds per epoch: ``syncs_per_epoch``, or when it is 0, max(4, 2P). Measured on 11.5M words:
+        at 8 partitions analogy accuracy went 16.7% -> 21.2% -> 25.8% with 4 -> 8 -> 16 syncs (1 partition:
+        25.8%), so the rounds must grow with the partitions to keep each task's delta small."""
+        return self.syncs_per_epoch or max(4, 2 * (num_partitions or self.num_partitions))
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ def validate(cfg: Config) -> None:
     need(t.loss in LOSSES, "train.loss", f"one of {LOSSES}", t.loss)
     need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
     need(t.num_partitions >= 1, "train.num_partitions", ">= 1", t.num_partitions)
-    need(t.syncs_per_epoch >= 1, "train.syncs_per_epoch", ">= 1", t.syncs_per_epoch)
+    need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
     need(t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0", t.checkpoint_every)

@@ -47,7 +47,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
                    typeConverter=TypeConverters.toFloat)
     loss = Param(Params._dummy(), "loss", "'neg_sampling' or 'naive_softmax'", typeConverter=TypeConverters.toString)
-    syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch",
+    syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x numPartitions))",
                           typeConverter=TypeConverters.toInt)
     combine = Param(Params._dummy(), "combine", "how partition updates combine: 'scaled', 'sum' or 'average'",
                     typeConverter=TypeConverters.toString)
@@ -59,7 +59,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         super().__init__(*args)
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
-                         syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096,
+                         syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096,
                          outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
@@ -99,14 +99,14 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                 loss="neg_sampling", syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096):
         super().__init__()
         self._set(**self._input_kwargs)
 
     @keyword_only
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                  loss="neg_sampling", syncsPerEpoch=4, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

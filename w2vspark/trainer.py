@@ -100,11 +100,12 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
 
 
 def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> list[RoundSpec]:
-    total_rounds = cfg.epochs * cfg.syncs_per_epoch
+    syncs = cfg.syncs(num_partitions)
+    total_rounds = cfg.epochs * syncs
     scale = cfg.task_lr_scale or default_task_lr_scale(cfg.combine, num_partitions)
-    per_task = math.ceil(corpus_words / (num_partitions * cfg.syncs_per_epoch))
-    return [RoundSpec(index=k, epoch=k // cfg.syncs_per_epoch, sync=k % cfg.syncs_per_epoch,
-                      syncs_per_epoch=cfg.syncs_per_epoch,
+    per_task = math.ceil(corpus_words / (num_partitions * syncs))
+    return [RoundSpec(index=k, epoch=k // syncs, sync=k % syncs,
+                      syncs_per_epoch=syncs,
                       lr_start=scale * learning_rate(cfg, k / total_rounds),
                       lr_end=scale * learning_rate(cfg, (k + 1) / total_rounds),
                       planned_words=per_task)

@@ -56,7 +56,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     specs = round_specs(t, corpus_words, t.num_partitions)
     runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round)
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
-        f"{t.epochs} epochs x {t.syncs_per_epoch} syncs, combine={t.combine}, loss={t.loss}")
+        f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, loss={t.loss}")
     done = []
     t0 = time.perf_counter()
     try:
@@ -123,7 +123,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         done = epoch + 1
         last = done == t.epochs
         if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
-            state = {"next_round": done * t.syncs_per_epoch, "metrics": records, "fingerprint": fingerprint}
+            state = {"next_round": done * t.syncs(), "metrics": records, "fingerprint": fingerprint}
             save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
         if stop_after_epochs is not None and done >= stop_after_epochs and not last:
             raise _Stop()

@@ -80,3 +80,23 @@ def test_reference_file_lists_every_setting_with_its_default():
         assert fields - optional == documented - optional, section.name
         assert optional & fields <= documented | {"max_vocab_size"}
     assert "# max_vocab_size" in path.read_text()
+
+
+@pytest.mark.parametrize("partitions, syncs_setting, expected", [(1, 0, 4), (2, 0, 4), (4, 0, 8), (8, 0, 16),
+                                                                 (16, 0, 32), (8, 3, 3)])
+def test_sync_rounds_grow_with_partitions_unless_set(partitions, syncs_setting, expected):
+    from w2vspark.trainer import round_specs
+
+    cfg = load_config(None, [f"train.num_partitions={partitions}", f"train.syncs_per_epoch={syncs_setting}",
+                             "train.epochs=2"])
+    assert cfg.train.syncs() == expected
+    specs = round_specs(cfg.train, 10_000, partitions)
+    assert len(specs) == 2 * expected
+    assert [s.sync for s in specs[:expected]] == list(range(expected))
+    assert all(s.syncs_per_epoch == expected for s in specs)
+    assert specs[0].planned_words == -(-10_000 // (partitions * expected))
+
+
+def test_negative_syncs_rejected():
+    with pytest.raises(ConfigError, match="train.syncs_per_epoch"):
+        load_config(None, ["train.syncs_per_epoch=-1"])
