@@ -149,6 +149,20 @@ def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:
                 f"The last checkpoint is intact.")
 
 
+def _timed(results: Iterator, waited: list) -> Iterator:
+    """Pass ``results`` through, adding the time spent waiting for each item to ``waited[0]``."""
+    results = iter(results)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(results)
+        except StopIteration:
+            waited[0] += time.perf_counter() - t0
+            return
+        waited[0] += time.perf_counter() - t0
+        yield item
+
+
 def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.ndarray, specs: list[RoundSpec],
         start_round: int = 0, on_round: Callable[[dict], None] | None = None,
         on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +171,8 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     words_done = 0
     for spec in specs[start_round:]:
         t0 = time.perf_counter()
-        stats = apply_round(run_round(spec, w_in, w_out), w_in, w_out, cfg.combine)
+        waited = [0.0]
+        stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine)
         check_finite(w_in, w_out, spec)
         seconds = time.perf_counter() - t0
         words_done += stats.words
@@ -170,6 +185,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             "words_per_sec": stats.words / seconds if seconds > 0 else 0.0,
             "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
             "eta": elapsed / done * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
+            "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
         }
         if on_round is not None:
             on_round(record)
