@@ -9,6 +9,7 @@ Parts are accumulated in the order given (the partition order), so the result is
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -16,39 +17,62 @@ import numpy as np
 RULES = ("scaled", "sum", "average")
 
 
-class DeltaAccumulator:
-    """Accumulates (row ids, delta rows) parts for one (V, d) parameter matrix."""
+@dataclass
+class Combined:
+    """What the rules need of one matrix's rows after a round: for each touched row, the summed delta
+    U[r], sum_p |D_p[r]|^2 and n(r). Built by one accumulator (local trainer) or per block of rows on the
+    executors (Spark), and the same either way."""
 
-    def __init__(self, num_rows: int, dim: int):
-        self.total = np.zeros((num_rows, dim), dtype=np.float32)  # (V, d)
-        self.count = np.zeros(num_rows, dtype=np.int32)  # (V,) tasks that touched each row
-        self.square_sum = np.zeros(num_rows, dtype=np.float64)  # (V,) sum_p |D_p[r]|^2
+    matrix: str  # "in" (w_in) or "out" (w_out)
+    ids: np.ndarray  # (m,) int32 ascending
+    total: np.ndarray  # (m, d) float32
+    square_sum: np.ndarray  # (m,) float64
+    count: np.ndarray  # (m,) int32, >= 1
 
-    def add(self, ids: np.ndarray, delta: np.ndarray) -> None:
-        """ids (n,) unique, delta (n, d)."""
-        if len(ids) == 0:
-            return
-        self.total[ids] += delta
-        self.count[ids] += 1
-        self.square_sum[ids] += np.einsum("nd,nd->n", delta, delta, dtype=np.float64)
-
-    def update(self, rule: str) -> tuple[np.ndarray, np.ndarray]:
-        """-> touched row ids (m,), update rows (m, d) float32."""
-        ids = np.flatnonzero(self.count)
-        summed = self.total[ids]  # (m, d)
-        n = self.count[ids].astype(np.float64)  # (m,)
+    def update(self, rule: str) -> np.ndarray:
+        """-> the update rows (m, d) float32 under ``rule``."""
+        n = self.count.astype(np.float64)  # (m,)
         if rule == "sum":
-            return ids, summed
+            return self.total
         if rule == "average":
             factor = 1.0 / n
         elif rule == "scaled":
-            norm2 = np.einsum("md,md->m", summed, summed, dtype=np.float64)
+            norm2 = np.einsum("md,md->m", self.total, self.total, dtype=np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(norm2 > 0, self.square_sum[ids] / norm2, 1.0)
+                ratio = np.where(norm2 > 0, self.square_sum / norm2, 1.0)
             factor = np.clip(ratio, 1.0 / n, 1.0)
         else:
             raise ValueError(f"unknown combine rule {rule!r}; expected one of {RULES}")
-        return ids, (summed * factor[:, None].astype(np.float32))
+        return self.total * factor[:, None].astype(np.float32)
+
+
+class DeltaAccumulator:
+    """Accumulates (row ids, delta rows) parts for rows ``first .. first + num_rows - 1`` of a (V, d) matrix."""
+
+    def __init__(self, num_rows: int, dim: int, first: int = 0):
+        self.first = first
+        self.total = np.zeros((num_rows, dim), dtype=np.float32)  # (R, d)
+        self.count = np.zeros(num_rows, dtype=np.int32)  # (R,) tasks that touched each row
+        self.square_sum = np.zeros(num_rows, dtype=np.float64)  # (R,) sum_p |D_p[r]|^2
+
+    def add(self, ids: np.ndarray, delta: np.ndarray) -> None:
+        """ids (n,) unique, absolute row numbers; delta (n, d)."""
+        if len(ids) == 0:
+            return
+        rows = ids - self.first if self.first else ids
+        self.total[rows] += delta
+        self.count[rows] += 1
+        self.square_sum[rows] += np.einsum("nd,nd->n", delta, delta, dtype=np.float64)
+
+    def combined(self, matrix: str) -> Combined:
+        rows = np.flatnonzero(self.count)
+        return Combined(matrix, (rows + self.first).astype(np.int32), self.total[rows], self.square_sum[rows],
+                        self.count[rows])
+
+    def update(self, rule: str) -> tuple[np.ndarray, np.ndarray]:
+        """-> touched row ids (m,), update rows (m, d) float32."""
+        c = self.combined("")
+        return c.ids, c.update(rule)
 
 
 def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: int, rule: str):

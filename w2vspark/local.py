@@ -16,7 +16,7 @@ import numpy as np
 from .config import Config
 from .model import Word2VecModel
 from .text import chunk, tokenize
-from .trainer import TaskPlan, fit, init_params, round_specs, run_task, task_plan
+from .trainer import TaskPlan, fit, init_params, local_round, round_specs, run_task, task_plan
 from .vocab import Vocabulary
 
 
@@ -59,8 +59,9 @@ def local_runner(parts: Sequence[tuple[np.ndarray, np.ndarray]], plan: TaskPlan)
     keep_probs, noise = plan.keep_probs(), plan.noise()
 
     def run_round(spec, w_in, w_out):
-        for p, batch in enumerate(parts):
-            yield p, run_task([batch], p, spec, plan, w_in, w_out, keep_probs, noise)
+        results = ((p, run_task([batch], p, spec, plan, w_in, w_out, keep_probs, noise))
+                   for p, batch in enumerate(parts))
+        return local_round(results, w_in, w_out)
 
     return run_round
 

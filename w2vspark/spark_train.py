@@ -1,9 +1,12 @@
-"""Training on Spark: the round runner (broadcast -> mapInArrow -> Arrow deltas back to the driver).
+"""Training on Spark: the round runner (broadcast -> mapInArrow -> combine on the executors -> driver).
 
 Each sync round the driver broadcasts (w_in, w_out) as float32 arrays; every task trains its partition's
-slice with :func:`w2vspark.trainer.run_task` and yields the touched rows as a few Arrow rows, each a block of
-row ids and the matching float32 deltas as binary (never one cell per word). The driver collects the round's
-Arrow table (about one model size per partition) and combines it block by block without copying.
+slice with :func:`w2vspark.trainer.run_task` and yields its touched rows cut into blocks of BLOCK_ROWS
+consecutive row numbers, each block one Arrow row (row ids and float32 deltas as binary, never one cell per
+word). A shuffle on (matrix, block) brings every partition's piece of a block to one executor task, which sums
+them in partition order (:class:`w2vspark.aggregate.DeltaAccumulator`) and returns what the combining rules
+need: U = sum of the deltas, sum of their squared norms, and how many partitions touched each row. The driver
+receives about one model size per round whatever the number of partitions, and applies the rule.
 """
 from __future__ import annotations
 
@@ -17,13 +20,17 @@ import pyarrow.compute as pc
 
 from .errors import InputError, UserError
 from .hadoop import HadoopFS, join
+from .aggregate import Combined, DeltaAccumulator
 from .partition import PartitionResult
 from .partitioning import partition_for_training
-from .trainer import RoundSpec, TaskPlan, run_task
+from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
 
 BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
-RESULT_SCHEMA = ("part int, kind string, ids binary, delta binary, nrows int, loss double, pairs long, "
-                 "words long, seconds double, worker string, attempt int")
+# One schema for the tasks' output and for the combined blocks. kind "in"/"out": a block of rows of w_in/w_out
+# (the tasks fill part, ids and total = their deltas; the combine step fills ids, total, square_sum, count);
+# kind "stats": one task's report (block = part).
+RESULT_SCHEMA = ("kind string, block int, part int, ids binary, total binary, square_sum binary, count binary, "
+                 "loss double, pairs long, words long, seconds double, worker string, attempt int")
 RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
@@ -59,25 +66,54 @@ def _split_by_part(batches) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]
             yield int(parts[lo]), arrow_sentences(batch.column("ids").slice(lo, hi - lo))
 
 
-def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int):
+def _record(**values):
+    """One Arrow row of RESULT_SCHEMA; missing fields are null."""
     import pyarrow as pa
 
-    names = RESULT_SCHEMA_NAMES
+    types = {"kind": pa.string(), "block": pa.int32(), "part": pa.int32(), "ids": pa.binary(), "total": pa.binary(),
+             "square_sum": pa.binary(), "count": pa.binary(), "loss": pa.float64(), "pairs": pa.int64(),
+             "words": pa.int64(), "seconds": pa.float64(), "worker": pa.string(), "attempt": pa.int32()}
+    return pa.RecordBatch.from_arrays([pa.array([values.get(name)], types[name]) for name in RESULT_SCHEMA_NAMES],
+                                      names=RESULT_SCHEMA_NAMES)
+
+
+def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
+    """A task's deltas cut at multiples of ``block_rows`` (row ids are ascending), then its report."""
     for kind, ids, delta in (("in", res.in_ids, res.in_delta), ("out", res.out_ids, res.out_delta)):
-        for lo in range(0, len(ids), BLOCK_ROWS):
-            block_ids = np.ascontiguousarray(ids[lo:lo + BLOCK_ROWS], dtype=np.int32)
-            block = np.ascontiguousarray(delta[lo:lo + BLOCK_ROWS], dtype=np.float32)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([part], pa.int32()), pa.array([kind]), pa.array([block_ids.tobytes()], pa.binary()),
-                 pa.array([block.tobytes()], pa.binary()), pa.array([len(block_ids)], pa.int32()),
-                 pa.array([None], pa.float64()), pa.array([None], pa.int64()), pa.array([None], pa.int64()),
-                 pa.array([None], pa.float64()), pa.array([worker]), pa.array([attempt], pa.int32())],
-                names=names)
-    yield pa.RecordBatch.from_arrays(
-        [pa.array([part], pa.int32()), pa.array(["stats"]), pa.array([None], pa.binary()),
-         pa.array([None], pa.binary()), pa.array([0], pa.int32()), pa.array([res.loss_sum]),
-         pa.array([res.pairs], pa.int64()), pa.array([res.words], pa.int64()), pa.array([res.seconds]),
-         pa.array([worker]), pa.array([attempt], pa.int32())], names=names)
+        if len(ids) == 0:
+            continue
+        blocks = np.arange(ids[0] // block_rows, ids[-1] // block_rows + 1)
+        cuts = np.searchsorted(ids, np.r_[blocks * block_rows, (blocks[-1] + 1) * block_rows])
+        for block, lo, hi in zip(blocks.tolist(), cuts[:-1].tolist(), cuts[1:].tolist()):
+            if hi > lo:
+                yield _record(kind=kind, block=block, part=part,
+                              ids=np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
+                              total=np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
+    yield _record(kind="stats", block=part, part=part, loss=res.loss_sum, pairs=res.pairs, words=res.words,
+                  seconds=res.seconds, worker=worker, attempt=attempt)
+
+
+def make_combine(dim: int, block_rows: int = BLOCK_ROWS):
+    """The grouped-map function of the combine step: all partitions' pieces of one (kind, block) -> one row."""
+
+    def combine_block(key, table):
+        import pyarrow as pa
+
+        kind, block = key[0].as_py(), key[1].as_py()
+        if kind == "stats":
+            return table
+        acc = DeltaAccumulator(block_rows, dim, first=block * block_rows)
+        order = np.argsort(table.column("part").to_numpy(), kind="stable")  # partition order: deterministic sums
+        ids_col, total_col = table.column("ids"), table.column("total")
+        for i in order.tolist():
+            ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
+            acc.add(ids, np.frombuffer(total_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim))
+        c = acc.combined(kind)
+        batch = _record(kind=kind, block=block, ids=c.ids.tobytes(), total=c.total.tobytes(),
+                        square_sum=c.square_sum.tobytes(), count=c.count.tobytes())
+        return pa.Table.from_batches([batch])
+
+    return combine_block
 
 
 def worker_identity() -> str:
@@ -97,7 +133,7 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}/executor={executor}/code={origin}"
 
 
-def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False):
+def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False, block_rows: int = BLOCK_ROWS):
     """The mapInArrow function of one round."""
 
     def task(batches):
@@ -114,40 +150,26 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
         for part, group in itertools.groupby(pieces, key=lambda item: item[0]):
             res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise,
                            sliced=True)
-            yield from _result_batches(part, res, worker, ctx.attemptNumber() if ctx is not None else 0)
+            yield from _result_batches(part, res, worker, ctx.attemptNumber() if ctx is not None else 0, block_rows)
 
     return task
 
 
-def _table_to_results(table, dim: int) -> Iterator[tuple[int, PartitionResult]]:
-    """The round's result table (rows in partition order) -> (part, PartitionResult), one part at a time.
-
-    Blocks are viewed in the Arrow buffers, then joined once per part."""
-    parts = table.column("part").to_numpy()
+def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
+    """The round's combined table -> TaskReport items (partition order), then Combined blocks (views into the
+    Arrow buffers, no copies)."""
     kinds = table.column("kind").to_pylist()
-    ids_col = table.column("ids").combine_chunks()
-    delta_col = table.column("delta").combine_chunks()
-    for lo, hi in _runs(parts) if len(parts) else []:
-        blocks = {"in": ([], []), "out": ([], [])}
-        stats = None
-        for i in range(lo, hi):
-            if kinds[i] == "stats":
-                stats = {name: table.column(name)[i].as_py() for name in ("loss", "pairs", "words", "seconds")}
-                continue
-            ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
-            blocks[kinds[i]][0].append(ids)
-            blocks[kinds[i]][1].append(np.frombuffer(delta_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim))
-
-        def cat(kind):
-            ids, deltas = blocks[kind]
-            if not ids:
-                return np.zeros(0, np.int32), np.zeros((0, dim), np.float32)
-            return np.concatenate(ids), np.concatenate(deltas)
-
-        in_ids, in_delta = cat("in")
-        out_ids, out_delta = cat("out")
-        yield int(parts[lo]), PartitionResult(in_ids, in_delta, out_ids, out_delta, float(stats["loss"]),
-                                              int(stats["pairs"]), int(stats["words"]), float(stats["seconds"]))
+    parts = table.column("part").to_pylist()
+    for i in sorted((i for i, k in enumerate(kinds) if k == "stats"), key=lambda i: parts[i]):
+        yield TaskReport(parts[i], *(table.column(name)[i].as_py() for name in ("loss", "pairs", "words", "seconds")))
+    columns = {name: table.column(name) for name in ("ids", "total", "square_sum", "count")}
+    for i, kind in enumerate(kinds):
+        if kind == "stats":
+            continue
+        raw = {name: col[i].as_buffer() for name, col in columns.items()}
+        ids = np.frombuffer(raw["ids"], dtype=np.int32)
+        yield Combined(kind, ids, np.frombuffer(raw["total"], dtype=np.float32).reshape(len(ids), dim),
+                       np.frombuffer(raw["square_sum"], dtype=np.float64), np.frombuffer(raw["count"], dtype=np.int32))
 
 
 class SparkRoundRunner:
@@ -155,8 +177,10 @@ class SparkRoundRunner:
 
     ``corpus_df`` comes from :func:`w2vspark.partitioning.partition_for_training` (with its ``row`` column)."""
 
-    def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None):
+    def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None,
+                 block_rows: int = BLOCK_ROWS):
         self.spark = spark
+        self.block_rows = block_rows
         self.corpus = corpus_df
         self.plan_bc = spark.sparkContext.broadcast(plan)
         self.fail_round = fail_first_attempt_round
@@ -169,13 +193,18 @@ class SparkRoundRunner:
         sc = self.spark.sparkContext
         sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
         params_bc = sc.broadcast((w_in, w_out))
-        task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round))
+        task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round),
+                         block_rows=self.block_rows)
         try:
-            # toArrow runs every task of the round in parallel and streams the Arrow batches to this process
-            # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
             # the round's slice is selected in the JVM: Python receives 1/S of the partition, not all of it
             rows = self.corpus.filter(F.col("row") % F.lit(spec.syncs_per_epoch) == F.lit(spec.sync))
-            table = rows.select("part", "key", "ids").mapInArrow(task, RESULT_SCHEMA).toArrow()
+            pieces = rows.select("part", "key", "ids").mapInArrow(task, RESULT_SCHEMA)
+            # one combine task per (matrix, block) group set; toArrow streams the result to this process
+            # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
+            blocks = 2 * math.ceil(len(w_in) / self.block_rows)
+            table = (pieces.repartition(max(1, min(sc.defaultParallelism, blocks)), "kind", "block")
+                     .groupBy("kind", "block").applyInArrow(make_combine(w_in.shape[1], self.block_rows), RESULT_SCHEMA)
+                     .toArrow())
         finally:
             params_bc.destroy(blocking=True)
             sc.setJobDescription(None)
@@ -183,7 +212,7 @@ class SparkRoundRunner:
         for worker, attempt in zip(stats.column("worker").to_pylist(), stats.column("attempt").to_pylist()):
             self.workers.add(worker)
             self.retried_tasks += attempt > 0
-        yield from _table_to_results(table, w_in.shape[1])
+        yield from _table_to_items(table, w_in.shape[1])
 
     def close(self) -> None:
         self.plan_bc.destroy()

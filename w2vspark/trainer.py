@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .aggregate import DeltaAccumulator, default_task_lr_scale
+from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale
 from .config import Config, TrainConfig
 from .errors import UserError
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
@@ -83,8 +83,8 @@ def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
 
 
 class RoundRunner(Protocol):
-    def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray) -> Iterator[tuple[int, PartitionResult]]:
-        """Yield (partition index, result) for every partition, in partition order."""
+    def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray) -> Iterator[TaskReport | Combined]:
+        """Yield a TaskReport for every partition and the Combined rows of both matrices (see apply_round)."""
 
 
 def init_params(vocab_size: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +112,17 @@ def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> lis
             for k in range(total_rounds)]
 
 
+@dataclass(frozen=True)
+class TaskReport:
+    """One task's statistics for a round (its deltas travel separately, already combined)."""
+
+    part: int
+    loss_sum: float
+    pairs: int
+    words: int
+    seconds: float
+
+
 @dataclass
 class RoundStats:
     loss_sum: float = 0.0
@@ -120,23 +131,34 @@ class RoundStats:
     task_seconds: list = field(default_factory=list)
 
 
-def apply_round(results: Iterable[tuple[int, PartitionResult]], w_in: np.ndarray, w_out: np.ndarray,
+def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out: np.ndarray,
                 rule: str) -> RoundStats:
-    """Combine the partitions' deltas with ``rule`` and apply them to (w_in, w_out) in place."""
-    acc_in = DeltaAccumulator(*w_in.shape)
-    acc_out = DeltaAccumulator(*w_out.shape)
+    """Apply a round's combined rows with ``rule`` to (w_in, w_out) in place and total its task reports.
+
+    A runner yields every Combined item only after all tasks of the round have trained (they start from
+    the parameters as they were before the round)."""
     stats = RoundStats()
-    for _, res in results:
-        acc_in.add(res.in_ids, res.in_delta)
-        acc_out.add(res.out_ids, res.out_delta)
-        stats.loss_sum += res.loss_sum
-        stats.pairs += res.pairs
-        stats.words += res.words
-        stats.task_seconds.append(res.seconds)
-    for w, acc in ((w_in, acc_in), (w_out, acc_out)):
-        ids, update = acc.update(rule)
-        w[ids] += update
+    for item in items:
+        if isinstance(item, Combined):
+            w = w_in if item.matrix == "in" else w_out
+            w[item.ids] += item.update(rule)
+        else:
+            stats.loss_sum += item.loss_sum
+            stats.pairs += item.pairs
+            stats.words += item.words
+            stats.task_seconds.append(item.seconds)
     return stats
+
+
+def local_round(results: Iterable[tuple[int, PartitionResult]], w_in: np.ndarray, w_out: np.ndarray):
+    """Partition results -> TaskReport items as they come, then one Combined item per matrix."""
+    acc = {"in": DeltaAccumulator(*w_in.shape), "out": DeltaAccumulator(*w_out.shape)}
+    for part, res in results:
+        acc["in"].add(res.in_ids, res.in_delta)
+        acc["out"].add(res.out_ids, res.out_delta)
+        yield TaskReport(part, res.loss_sum, res.pairs, res.words, res.seconds)
+    yield acc["in"].combined("in")
+    yield acc["out"].combined("out")
 
 
 def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:

@@ -12,7 +12,7 @@ from w2vspark.errors import UserError
 from w2vspark.local import load_run_corpus, train_local
 from w2vspark.spark_io import list_checkpoints, load_model
 from w2vspark.spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
-from w2vspark.trainer import TrainingDiverged, apply_round, init_params, round_specs, task_plan
+from w2vspark.trainer import TrainingDiverged, apply_round, init_params, round_specs, run_task, task_plan
 from w2vspark.training import train_on_spark
 
 from ..unit.test_partition import _planted_corpus, planted_class_accuracy
@@ -59,24 +59,31 @@ def test_two_partitions_also_equal_local(spark, planted_run):
     assert np.array_equal(model.vectors, local.vectors)
 
 
-@pytest.mark.parametrize("rule", ["average", "sum", "scaled"])
-def test_driver_update_is_the_rule_applied_by_hand(spark, planted_run, rule):
+@pytest.mark.parametrize("rule, block_rows", [("average", 8192), ("sum", 8192), ("scaled", 8192), ("scaled", 7)])
+def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows):
+    """The executors' block-wise combining + the driver's rule = the rule applied by hand to the partitions'
+    deltas (computed here in-process: a task is a pure function of its inputs)."""
     cfg = run_cfg(planted_run, "rule", "train.num_partitions=3", f"train.combine={rule}")
     vocab = read_vocab(spark, cfg.output.dir)
+    plan = task_plan(cfg, vocab)
     corpus = load_partitioned_corpus(spark, cfg.output.dir, 3)
+    w_in, w_out = init_params(len(vocab), 16, 1)
+    w_out += 0.01  # non-zero, so that the input vectors move too
+    spec = round_specs(cfg.train, 5000, 3)[0]
+    got_in, got_out = w_in.copy(), w_out.copy()
     try:
-        w_in, w_out = init_params(len(vocab), 16, 1)
-        w_out += 0.01  # non-zero, so that the input vectors move too
-        spec = round_specs(cfg.train, 5000, 3)[0]
-        runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab))
-        results = list(runner(spec, w_in, w_out))
+        runner = SparkRoundRunner(spark, corpus, plan, block_rows=block_rows)  # 7: many blocks, uneven cuts
+        stats = apply_round(runner(spec, w_in, w_out), got_in, got_out, rule)
         runner.close()
     finally:
         corpus.unpersist()
-    assert [p for p, _ in results] == [0, 1, 2]
-    for name, w, ids_of, delta_of in (("in", w_in, "in_ids", "in_delta"), ("out", w_out, "out_ids", "out_delta")):
+    results = [run_task([part], p, spec, plan, w_in, w_out) for p, part in
+               enumerate(load_run_corpus(cfg.output.dir, 3))]
+    assert stats.words == sum(r.words for r in results) > 0
+    for name, w, got, ids_of, delta_of in (("in", w_in, got_in, "in_ids", "in_delta"),
+                                           ("out", w_out, got_out, "out_ids", "out_delta")):
         dense = np.zeros((3,) + w.shape)
-        for p, res in results:
+        for p, res in enumerate(results):
             dense[p, getattr(res, ids_of)] = getattr(res, delta_of)
         touched = (np.abs(dense).sum(axis=2) > 0).sum(axis=0)  # n(r)
         total = dense.sum(axis=0)
@@ -89,10 +96,9 @@ def test_driver_update_is_the_rule_applied_by_hand(spark, planted_run, rule):
             norm = (total ** 2).sum(axis=1)
             f = np.where(norm > 0, sq / np.where(norm > 0, norm, 1), 1.0)
             expected = total * np.clip(f, 1 / np.maximum(touched, 1), 1)[:, None]
-        got = w.copy()
-        apply_round(iter(results), *((got, w_out.copy()) if name == "in" else (w_in.copy(), got)), rule)
         assert np.allclose(got - w, expected, atol=1e-6), name
         assert (touched > 1).sum() > 0  # rows really were shared between partitions
+        assert np.abs(expected).max() > 1e-4  # and really moved
 
 
 def test_deterministic_across_runs_and_task_retries(spark, planted_run):
