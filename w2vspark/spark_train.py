@@ -236,7 +236,8 @@ SPARK_BASELINE = 300 << 20  # heap that Spark itself uses before any w2vspark da
 
 def check_memory(spark, vocab_size: int, dim: int) -> dict:
     """Refuse to start when the model cannot fit: the driver JVM holds one serialized broadcast of the model
-    and one partition's cached deltas (about another model); every executor caches result blocks."""
+    and the round's combined rows (about another model); every executor holds a broadcast copy and its
+    tasks' result blocks."""
     model_bytes = 2 * vocab_size * dim * 4
     conf = spark.sparkContext.getConf()
     driver = parse_memory(conf.get("spark.driver.memory", "1g"))
