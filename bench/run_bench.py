@@ -164,7 +164,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
         model = Word2VecModel.load(run / "model")
-        row = {"system": "w2vspark", "partitions": partitions, "combine": combine, "syncs_per_epoch": syncs,
+        row = {"system": "w2vspark", "partitions": partitions, "combine": combine,
+               "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
                "words_per_sec": tokens * epochs / train_s, **memory_fields(peaks),
                "vocab_peak_rss_bytes": vocab_peaks["total"],
@@ -318,8 +319,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="a text file, one sentence a line (default: build the Debian corpus with "
                                     "bench/debian_corpus.py, cached under bench/cache/corpus)")
-    p.add_argument("--runs", default="1:scaled:4,2:scaled:4,4:scaled:4,8:scaled:4",
-                   help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH, comma-separated ('' for none)")
+    p.add_argument("--runs", default="1:scaled:0,2:scaled:0,4:scaled:0,8:scaled:0,16:scaled:0,8:scaled:4,"
+                                     "2:average:4,8:average:4",
+                   help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH (0 = automatic), comma-separated "
+                        "('' for none)")
     p.add_argument("--gensim-workers", type=int, default=2, help="0 skips gensim")
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--epochs", type=int, default=5)

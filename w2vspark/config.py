@@ -49,7 +49,7 @@ class TrainConfig:
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "sum" or "average" (Spark MLlib's rule)
-    task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2.83) for "scaled")
+    task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False

@@ -41,6 +41,7 @@ def test_one_part_is_exact_for_every_rule():
 
 
 def test_default_lr_scale():
+    assert default_task_lr_scale("scaled", 2) == pytest.approx(2 ** 0.5)
     assert default_task_lr_scale("scaled", 4) == pytest.approx(2.0)
-    assert default_task_lr_scale("scaled", 16) == pytest.approx(2.83)
+    assert default_task_lr_scale("scaled", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("average", 8) == 1.0
