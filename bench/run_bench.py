@@ -52,18 +52,21 @@ class PeakRSS:
 
     def __init__(self, pid: int):
         self.pid, self.peak, self.roles, self._stop = pid, 0, {}, threading.Event()
-        self._role_of = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _tree(self):
+        """The pid and all its descendants: a JVM starts its children from many threads, and
+        /proc/PID/task/TID/children lists only the children of thread TID, so every thread is read."""
         pids, frontier = {self.pid}, [self.pid]
         while frontier:
             p = frontier.pop()
-            try:
-                children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-            except OSError:
-                continue
+            children = []
+            for task in Path(f"/proc/{p}/task").glob("*"):
+                try:
+                    children += (task / "children").read_text().split()
+                except OSError:
+                    continue
             for c in map(int, children):
                 if c not in pids:
                     pids.add(c)
@@ -78,7 +81,7 @@ class PeakRSS:
                     for line in Path(f"/proc/{p}/status").read_text().splitlines():
                         if line.startswith("VmRSS:"):
                             rss = int(line.split()[1]) * 1024
-                            role = self._role_of.setdefault(p, process_role(p))
+                            role = process_role(p)  # read every time: spark-submit's shell execs the JVM
                             total += rss
                             by_role[role] = by_role.get(role, 0) + rss
                 except OSError:
@@ -166,6 +169,7 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
         model = Word2VecModel.load(run / "model")
         row = {"system": "w2vspark", "partitions": partitions, "combine": combine,
                "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
+               "syncs_setting": syncs,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
                "words_per_sec": tokens * epochs / train_s, **memory_fields(peaks),
                "vocab_peak_rss_bytes": vocab_peaks["total"],
@@ -290,7 +294,8 @@ def scaling_plot(rows: list[dict], path: Path) -> None:
     series = {}
     for r in rows:
         if r["system"] == "w2vspark":
-            series.setdefault(f"w2vspark {r['combine']}, {r['syncs_per_epoch']} syncs", []).append(r)
+            syncs = "max(4, 2P)" if r.get("syncs_setting") == 0 else r["syncs_per_epoch"]
+            series.setdefault(f"w2vspark {r['combine']}, {syncs} syncs", []).append(r)
     for label, rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["partitions"])
         xs = [r["partitions"] for r in rs]
@@ -330,7 +335,7 @@ def main(argv=None):
     p.add_argument("--work", default=str(ROOT / "bench" / "cache" / "work"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
-    work, out = Path(args.work), Path(args.out)
+    work, out = Path(args.work).resolve(), Path(args.out).resolve()  # symlinks in run folders need absolute paths
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if not args.corpus:
