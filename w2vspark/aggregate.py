@@ -1,4 +1,5 @@
-"""Driver-side combining of the tasks' sparse deltas into one update per parameter row.
+"""Combining the tasks' sparse deltas into one update per parameter row (summed in-process by the local
+trainer, by row block on the executors on Spark; the rule is applied by :meth:`Combined.update`).
 
 Rules, for a row r touched by n(r) tasks with deltas D_p[r] and their sum U[r] = sum_p D_p[r]:
 - ``sum``:     U[r]
@@ -69,18 +70,14 @@ class DeltaAccumulator:
         return Combined(matrix, (rows + self.first).astype(np.int32), self.total[rows], self.square_sum[rows],
                         self.count[rows])
 
-    def update(self, rule: str) -> tuple[np.ndarray, np.ndarray]:
-        """-> touched row ids (m,), update rows (m, d) float32."""
-        c = self.combined("")
-        return c.ids, c.update(rule)
-
 
 def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: int, rule: str):
     """Combine an iterable of (ids, delta) parts -> (row ids, update rows)."""
     acc = DeltaAccumulator(num_rows, dim)
     for ids, delta in parts:
         acc.add(ids, delta)
-    return acc.update(rule)
+    combined = acc.combined("")
+    return combined.ids, combined.update(rule)
 
 
 def default_task_lr_scale(rule: str, num_partitions: int) -> float:

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .losses import log_sigmoid, naive_softmax_loss_and_gradient_batch, sigmoid, sum_rows
+from .losses import log_sigmoid, naive_softmax_loss_and_gradient_batch, sigmoid
 from .sampling import pair_counts, subsample, window_groups
 from .vocab import NoiseSampler
 
@@ -212,4 +212,5 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     return PartitionResult(
         in_ids=in_ids, in_delta=local_in[in_ids] - w_in[in_ids],
         out_ids=out_ids, out_delta=local_out[out_ids] - w_out[out_ids],
-        loss_sum=loss_sum * pairs / measured_pairs if measured_pairs else 0.0, pairs=pairs, words=words, seconds=time.perf_counter() - t0)
+        loss_sum=loss_sum * pairs / measured_pairs if measured_pairs else 0.0, pairs=pairs, words=words,
+        seconds=time.perf_counter() - t0)
