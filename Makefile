@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 1
 check-env:
 	@scripts/check_env.sh $(PYTHON)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py native/w2vspark_native.c
 	@scripts/check_env.sh $(PYTHON)
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip

@@ -75,6 +75,21 @@ with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
 os.replace(tmp, target)
 PYEOF
 
+# The optional compiled kernel helper (built by pip install when a C compiler exists) goes to the executors with
+# --files: PySpark puts that folder on the Python workers' path. Executors whose platform or Python version
+# differ fail to import it and use the numpy code path, with identical results.
+NATIVE=$("$PY" -c 'import w2vspark_native; print(w2vspark_native.__file__)' 2>/dev/null || true)
+if [ -n "$NATIVE" ] && [ -f "$NATIVE" ]; then
+  merged=0
+  for i in "${!opts[@]}"; do
+    case "${opts[$i]}" in
+      --files) opts[$((i + 1))]="${opts[$((i + 1))]},$NATIVE"; merged=1 ;;
+      --files=*) opts[$i]="${opts[$i]},$NATIVE"; merged=1 ;;
+    esac
+  done
+  [ $merged -eq 1 ] || opts+=(--files "$NATIVE")
+fi
+
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$PY}"
 export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$PY}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .errors import InputError, UserError
 from .hadoop import HadoopFS, join
 from .aggregate import Combined, DeltaAccumulator
-from .partition import PartitionResult
+from .partition import PartitionResult, native_kernel
 from .partitioning import partition_for_training
 from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
 
@@ -120,7 +120,8 @@ def worker_identity() -> str:
     """host, executor id and where the w2vspark code came from, for the task that calls it.
 
     A standalone executor runs its Python workers in .../app-ID/EXECUTOR_ID; in local mode there is no such
-    folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation.
+    folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation;
+    ``kernel=native`` the compiled scatter-add, ``kernel=numpy`` the numpy path (same results).
     """
     import os
     import socket
@@ -130,7 +131,8 @@ def worker_identity() -> str:
     cwd = os.getcwd()
     executor = os.path.basename(cwd) if os.path.basename(os.path.dirname(cwd)).startswith("app-") else "driver"
     origin = "shipped" if ".zip" in (w2vspark.__file__ or "") else "installed"
-    return f"{socket.gethostname()}/executor={executor}/code={origin}"
+    kernel = "native" if native_kernel() else "numpy"
+    return f"{socket.gethostname()}/executor={executor}/code={origin}/kernel={kernel}"
 
 
 def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False, block_rows: int = BLOCK_ROWS):

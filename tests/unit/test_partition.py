@@ -4,8 +4,9 @@ import pytest
 from w2vspark.config import load_config
 from w2vspark.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
-from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, rechunk,
-                                take_slice, train_partition)
+from w2vspark import partition
+from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
+                                rechunk, take_slice, train_partition)
 from w2vspark.vocab import NoiseSampler, Vocabulary
 
 
@@ -53,6 +54,36 @@ def test_naive_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
 
 
+needs_native = pytest.mark.skipif(not native_kernel(), reason="w2vspark_native was not built (no C compiler)")
+
+
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
+def test_scatter_add_accumulates_repeated_rows(native):
+    w = np.zeros((4, 3), np.float32)
+    ids = np.array([2, 0, 2, 2], np.int32)
+    rows = np.array([[1, 2, 3], [4, 5, 6], [0.5, 0.5, 0.5], [10, 20, 30]], np.float32)
+    partition._scatter_add(w, ids, rows, native=native)
+    assert w.tolist() == [[4, 5, 6], [0, 0, 0], [11.5, 22.5, 33.5], [0, 0, 0]]
+    with pytest.raises(IndexError, match="out of range"):
+        partition._scatter_add(w, np.array([4]), np.ones((1, 3), np.float32), native=native)
+    with pytest.raises(IndexError, match="out of range"):
+        partition._scatter_add(w, np.array([-1]), np.ones((1, 3), np.float32), native=native)
+    assert w[3].tolist() == [0, 0, 0]  # a rejected call changes nothing
+
+
+@needs_native
+def test_native_scatter_add_is_bit_identical_to_numpy():
+    rng = np.random.default_rng(5)
+    ids = rng.zipf(1.3, size=5000) % 900  # many repeats, as frequent words give
+    rows = rng.normal(size=(5000, 100)).astype(np.float32) * np.float32(1e-2)
+    start = rng.normal(size=(900, 100)).astype(np.float32)
+    by_numpy, by_native = start.copy(), start.copy()
+    partition._scatter_add(by_numpy, ids, rows, native=False)
+    partition._scatter_add(by_native, ids, rows, native=True)
+    assert np.array_equal(by_numpy, by_native)
+    assert not np.array_equal(by_numpy, start)
+
+
 def _sentences(seed=0, n=300, V=30):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, V, size=rng.integers(1, 25)).astype(np.int32) for _ in range(n)]
@@ -98,6 +129,17 @@ def test_result_does_not_depend_on_input_batching():
     assert one.loss_sum == many.loss_sum and one.pairs == many.pairs > 0
     other_seed, _ = _train([pack(sents)], seed=4)
     assert not np.array_equal(one.in_delta, other_seed.in_delta)
+
+
+@needs_native
+def test_training_is_the_same_with_and_without_the_compiled_kernel(monkeypatch):
+    sents = _sentences(3)
+    native, _ = _train([pack(sents)])
+    monkeypatch.setattr(partition, "_native", None)
+    plain, _ = _train([pack(sents)])
+    for field in ("in_ids", "in_delta", "out_ids", "out_delta"):
+        assert np.array_equal(getattr(native, field), getattr(plain, field)), field
+    assert native.loss_sum == plain.loss_sum
 
 
 @pytest.mark.parametrize("loss", ["neg_sampling", "naive_softmax"])
