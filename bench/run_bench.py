@@ -144,7 +144,7 @@ def scores_row(model: Word2VecModel) -> dict:
             "analogy": a["accuracy"], "analogy_coverage": a["coverage"]}
 
 
-def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], epochs: int, cores: int,
+def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]], epochs: int, cores: int,
                    tokens: int) -> list[dict]:
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]"]
     base = work / "w2vspark-base"
@@ -152,8 +152,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
                                                  "--set", f"output.dir={base}", "--set", "output.overwrite=true"],
                                        work / "w2vspark-vocab.log")
     out = []
-    for partitions, combine, syncs in runs:
-        run = work / f"w2vspark-p{partitions}-{combine}-s{syncs}"
+    for partitions, combine, syncs, seed in runs:
+        run = work / (f"w2vspark-p{partitions}-{combine}-s{syncs}" + (f"-seed{seed}" if seed != 1 else ""))
         run.mkdir(parents=True, exist_ok=True)
         for name in ("vocab", "corpus", "corpus_stats.json"):
             if not (run / name).exists():
@@ -163,13 +163,14 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int]], ep
                                             "--set", f"train.num_partitions={partitions}",
                                             "--set", f"train.combine={combine}",
                                             "--set", f"train.syncs_per_epoch={syncs}",
+                                            "--set", f"train.seed={seed}",
                                             "--set", "train.checkpoint_every=0"], run.with_suffix(".log"))
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
         model = Word2VecModel.load(run / "model")
         row = {"system": "w2vspark", "partitions": partitions, "combine": combine,
                "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
-               "syncs_setting": syncs,
+               "syncs_setting": syncs, "seed": seed,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
                "words_per_sec": tokens * epochs / train_s, **memory_fields(peaks),
                "vocab_peak_rss_bytes": vocab_peaks["total"],
@@ -260,15 +261,16 @@ def gb(x) -> str:
 def markdown(rows: list[dict], baseline: dict | None) -> str:
     gensim = next((r for r in rows if r["system"] == "gensim"), None)
     mllib = next((r for r in rows if r["system"] == "mllib"), None)
-    head = ("| system | partitions / workers | rule | syncs | words/s | × gensim | × MLlib | WS353 | SimLex | analogy "
-            "| train s | total s | peak RSS GB | driver GB (JVM + Python) | Python workers GB |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| system | partitions / workers | rule | syncs | seed | words/s | × gensim | × MLlib | WS353 | SimLex "
+            "| analogy | train s | total s | peak RSS GB | driver GB (JVM + Python) | Python workers GB |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = []
     for r in rows:
         vs_g = f"{r['words_per_sec'] / gensim['words_per_sec']:.2f}" if gensim else ""
         vs_m = f"{r['words_per_sec'] / mllib['words_per_sec']:.2f}" if mllib else ""
         driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
         body.append(f"| {r['system']} | {r['partitions']} | {r.get('combine', '')} | {r.get('syncs_per_epoch', '')} "
+                    f"| {r.get('seed', '')} "
                     f"| {r['words_per_sec'] / 1000:.0f}k | {vs_g} | {vs_m} | {r['ws353']:.3f} | {r['simlex']:.3f} "
                     f"| {r['analogy']:.1%} | {r['train_seconds']:.0f} | {r['total_seconds']:.0f} "
                     f"| {gb(r['peak_rss_bytes'])} | {gb(driver)} | {gb(r.get('peak_python_workers_bytes', 0))} |")
@@ -320,14 +322,23 @@ def scaling_plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def parse_run(text: str) -> tuple[int, str, int, int]:
+    """'PARTITIONS:COMBINE:SYNCS[:SEED]' -> (partitions, combine, syncs, seed); the seed defaults to 1."""
+    fields = text.split(":")
+    if len(fields) not in (3, 4):
+        raise SystemExit(f"--runs: cannot read {text!r}; expected PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED]")
+    partitions, combine, syncs, seed = (fields + ["1"])[:4]
+    return int(partitions), combine, int(syncs), int(seed)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="a text file, one sentence a line (default: build the Debian corpus with "
                                     "bench/debian_corpus.py, cached under bench/cache/corpus)")
     p.add_argument("--runs", default="1:scaled:0,2:scaled:0,4:scaled:0,8:scaled:0,16:scaled:0,8:scaled:4,"
                                      "2:average:4,8:average:4",
-                   help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH (0 = automatic), comma-separated "
-                        "('' for none)")
+                   help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED] (syncs 0 = automatic, seed "
+                        "default 1), comma-separated ('' for none)")
     p.add_argument("--gensim-workers", type=int, default=2, help="0 skips gensim")
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--epochs", type=int, default=5)
@@ -343,7 +354,7 @@ def main(argv=None):
         cached = ROOT / "bench" / "cache" / "corpus" / "debian_en.txt"
         args.corpus = str(cached if cached.exists() else build(cached.parent, list(PACKAGES), 10_000_000))
     tokens = count_tokens(args.corpus)
-    runs = [(int(a), b, int(c)) for a, b, c in (r.split(":") for r in args.runs.split(",") if r)]
+    runs = [parse_run(r) for r in args.runs.split(",") if r]
     rows = []
     if args.gensim_workers:
         rows.append(bench_gensim(args.corpus, work, args.gensim_workers, args.epochs, tokens))
