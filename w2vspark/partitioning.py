@@ -38,7 +38,8 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     keys = partition_keys(spark, num_partitions)
     part = F.pmod(F.col("key"), F.lit(num_partitions)).cast("int")
     df = encoded.select(part.alias("part"), "key", "ids")
-    physical = F.element_at(F.array(*[F.lit(k) for k in keys]), (F.col("part") + 1))
+    # bigint like the ids the keys were found with: Spark hashes an int and a bigint of equal value differently
+    physical = F.element_at(F.array(*[F.lit(k).cast("bigint") for k in keys]), (F.col("part") + 1))
     out = (df.withColumn("_pkey", physical).repartition(num_partitions, "_pkey")
            .sortWithinPartitions("part", "key", "ids").drop("_pkey"))
     if numbered:

@@ -10,6 +10,7 @@ from w2vspark.config import load_config
 from w2vspark.corpus import build_corpus, read_vocab
 from w2vspark.errors import UserError
 from w2vspark.local import load_run_corpus, train_local
+from w2vspark.partitioning import partition_for_training
 from w2vspark.spark_io import list_checkpoints, load_model
 from w2vspark.spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
 from w2vspark.trainer import TrainingDiverged, apply_round, init_params, round_specs, run_task, task_plan
@@ -52,11 +53,24 @@ def test_one_partition_equals_the_local_trainer(spark, planted_run):
     assert np.array_equal(saved.vectors, model.vectors) and saved.words == list(vocab.words)
 
 
-def test_two_partitions_also_equal_local(spark, planted_run):
-    cfg = run_cfg(planted_run, "p2", "train.num_partitions=2", "train.epochs=1")
+@pytest.mark.parametrize("partitions", [2, 5])
+def test_several_partitions_also_equal_local(spark, planted_run, partitions):
+    cfg = run_cfg(planted_run, f"p{partitions}", f"train.num_partitions={partitions}", "train.epochs=1")
     model = train_on_spark(spark, cfg, **quiet)
-    local = train_local(cfg, load_run_corpus(cfg.output.dir, 2), read_vocab(spark, cfg.output.dir))
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, partitions), read_vocab(spark, cfg.output.dir))
     assert np.array_equal(model.vectors, local.vectors)
+
+
+@pytest.mark.parametrize("partitions", [2, 3, 8])
+def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partitions):
+    from pyspark.sql import functions as F
+
+    encoded = spark.range(0, 400).select(F.col("id").alias("key"), F.array(F.lit(1), F.lit(2)).alias("ids"))
+    df = partition_for_training(spark, encoded, partitions, persist=False)
+    rows = df.select("part", "row", F.spark_partition_id().alias("physical")).collect()
+    assert {(r.part, r.physical) for r in rows} == {(p, p) for p in range(partitions)}  # balanced tasks
+    for p in range(partitions):  # rows numbered 0.. within each partition: the round slices' row mod S
+        assert sorted(r.row for r in rows if r.part == p) == list(range(sum(r.part == p for r in rows)))
 
 
 @pytest.mark.parametrize("rule, block_rows", [("average", 8192), ("sum", 8192), ("scaled", 8192), ("scaled", 7)])
