@@ -276,13 +276,15 @@ def markdown(rows: list[dict], baseline: dict | None) -> str:
                     f"| {gb(r['peak_rss_bytes'])} | {gb(driver)} | {gb(r.get('peak_python_workers_bytes', 0))} |")
     text = head + "\n".join(body) + "\n"
     if baseline:
-        base = baseline.get("peak_jvm_bytes", 0) + baseline.get("peak_python_main_bytes", 0)
-        text += f"\nSpark baseline (a session and one tiny job): driver {gb(base)} GB (JVM + Python).\n"
+        jvm0, py0 = baseline.get("peak_jvm_bytes", 0), baseline.get("peak_python_main_bytes", 0)
+        text += (f"\nSpark baseline (a session and one tiny job): JVM {gb(jvm0)} GB, job's Python {gb(py0)} GB. "
+                 "In local mode the one JVM is both the driver and the executors.\n")
         for r in rows:
             if r["system"] == "w2vspark":
-                driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
-                text += (f"w2vspark P={r['partitions']} {r['combine']}: driver above baseline "
-                         f"{(driver - base) / r['model_bytes']:.2f}x the model ({r['model_bytes'] / 2**20:.0f} MB)\n")
+                model = r["model_bytes"]
+                text += (f"w2vspark P={r['partitions']} {r['combine']}: above the baseline, job's Python "
+                         f"{(r.get('peak_python_main_bytes', 0) - py0) / model:.1f}x the model "
+                         f"({model / 2**20:.0f} MiB), JVM {(r.get('peak_jvm_bytes', 0) - jvm0) / model:.1f}x\n")
     return text
 
 
@@ -297,7 +299,8 @@ def scaling_plot(rows: list[dict], path: Path) -> None:
     for r in rows:
         if r["system"] == "w2vspark":
             syncs = "max(4, 2P)" if r.get("syncs_setting") == 0 else r["syncs_per_epoch"]
-            series.setdefault(f"w2vspark {r['combine']}, {syncs} syncs", []).append(r)
+            seed = f", seed {r['seed']}" if r.get("seed", 1) != 1 else ""
+            series.setdefault(f"w2vspark {r['combine']}, {syncs} syncs{seed}", []).append(r)
     for label, rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["partitions"])
         xs = [r["partitions"] for r in rs]
