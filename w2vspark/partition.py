@@ -115,9 +115,10 @@ def native_kernel() -> bool:
 def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool | None = None) -> None:
     """w[ids[i]] += rows[i] for every i, repeated ids accumulating, in index order (deterministic).
 
-    w (V, d) C-contiguous (the compiled path takes float32), ids (n,), rows (n, d). The compiled helper and the numpy path (an unbuffered
-    add over the flat element indices, about 3x faster than sorting the ids and summing runs of equal ids) do
-    the same float32 additions in the same order: their results are bit-identical. ``native`` forces a path.
+    w (V, d) C-contiguous (the compiled path takes float32), ids (n,), rows (n, d). The compiled helper and
+    the numpy path (an unbuffered add over the flat element indices, about 3x faster than sorting the ids and
+    summing runs of equal ids) do the same additions in the same order: their results are bit-identical.
+    ``native`` forces a path (None: the compiled one when it is built).
     """
     if not w.flags.c_contiguous:
         raise ValueError("the parameter matrix must be C-contiguous")
