@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from w2vspark.config import TrainConfig  # noqa: E402
 from w2vspark.evaluate import evaluate_model  # noqa: E402
 from w2vspark.model import Word2VecModel  # noqa: E402
 
@@ -153,7 +154,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                        work / "w2vspark-vocab.log")
     out = []
     for partitions, combine, syncs, seed in runs:
-        run = work / (f"w2vspark-p{partitions}-{combine}-s{syncs}" + (f"-seed{seed}" if seed != 1 else ""))
+        run = work / (f"w2vspark-p{partitions}-{combine}-s{syncs}"
+                      + (f"-seed{seed}" if seed != TrainConfig.seed else ""))
         run.mkdir(parents=True, exist_ok=True)
         for name in ("vocab", "corpus", "corpus_stats.json"):
             if not (run / name).exists():
@@ -262,7 +264,7 @@ def markdown(rows: list[dict], baseline: dict | None) -> str:
     gensim = next((r for r in rows if r["system"] == "gensim"), None)
     mllib = next((r for r in rows if r["system"] == "mllib"), None)
     head = ("| system | partitions / workers | rule | syncs | seed | words/s | × gensim | × MLlib | WS353 | SimLex "
-            "| analogy | train s | total s | peak RSS GB | driver GB (JVM + Python) | Python workers GB |\n"
+            "| analogy | train s | total s | peak RSS GB | JVM + job's Python GB | Python workers GB |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = []
     for r in rows:
@@ -299,7 +301,7 @@ def scaling_plot(rows: list[dict], path: Path) -> None:
     for r in rows:
         if r["system"] == "w2vspark":
             syncs = "max(4, 2P)" if r.get("syncs_setting") == 0 else r["syncs_per_epoch"]
-            seed = f", seed {r['seed']}" if r.get("seed", 1) != 1 else ""
+            seed = f", seed {r['seed']}" if r.get("seed", TrainConfig.seed) != TrainConfig.seed else ""
             series.setdefault(f"w2vspark {r['combine']}, {syncs} syncs{seed}", []).append(r)
     for label, rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["partitions"])
@@ -326,11 +328,12 @@ def scaling_plot(rows: list[dict], path: Path) -> None:
 
 
 def parse_run(text: str) -> tuple[int, str, int, int]:
-    """'PARTITIONS:COMBINE:SYNCS[:SEED]' -> (partitions, combine, syncs, seed); the seed defaults to 1."""
+    """'PARTITIONS:COMBINE:SYNCS[:SEED]' -> (partitions, combine, syncs, seed); the seed defaults to
+    train.seed's default."""
     fields = text.split(":")
     if len(fields) not in (3, 4):
         raise SystemExit(f"--runs: cannot read {text!r}; expected PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED]")
-    partitions, combine, syncs, seed = (fields + ["1"])[:4]
+    partitions, combine, syncs, seed = (fields + [str(TrainConfig.seed)])[:4]
     return int(partitions), combine, int(syncs), int(seed)
 
 
@@ -341,7 +344,7 @@ def main(argv=None):
     p.add_argument("--runs", default="1:scaled:0,2:scaled:0,4:scaled:0,8:scaled:0,16:scaled:0,8:scaled:4,"
                                      "2:average:4,8:average:4",
                    help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED] (syncs 0 = automatic, seed "
-                        "default 1), comma-separated ('' for none)")
+                        f"default {TrainConfig.seed}), comma-separated ('' for none)")
     p.add_argument("--gensim-workers", type=int, default=2, help="0 skips gensim")
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--epochs", type=int, default=5)
