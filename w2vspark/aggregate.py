@@ -7,6 +7,11 @@ Rules, for a row r touched by n(r) tasks with deltas D_p[r] and their sum U[r] =
 - ``scaled``:  U[r] * clip(sum_p |D_p[r]|^2 / |U[r]|^2, 1/n(r), 1)
                an average when the tasks' deltas agree, a sum when they are unrelated.
 Parts are accumulated in the order given (the partition order), so the result is deterministic.
+
+After the rule, :func:`limit_steps` shortens the few updates that would move a row much further than rows
+move in one round (``train.max_step``): partitions that start from the same parameters can each push a word with
+very repetitive contexts (e.g. "genus" in taxonomy glosses) a long way, and the combined step then feeds a
+run-away growth of that row and of every row it meets. Sequential training never moves a row that far.
 """
 from __future__ import annotations
 
@@ -69,6 +74,39 @@ class DeltaAccumulator:
         rows = np.flatnonzero(self.count)
         return Combined(matrix, (rows + self.first).astype(np.int32), self.total[rows], self.square_sum[rows],
                         self.count[rows])
+
+
+def limit_steps(lengths: list[np.ndarray], updates: list[np.ndarray], max_step: float) -> tuple[list[np.ndarray], int]:
+    """Shorten updates so that no row moves further than ``max_step`` x max(its length, typical).
+
+    lengths[i] (m_i,) are the lengths of the touched rows before the round, updates[i] (m_i, d) their updates
+    (one entry per block of rows; all blocks of one matrix together). typical = max(median row length,
+    median update length) over all the matrix's touched rows, so the limit also lets rows grow from zero
+    (w_out starts at zero). The result does not depend on how the rows are cut into blocks. Returns the
+    updates (unchanged arrays where nothing is shortened) and the number of shortened rows.
+
+    Measured on a sequential pass (one partition, 1/16 of an epoch, epoch 3 of 5, 15M-word corpus): no row moved
+    further than 0.85 x max(its length, the median length) and 99.9% moved less than 0.47 x; at 8 partitions the
+    combined step reached 2.3 x, and without a limit some rows grew to 100-600 times the median length.
+    """
+    if max_step <= 0 or not updates:
+        return updates, 0
+    steps = [np.sqrt(np.einsum("md,md->m", u, u, dtype=np.float64)) for u in updates]  # (m_i,) each
+    all_lengths, all_steps = np.concatenate(lengths), np.concatenate(steps)
+    if len(all_steps) == 0:
+        return updates, 0
+    typical = max(float(np.median(all_lengths)), float(np.median(all_steps)))
+    out, shortened = [], 0
+    for length, step, u in zip(lengths, steps, updates):
+        limit = max_step * np.maximum(length, typical)  # (m_i,)
+        over = step > limit
+        if over.any():
+            factor = np.ones(len(step))
+            factor[over] = limit[over] / step[over]
+            u = u * factor[:, None].astype(u.dtype)
+            shortened += int(over.sum())
+        out.append(u)
+    return out, shortened
 
 
 def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: int, rule: str):

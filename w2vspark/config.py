@@ -50,6 +50,7 @@ class TrainConfig:
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
+    max_step: float = 1.0  # a row moves at most this x max(its length, the typical) per round; 0 = no limit
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False
@@ -221,6 +222,7 @@ def validate(cfg: Config) -> None:
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
+    need(t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit)", t.max_step)
     need(t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0", t.checkpoint_every)
     need(v.min_count >= 1, "vocab.min_count", ">= 1", v.min_count)
     need(v.max_vocab_size is None or v.max_vocab_size >= 1, "vocab.max_vocab_size", ">= 1 or none",

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale
+from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale, limit_steps
 from .config import Config, TrainConfig
 from .errors import UserError
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
@@ -129,24 +129,39 @@ class RoundStats:
     pairs: int = 0
     words: int = 0
     task_seconds: list = field(default_factory=list)
+    shortened_rows: int = 0  # rows whose update limit_steps shortened
+
+
+def row_lengths(w: np.ndarray) -> np.ndarray:
+    """(V, d) -> (V,) float64 Euclidean length of every row."""
+    return np.sqrt(np.einsum("vd,vd->v", w, w, dtype=np.float64))
 
 
 def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out: np.ndarray,
-                rule: str) -> RoundStats:
-    """Apply a round's combined rows with ``rule`` to (w_in, w_out) in place and total its task reports.
+                rule: str, max_step: float = 0.0) -> RoundStats:
+    """Apply a round's combined rows with ``rule`` (then :func:`limit_steps` with ``max_step``; 0 = no limit)
+    to (w_in, w_out) in place and total its task reports.
 
     A runner yields every Combined item only after all tasks of the round have trained (they start from
     the parameters as they were before the round)."""
     stats = RoundStats()
+    blocks = {"in": [], "out": []}
     for item in items:
         if isinstance(item, Combined):
-            w = w_in if item.matrix == "in" else w_out
-            w[item.ids] += item.update(rule)
+            blocks[item.matrix].append(item)
         else:
             stats.loss_sum += item.loss_sum
             stats.pairs += item.pairs
             stats.words += item.words
             stats.task_seconds.append(item.seconds)
+    for matrix, w in (("in", w_in), ("out", w_out)):
+        updates = [item.update(rule) for item in blocks[matrix]]
+        if max_step > 0 and updates:
+            lengths = row_lengths(w)
+            updates, shortened = limit_steps([lengths[item.ids] for item in blocks[matrix]], updates, max_step)
+            stats.shortened_rows += shortened
+        for item, update in zip(blocks[matrix], updates):
+            w[item.ids] += update
     return stats
 
 
@@ -194,7 +209,8 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     for spec in specs[start_round:]:
         t0 = time.perf_counter()
         waited = [0.0]
-        stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine)
+        stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
+                            cfg.max_step)
         check_finite(w_in, w_out, spec)
         seconds = time.perf_counter() - t0
         words_done += stats.words
@@ -208,6 +224,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
             "eta": elapsed / done * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
             "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
+            "shortened_rows": stats.shortened_rows,
         }
         if on_round is not None:
             on_round(record)

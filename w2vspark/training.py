@@ -19,7 +19,7 @@ from .trainer import fit, format_progress, init_params, round_specs, task_plan
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs",
-                "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "seed")
+                "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step", "seed")
 
 
 class _Stop(Exception):

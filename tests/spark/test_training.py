@@ -73,10 +73,11 @@ def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partition
         assert sorted(r.row for r in rows if r.part == p) == list(range(sum(r.part == p for r in rows)))
 
 
-@pytest.mark.parametrize("rule, block_rows", [("average", 8192), ("sum", 8192), ("scaled", 8192), ("scaled", 7)])
-def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows):
-    """The executors' block-wise combining + the driver's rule = the rule applied by hand to the partitions'
-    deltas (computed here in-process: a task is a pure function of its inputs)."""
+@pytest.mark.parametrize("rule, block_rows, max_step", [("average", 8192, 0), ("sum", 8192, 0), ("scaled", 8192, 0),
+                                                        ("scaled", 7, 0), ("scaled", 7, 0.3)])
+def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows, max_step):
+    """The executors' block-wise combining + the driver's rule (and step limit) = the rule applied by hand to
+    the partitions' deltas (computed here in-process: a task is a pure function of its inputs)."""
     cfg = run_cfg(planted_run, "rule", "train.num_partitions=3", f"train.combine={rule}")
     vocab = read_vocab(spark, cfg.output.dir)
     plan = task_plan(cfg, vocab)
@@ -87,13 +88,14 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     got_in, got_out = w_in.copy(), w_out.copy()
     try:
         runner = SparkRoundRunner(spark, corpus, plan, block_rows=block_rows)  # 7: many blocks, uneven cuts
-        stats = apply_round(runner(spec, w_in, w_out), got_in, got_out, rule)
+        stats = apply_round(runner(spec, w_in, w_out), got_in, got_out, rule, max_step)
         runner.close()
     finally:
         corpus.unpersist()
     results = [run_task([part], p, spec, plan, w_in, w_out) for p, part in
                enumerate(load_run_corpus(cfg.output.dir, 3))]
     assert stats.words == sum(r.words for r in results) > 0
+    shortened = 0
     for name, w, got, ids_of, delta_of in (("in", w_in, got_in, "in_ids", "in_delta"),
                                            ("out", w_out, got_out, "out_ids", "out_delta")):
         dense = np.zeros((3,) + w.shape)
@@ -110,9 +112,18 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
             norm = (total ** 2).sum(axis=1)
             f = np.where(norm > 0, sq / np.where(norm > 0, norm, 1), 1.0)
             expected = total * np.clip(f, 1 / np.maximum(touched, 1), 1)[:, None]
+        if max_step:  # no row moves further than max_step x max(its length, median length, median step)
+            rows = touched > 0
+            length, step = np.linalg.norm(w, axis=1), np.linalg.norm(expected, axis=1)
+            typical = max(np.median(length[rows]), np.median(step[rows]))
+            limit = max_step * np.maximum(length, typical)
+            cut = rows & (step > limit)
+            expected[cut] *= (limit[cut] / step[cut])[:, None]
+            shortened += int(cut.sum())
         assert np.allclose(got - w, expected, atol=1e-6), name
         assert (touched > 1).sum() > 0  # rows really were shared between partitions
         assert np.abs(expected).max() > 1e-4  # and really moved
+    assert stats.shortened_rows == shortened and (shortened > 0) == (max_step > 0)
 
 
 def test_deterministic_across_runs_and_task_retries(spark, planted_run):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import combine, default_task_lr_scale
+from w2vspark.aggregate import combine, default_task_lr_scale, limit_steps
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
 A = (np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32))
@@ -45,3 +45,37 @@ def test_default_lr_scale():
     assert default_task_lr_scale("scaled", 4) == pytest.approx(2.0)
     assert default_task_lr_scale("scaled", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("average", 8) == 1.0
+
+
+def test_limit_steps_by_hand():
+    updates = np.array([[1.0, 0.0], [0.0, 2.0], [12.0, 0.0]], dtype=np.float32)  # steps 1, 2, 12
+    # grown rows (lengths 4): typical = max(median length 4, median step 2) = 4 -> only the 12 is cut, to 4
+    (got,), shortened = limit_steps([np.full(3, 4.0)], [updates], 1.0)
+    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [4, 0]])
+    # rows at zero (w_out at the start): typical = the median step 2; the step of exactly 2 is not cut
+    (got,), shortened = limit_steps([np.zeros(3)], [updates], 1.0)
+    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [2, 0]])
+    # a row longer than the typical may move up to its own length; max_step scales the limit
+    (got,), shortened = limit_steps([np.array([0.0, 0.0, 20.0])], [updates], 0.5)
+    assert shortened == 2 and np.allclose(got, [[1, 0], [0, 1], [10, 0]])
+    # 0 disables the limit: the very arrays come back
+    out, shortened = limit_steps([np.zeros(3)], [updates], 0.0)
+    assert shortened == 0 and out[0] is updates
+
+
+def test_limit_steps_keeps_directions_and_ignores_blocks():
+    rng = np.random.default_rng(3)
+    lengths = rng.uniform(0, 3, size=40)
+    updates = (rng.normal(size=(40, 5)) * rng.lognormal(0, 1.5, size=(40, 1))).astype(np.float32)
+    (whole,), shortened = limit_steps([lengths], [updates], 1.0)
+    assert 0 < shortened < 40
+    cuts = [0, 3, 17, 40]  # the same rows in uneven blocks (as the Spark runner yields them)
+    blocks, shortened_blocks = limit_steps([lengths[a:b] for a, b in zip(cuts, cuts[1:])],
+                                           [updates[a:b] for a, b in zip(cuts, cuts[1:])], 1.0)
+    assert shortened_blocks == shortened and np.array_equal(np.concatenate(blocks), whole)
+    steps, new_steps = np.linalg.norm(updates, axis=1), np.linalg.norm(whole, axis=1)
+    typical = max(np.median(lengths), np.median(steps))
+    assert np.all(new_steps <= np.maximum(lengths, typical) * (1 + 1e-6))
+    cos = np.einsum("md,md->m", updates, whole) / (steps * new_steps)
+    assert np.allclose(cos, 1.0, atol=1e-6)
+    assert np.array_equal(whole[steps <= np.maximum(lengths, typical)], updates[steps <= np.maximum(lengths, typical)])
