@@ -166,6 +166,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                             "--set", f"train.combine={combine}",
                                             "--set", f"train.syncs_per_epoch={syncs}",
                                             "--set", f"train.seed={seed}",
+                                            # MLlib's rule as MLlib runs it: no step limit
+                                            *(["--set", "train.max_step=0"] if combine == "average" else []),
                                             "--set", "train.checkpoint_every=0"], run.with_suffix(".log"))
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
