@@ -48,7 +48,7 @@ class TrainConfig:
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
-    combine: str = "scaled"  # "scaled", "sum" or "average" (Spark MLlib's rule)
+    combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
     max_step: float = 1.0  # a row moves at most this x max(its length, the typical) per round; 0 = no limit
     seed: int = 1
@@ -91,7 +91,7 @@ class Config:
 
 
 LOSSES = ("neg_sampling", "naive_softmax")
-COMBINE_RULES = ("scaled", "sum", "average")
+COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 
 
 def _type_name(tp) -> str:

@@ -5,7 +5,7 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
-syncsPerEpoch, combine, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the full
+syncsPerEpoch, combine, maxStep, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the full
 softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
@@ -49,8 +49,11 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     loss = Param(Params._dummy(), "loss", "'neg_sampling' or 'naive_softmax'", typeConverter=TypeConverters.toString)
     syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x numPartitions))",
                           typeConverter=TypeConverters.toInt)
-    combine = Param(Params._dummy(), "combine", "how partition updates combine: 'scaled', 'sum' or 'average'",
+    combine = Param(Params._dummy(), "combine",
+                    "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
+    maxStep = Param(Params._dummy(), "maxStep", "per round, a row moves at most maxStep x max(its length, the "
+                    "typical row length or step); 0 = no limit", typeConverter=TypeConverters.toFloat)
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
@@ -59,7 +62,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         super().__init__(*args)
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
-                         syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096,
+                         syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
                          outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
@@ -85,7 +88,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
             loss=self.getOrDefault(self.loss), batch_pairs=self.getOrDefault(self.batchPairs),
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
-            combine=self.getOrDefault(self.combine), seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0)
+            combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
+            seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0)
         cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
                                                     max_sentence_length=self.getMaxSentenceLength()),
                      output=OutputConfig(dir="(in memory)"))
@@ -99,14 +103,16 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
+                 batchPairs=4096):
         super().__init__()
         self._set(**self._input_kwargs)
 
     @keyword_only
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", minStepSize=0.0001, batchPairs=4096):
+                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
+                  batchPairs=4096):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale, limit_steps
+from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale, limit_steps, rule_updates
 from .config import Config, TrainConfig
 from .errors import UserError
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
@@ -155,7 +155,7 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
             stats.words += item.words
             stats.task_seconds.append(item.seconds)
     for matrix, w in (("in", w_in), ("out", w_out)):
-        updates = [item.update(rule) for item in blocks[matrix]]
+        updates = rule_updates(blocks[matrix], rule)
         if max_step > 0 and updates:
             lengths = row_lengths(w)
             updates, shortened = limit_steps([lengths[item.ids] for item in blocks[matrix]], updates, max_step)

@@ -25,6 +25,16 @@ def test_same_params_as_mllib(spark):
         assert Word2Vec().getOrDefault(name) == MLlibWord2Vec().getOrDefault(name), name
 
 
+def test_w2vspark_params_reach_the_training_config(spark):
+    from w2vspark.config import ConfigError
+
+    train = Word2Vec(combine="scaled_row", maxStep=0.5, numPartitions=4)._to_config().train
+    assert (train.combine, train.max_step, train.num_partitions) == ("scaled_row", 0.5, 4)
+    assert Word2Vec()._to_config().train.max_step == 1.0
+    with pytest.raises(ConfigError, match="train.max_step"):
+        Word2Vec(maxStep=-1.0)._to_config()
+
+
 def test_pipeline_fit_transform_save_load(spark, text_df, tmp_path):
     words, df = text_df
     w2v = Word2Vec(vectorSize=16, windowSize=3, minCount=1, maxIter=3, stepSize=0.05, numPartitions=2, seed=7,

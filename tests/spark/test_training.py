@@ -73,8 +73,8 @@ def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partition
         assert sorted(r.row for r in rows if r.part == p) == list(range(sum(r.part == p for r in rows)))
 
 
-@pytest.mark.parametrize("rule, block_rows, max_step", [("average", 8192, 0), ("sum", 8192, 0), ("scaled", 8192, 0),
-                                                        ("scaled", 7, 0), ("scaled", 7, 0.3)])
+@pytest.mark.parametrize("rule, block_rows, max_step", [("average", 8192, 0), ("sum", 8192, 0), ("scaled_row", 7, 0),
+                                                        ("scaled", 8192, 0), ("scaled", 7, 0), ("scaled", 7, 0.3)])
 def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows, max_step):
     """The executors' block-wise combining + the driver's rule (and step limit) = the rule applied by hand to
     the partitions' deltas (computed here in-process: a task is a pure function of its inputs)."""
@@ -110,6 +110,9 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
         else:
             sq = (dense ** 2).sum(axis=(0, 2))
             norm = (total ** 2).sum(axis=1)
+            if rule == "scaled":  # pooled over bands floor(4 log2(id + 1)) of the touched rows
+                band = np.floor(4 * np.log2(np.arange(len(w)) + 1.0)).astype(int)
+                sq, norm = (np.bincount(band, weights=x * (touched > 0))[band] for x in (sq, norm))
             f = np.where(norm > 0, sq / np.where(norm > 0, norm, 1), 1.0)
             expected = total * np.clip(f, 1 / np.maximum(touched, 1), 1)[:, None]
         if max_step:  # no row moves further than max_step x max(its length, median length, median step)

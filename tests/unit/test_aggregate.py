@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import combine, default_task_lr_scale, limit_steps
+from w2vspark.aggregate import (DeltaAccumulator, combine, default_task_lr_scale, frequency_band, limit_steps,
+                                 rule_updates)
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
 A = (np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32))
@@ -30,10 +31,43 @@ def test_scaled_averages_agreement_and_sums_unrelated():
     assert np.allclose(dense(combine([C, D], 4, 2, "scaled"))[3], 0)
 
 
+def test_frequency_bands_by_hand():
+    # floor(4 log2(id + 1)): 4 log2(9) = 12.7 and 4 log2(10) = 13.3, so ids 7 and 8 share band 12
+    assert frequency_band(np.array([0, 1, 2, 3, 4, 7, 8, 9, 90, 106, 107])).tolist() == [0, 4, 6, 8, 9, 12, 12, 13,
+                                                                                        26, 26, 27]
+
+
+def test_scaled_pools_agreement_over_a_frequency_band():
+    # rows 95 and 96 share band 26: row 95 gets equal deltas (own agreement 2/4), row 96 orthogonal ones (2/2);
+    # pooled: (2 + 2) / (4 + 2) = 2/3 for both. Row 200 (band 30) is alone in its band: its own 2/4.
+    ids = np.array([95, 96, 200])
+    a = (ids, np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32))
+    b = (ids, np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32))
+    got_ids, got = combine([a, b], 300, 2, "scaled")
+    assert got_ids.tolist() == [95, 96, 200]
+    assert np.allclose(got, [[4 / 3, 0], [2 / 3, 2 / 3], [1, 0]])
+    _, own = combine([a, b], 300, 2, "scaled_row")
+    assert np.allclose(own, [[1, 0], [1, 1], [1, 0]])
+
+
+def test_scaled_does_not_depend_on_the_blocks():
+    rng = np.random.default_rng(5)
+    acc = DeltaAccumulator(5000, 4)
+    for _ in range(4):
+        ids = np.unique(rng.integers(0, 5000, size=3000))
+        acc.add(ids, rng.normal(size=(len(ids), 4)).astype(np.float32))
+    whole = acc.combined("in")
+    cuts = [0, 7, 1000, 1001, 2500, len(whole.ids)]  # uneven blocks, given out of order
+    blocks = [type(whole)("in", whole.ids[a:b], whole.total[a:b], whole.square_sum[a:b], whole.count[a:b])
+              for a, b in zip(cuts, cuts[1:])][::-1]
+    assert np.array_equal(np.concatenate(rule_updates(blocks, "scaled")[::-1]), whole.update("scaled"))
+    assert not np.allclose(whole.update("scaled"), whole.update("scaled_row"))  # pooling changed something
+
+
 def test_one_part_is_exact_for_every_rule():
     rng = np.random.default_rng(0)
     delta = rng.normal(size=(5, 3)).astype(np.float32)
-    for rule in ("sum", "average", "scaled"):
+    for rule in ("sum", "average", "scaled", "scaled_row"):
         ids, upd = combine([(np.arange(5), delta)], 5, 3, rule)
         assert np.array_equal(upd, delta), rule
     with pytest.raises(ValueError, match="unknown combine rule"):
@@ -44,6 +78,7 @@ def test_default_lr_scale():
     assert default_task_lr_scale("scaled", 2) == pytest.approx(2 ** 0.5)
     assert default_task_lr_scale("scaled", 4) == pytest.approx(2.0)
     assert default_task_lr_scale("scaled", 16) == pytest.approx(2.0)
+    assert default_task_lr_scale("scaled_row", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("average", 8) == 1.0
 
 
