@@ -163,10 +163,11 @@ def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: 
 def default_task_lr_scale(rule: str, num_partitions: int) -> float:
     """The task learning-rate multiplier used when ``train.task_lr_scale`` is 0 (automatic).
 
-    ``scaled`` (and ``scaled_row``) average rows that all partitions move the same way, which slows frequent words down by up to
-    P; tasks compensate with min(sqrt(P), 2). Measured at 8 partitions, 16 syncs per epoch (11.5M words,
-    5 epochs): multiplier 1.5 / 2 / 2.83 gave analogy accuracy 26.3% / 27.5% / 25.8% (1 partition: 27.3%);
-    on the 15M-word benchmark corpus, with every partition in its own task, 2.83 diverged (loss 5e11).
+    ``scaled`` and ``scaled_row`` average rows that all partitions move the same way, which slows frequent words
+    down by up to P; tasks compensate with min(sqrt(P), 2). Measured at 8 partitions, 16 syncs per epoch on the
+    15M-word benchmark corpus (5 epochs, per-row agreement, step limit 1): multiplier 1.5 / 2 / 2.83 gave analogy
+    accuracy 30.3% / 30.4% / 29.7% (seed 1) and 28.3% / 28.9% / 28.8% (seed 3); without the step limit 2.83
+    diverged (loss 5e11). Multiplier 1 with the tasks' sum scaled by 2 on the driver instead: 27.8% (seed 3).
     """
     if rule in ("scaled", "scaled_row"):
         return float(min(np.sqrt(num_partitions), 2.0))
