@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from w2vspark.config import TrainConfig  # noqa: E402
+from w2vspark.config import COMBINE_RULES, TrainConfig  # noqa: E402
 from w2vspark.evaluate import evaluate_model  # noqa: E402
 from w2vspark.model import Word2VecModel  # noqa: E402
 
@@ -336,6 +336,8 @@ def parse_run(text: str) -> tuple[int, str, int, int]:
     if len(fields) not in (3, 4):
         raise SystemExit(f"--runs: cannot read {text!r}; expected PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED]")
     partitions, combine, syncs, seed = (fields + [str(TrainConfig.seed)])[:4]
+    if combine not in COMBINE_RULES:
+        raise SystemExit(f"--runs: unknown combine rule {combine!r} in {text!r}; expected one of {COMBINE_RULES}")
     return int(partitions), combine, int(syncs), int(seed)
 
 
@@ -344,7 +346,7 @@ def main(argv=None):
     p.add_argument("--corpus", help="a text file, one sentence a line (default: build the Debian corpus with "
                                     "bench/debian_corpus.py, cached under bench/cache/corpus)")
     p.add_argument("--runs", default="1:scaled:0,2:scaled:0,4:scaled:0,8:scaled:0,16:scaled:0,8:scaled:4,"
-                                     "2:average:4,8:average:4",
+                                     "8:scaled_row:0,2:average:4,8:average:4",
                    help="w2vspark runs as PARTITIONS:COMBINE:SYNCS_PER_EPOCH[:SEED] (syncs 0 = automatic, seed "
                         f"default {TrainConfig.seed}), comma-separated ('' for none)")
     p.add_argument("--gensim-workers", type=int, default=2, help="0 skips gensim")
