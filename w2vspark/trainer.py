@@ -2,8 +2,8 @@
 
 For each sync round (epochs x syncs_per_epoch of them) the loop hands the current parameters to a *round
 runner* (in-process for the local trainer, broadcast + mapInArrow on Spark), combines the partitions' sparse
-deltas with the configured rule, applies them, checks that every parameter stays finite, logs one metrics
-record, and checkpoints at the configured epoch boundaries. Tasks are a pure function of
+deltas with the configured rule, limits each row's step (``train.max_step``), applies them, checks that every
+parameter stays finite, logs one metrics record, and checkpoints at the configured epoch boundaries. Tasks are a pure function of
 (parameters, data slice, seed, epoch, round, partition), so a run is bit-for-bit reproducible and resumable.
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .aggregate import Combined, DeltaAccumulator, default_task_lr_scale, limit_steps, rule_updates
+from .aggregate import (Combined, DeltaAccumulator, default_task_lr_scale, row_norms, rule_factors, scale_rows,
+                        step_limits)
 from .config import Config, TrainConfig
 from .errors import UserError
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
@@ -155,12 +156,18 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
             stats.words += item.words
             stats.task_seconds.append(item.seconds)
     for matrix, w in (("in", w_in), ("out", w_out)):
-        updates = rule_updates(blocks[matrix], rule)
-        if max_step > 0 and updates:
+        items = blocks[matrix]
+        factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
+        limits = None
+        if max_step > 0 and items:
             lengths = row_lengths(w)
-            updates, shortened = limit_steps([lengths[item.ids] for item in blocks[matrix]], updates, max_step)
+            steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]
+            limits, shortened = step_limits([lengths[item.ids] for item in items], steps, max_step)
             stats.shortened_rows += shortened
-        for item, update in zip(blocks[matrix], updates):
+        for i, (item, f) in enumerate(zip(items, factors)):
+            update = scale_rows(item.total, f)  # (m_i, d)
+            if limits is not None and (limits[i] < 1).any():
+                update = update * limits[i][:, None].astype(update.dtype)
             w[item.ids] += update
     return stats
 
