@@ -1,5 +1,5 @@
 """Combining the tasks' sparse deltas into one update per parameter row (summed in-process by the local
-trainer, by row block on the executors on Spark; the rule is applied by :meth:`Combined.update`).
+trainer, by row block on the executors on Spark; the driver applies the rule with :func:`rule_factors`).
 
 Rules, for a row r touched by n(r) tasks with deltas D_p[r] and their sum U[r] = sum_p D_p[r]:
 - ``sum``:        U[r]
@@ -15,7 +15,7 @@ Rules, for a row r touched by n(r) tasks with deltas D_p[r] and their sum U[r] =
                   sequential one (cosine 0.95-0.99 against 0.89-0.93 for rows of rank 3,000 and beyond in w_out).
 Parts are accumulated in the order given (the partition order), so the result is deterministic.
 
-After the rule, :func:`limit_steps` shortens the few updates that would move a row much further than rows
+After the rule, :func:`step_limits` shortens the few updates that would move a row much further than rows
 move in one round (``train.max_step``): partitions that start from the same parameters can each push a word with
 very repetitive contexts (e.g. "genus" in taxonomy glosses) a long way, and the combined step then feeds a
 run-away growth of that row and of every row it meets. Sequential training never moves a row that far.

@@ -133,11 +133,6 @@ class RoundStats:
     shortened_rows: int = 0  # rows whose update limit_steps shortened
 
 
-def row_lengths(w: np.ndarray) -> np.ndarray:
-    """(V, d) -> (V,) float64 Euclidean length of every row."""
-    return np.sqrt(np.einsum("vd,vd->v", w, w, dtype=np.float64))
-
-
 def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out: np.ndarray,
                 rule: str, max_step: float = 0.0) -> RoundStats:
     """Apply a round's combined rows with ``rule`` (then :func:`limit_steps` with ``max_step``; 0 = no limit)
@@ -160,7 +155,7 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
         factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
         limits = None
         if max_step > 0 and items:
-            lengths = row_lengths(w)
+            lengths = row_norms(w)  # (V,)
             steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]
             limits, shortened = step_limits([lengths[item.ids] for item in items], steps, max_step)
             stats.shortened_rows += shortened
