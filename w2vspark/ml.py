@@ -5,8 +5,8 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
-syncsPerEpoch, combine, maxStep, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the full
-softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
+syncsPerEpoch, combine, maxStep, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the
+full softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
 """

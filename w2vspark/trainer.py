@@ -3,8 +3,9 @@
 For each sync round (epochs x syncs_per_epoch of them) the loop hands the current parameters to a *round
 runner* (in-process for the local trainer, broadcast + mapInArrow on Spark), combines the partitions' sparse
 deltas with the configured rule, limits each row's step (``train.max_step``), applies them, checks that every
-parameter stays finite, logs one metrics record, and checkpoints at the configured epoch boundaries. Tasks are a pure function of
-(parameters, data slice, seed, epoch, round, partition), so a run is bit-for-bit reproducible and resumable.
+parameter stays finite, logs one metrics record, and checkpoints at the configured epoch boundaries. Tasks are a
+pure function of (parameters, data slice, seed, epoch, round, partition), so a run is bit-for-bit reproducible
+and resumable.
 """
 from __future__ import annotations
 
@@ -130,12 +131,12 @@ class RoundStats:
     pairs: int = 0
     words: int = 0
     task_seconds: list = field(default_factory=list)
-    shortened_rows: int = 0  # rows whose update limit_steps shortened
+    shortened_rows: int = 0  # rows whose update the step limit shortened
 
 
 def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out: np.ndarray,
                 rule: str, max_step: float = 0.0) -> RoundStats:
-    """Apply a round's combined rows with ``rule`` (then :func:`limit_steps` with ``max_step``; 0 = no limit)
+    """Apply a round's combined rows with ``rule`` (then :func:`step_limits` with ``max_step``; 0 = no limit)
     to (w_in, w_out) in place and total its task reports.
 
     A runner yields every Combined item only after all tasks of the round have trained (they start from

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("run_bench", Path(__file__).resolve().parents[2] / "bench" / "run_bench.py")
+_path = Path(__file__).resolve().parents[2] / "bench" / "run_bench.py"
+_spec = importlib.util.spec_from_file_location("run_bench", _path)
 run_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_bench)
 
@@ -14,7 +15,8 @@ def test_parse_run_fields_and_default_seed():
     assert run_bench.parse_run("8:scaled_row:16:3") == (8, "scaled_row", 16, 3)
 
 
-@pytest.mark.parametrize("text, message", [("8:scaled", "expected PARTITIONS"), ("8:median:0", "unknown combine rule 'median'")])
+@pytest.mark.parametrize("text, message", [("8:scaled", "expected PARTITIONS"),
+                                           ("8:median:0", "unknown combine rule 'median'")])
 def test_parse_run_rejects_bad_runs(text, message):
     with pytest.raises(SystemExit, match=message):
         run_bench.parse_run(text)
