@@ -132,14 +132,16 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("md,md->m", rows, rows, dtype=np.float64))
 
 
-def step_limits(lengths: list[np.ndarray], steps: list[np.ndarray], max_step: float) -> tuple[list[np.ndarray], int]:
+def step_limits(lengths: list[np.ndarray], steps: list[np.ndarray],
+                max_step: float) -> tuple[list[np.ndarray | None], int]:
     """The factors (m_i,) in (0, 1] that keep every row's step within ``max_step`` x max(its length, typical).
 
     lengths[i] (m_i,) are the lengths of the touched rows before the round and steps[i] (m_i,) the lengths of
     their updates (one entry per block of rows; all blocks of one matrix together). typical = max(median row
     length, median step) over all the matrix's touched rows, so the limit also lets rows grow from zero (w_out
-    starts at zero). The result does not depend on how the rows are cut into blocks. Returns the factors (1 where
-    nothing is shortened) and the number of shortened rows.
+    starts at zero). The result does not depend on how the rows are cut into blocks. Returns each block's factors
+    (None where nothing in the block is shortened, as :func:`scale_rows` takes them) and the number of shortened
+    rows.
 
     Measured on a sequential pass (one partition, 1/16 of an epoch, epoch 3 of 5, 15M-word corpus): no row moved
     further than 0.85 x max(its length, the median length) and 99.9% moved less than 0.47 x; at 8 partitions the
@@ -148,24 +150,20 @@ def step_limits(lengths: list[np.ndarray], steps: list[np.ndarray], max_step: fl
     """
     all_steps = np.concatenate(steps) if steps else np.zeros(0)
     if max_step <= 0 or len(all_steps) == 0:
-        return [np.ones(len(step)) for step in steps], 0
+        return [None for _ in steps], 0
     typical = max(float(np.median(np.concatenate(lengths))), float(np.median(all_steps)))
     factors, shortened = [], 0
     for length, step in zip(lengths, steps):
         limit = max_step * np.maximum(length, typical)  # (m_i,)
         over = step > limit
-        factor = np.ones(len(step))
-        factor[over] = limit[over] / step[over]
-        shortened += int(over.sum())
-        factors.append(factor)
+        if over.any():
+            factor = np.ones(len(step))
+            factor[over] = limit[over] / step[over]
+            shortened += int(over.sum())
+            factors.append(factor)
+        else:
+            factors.append(None)
     return factors, shortened
-
-
-def limit_steps(lengths: list[np.ndarray], updates: list[np.ndarray], max_step: float) -> tuple[list[np.ndarray], int]:
-    """Shorten updates[i] (m_i, d) with :func:`step_limits` -> (updates, number of shortened rows); blocks with
-    nothing to shorten come back as the same arrays."""
-    factors, shortened = step_limits(lengths, [row_norms(u) for u in updates], max_step)
-    return [u * f[:, None].astype(u.dtype) if (f < 1).any() else u for u, f in zip(updates, factors)], shortened
 
 
 def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: int, rule: str):

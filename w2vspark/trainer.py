@@ -154,17 +154,14 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
     for matrix, w in (("in", w_in), ("out", w_out)):
         items = blocks[matrix]
         factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
-        limits = None
+        limits = [None for _ in items]
         if max_step > 0 and items:
             lengths = row_norms(w)  # (V,)
             steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]
             limits, shortened = step_limits([lengths[item.ids] for item in items], steps, max_step)
             stats.shortened_rows += shortened
-        for i, (item, f) in enumerate(zip(items, factors)):
-            update = scale_rows(item.total, f)  # (m_i, d)
-            if limits is not None and (limits[i] < 1).any():
-                update = update * limits[i][:, None].astype(update.dtype)
-            w[item.ids] += update
+        for item, f, limit in zip(items, factors, limits):
+            w[item.ids] += scale_rows(scale_rows(item.total, f), limit)  # (m_i, d)
     return stats
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import (DeltaAccumulator, combine, default_task_lr_scale, frequency_band, limit_steps,
-                                 rule_updates)
+from w2vspark.aggregate import (DeltaAccumulator, combine, default_task_lr_scale, frequency_band, row_norms,
+                                 rule_updates, scale_rows, step_limits)
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
 A = (np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32))
@@ -80,6 +80,12 @@ def test_default_lr_scale():
     assert default_task_lr_scale("scaled", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("scaled_row", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("average", 8) == 1.0
+
+
+def limit_steps(lengths, updates, max_step):
+    """The step limit as the trainer applies it: factors from the update lengths, then each block scaled."""
+    factors, shortened = step_limits(lengths, [row_norms(u) for u in updates], max_step)
+    return [scale_rows(u, f) for u, f in zip(updates, factors)], shortened
 
 
 def test_limit_steps_by_hand():
