@@ -15,10 +15,9 @@ Rules, for a row r touched by n(r) tasks with deltas D_p[r] and their sum U[r] =
                   sequential one (cosine 0.95-0.99 against 0.89-0.93 for rows of rank 3,000 and beyond in w_out).
 Parts are accumulated in the order given (the partition order), so the result is deterministic.
 
-After the rule, :func:`step_limits` shortens the few updates that would move a row much further than rows
-move in one round (``train.max_step``): partitions that start from the same parameters can each push a word with
-very repetitive contexts (e.g. "genus" in taxonomy glosses) a long way, and the combined step then feeds a
-run-away growth of that row and of every row it meets. Sequential training never moves a row that far.
+After the rule, :func:`step_limits` shortens the updates that would move a row further than its tasks' own
+steps justify (``train.max_step`` x sqrt(sum_p |D_p[r]|^2)): with the band-pooled rule a row whose tasks agree,
+in a band whose rows mostly do not, would otherwise move by up to n times its tasks' step.
 """
 from __future__ import annotations
 
@@ -132,30 +131,30 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("md,md->m", rows, rows, dtype=np.float64))
 
 
-def step_limits(lengths: list[np.ndarray], steps: list[np.ndarray],
+def step_limits(blocks: Sequence[Combined], steps: Sequence[np.ndarray],
                 max_step: float) -> tuple[list[np.ndarray | None], int]:
-    """The factors (m_i,) in (0, 1] that keep every row's step within ``max_step`` x max(its length, typical).
+    """The factors (m_i,) in (0, 1] that keep every row's combined step within ``max_step`` x the root sum of
+    squares of the tasks' own steps for that row, sqrt(sum_p |D_p[r]|^2).
 
-    lengths[i] (m_i,) are the lengths of the touched rows before the round and steps[i] (m_i,) the lengths of
-    their updates (one entry per block of rows; all blocks of one matrix together). typical = max(median row
-    length, median step) over all the matrix's touched rows, so the limit also lets rows grow from zero (w_out
-    starts at zero). The result does not depend on how the rows are cut into blocks. Returns each block's factors
-    (None where nothing in the block is shortened, as :func:`scale_rows` takes them) and the number of shortened
-    rows.
+    steps[i] (m_i,) are the lengths of block i's updates after the rule. The bound is the length the sum of the
+    tasks' steps would have if they were unrelated: a row never moves further than its tasks moved it, whatever
+    the rule, and with one task the bound is that task's own step (nothing is ever shortened). It depends on
+    each row alone, so the result does not depend on how the rows are cut into blocks. Returns each block's
+    factors (None where nothing in the block is shortened, as :func:`scale_rows` takes them) and the number of
+    shortened rows.
 
-    Measured on a sequential pass (one partition, 1/16 of an epoch, epoch 3 of 5, 15M-word corpus): no row moved
-    further than 0.85 x max(its length, the median length) and 99.9% moved less than 0.47 x; at 8 partitions the
-    combined step reached 2.3 x, and without a limit some rows grew to 100-280 times the median length during
-    training.
+    Why it matters: the band-pooled agreement of ``scaled`` is the typical one of the band, and on a row whose
+    tasks all pushed it the same way in a band of unrelated rows it keeps (nearly) the sum: n times the tasks'
+    step. The limit caps such a row at sqrt(n) times, the largest a sum of n comparable steps reaches by chance.
+    The bound is absolute in the sense that it does not grow with the row's own length: a row's growth per
+    round is that of its tasks' (damped, see ``partition.sequential_factors``) minibatch steps.
     """
-    all_steps = np.concatenate(steps) if steps else np.zeros(0)
-    if max_step <= 0 or len(all_steps) == 0:
-        return [None for _ in steps], 0
-    typical = max(float(np.median(np.concatenate(lengths))), float(np.median(all_steps)))
+    if max_step <= 0:
+        return [None for _ in blocks], 0
     factors, shortened = [], 0
-    for length, step in zip(lengths, steps):
-        limit = max_step * np.maximum(length, typical)  # (m_i,)
-        over = step > limit
+    for block, step in zip(blocks, steps):
+        limit = max_step * np.sqrt(block.square_sum)  # (m_i,)
+        over = step > limit * (1.0 + 1e-6)  # float32 rounding of a single task's step is not "over"
         if over.any():
             factor = np.ones(len(step))
             factor[over] = limit[over] / step[over]

@@ -46,11 +46,12 @@ class TrainConfig:
     epochs: int = 5
     loss: str = "neg_sampling"  # or "naive_softmax" (full softmax; small vocabularies only)
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
+    damping: bool = True  # scale the minibatch step of rows repeated in a minibatch to their sequential length
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
-    max_step: float = 1.0  # a row moves at most this x max(its length, the typical) per round; 0 = no limit
+    max_step: float = 1.0  # per round a row moves at most this x sqrt(sum of its tasks' squared steps); 0 = no limit
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False

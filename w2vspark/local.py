@@ -99,6 +99,14 @@ def corpus_from_text(path: str | Path, cfg: Config) -> tuple[Vocabulary, list[np
     return vocab, encode(sentences, vocab)
 
 
+def corpus_from_sentences(sentences: Iterable[Sequence[str]], cfg: Config) -> tuple[Vocabulary, list[np.ndarray]]:
+    """Count and encode already tokenized sentences (as they are: no lowercasing, no pattern)."""
+    sentences = [s for sentence in sentences for s in chunk(list(sentence), cfg.vocab.max_sentence_length)]
+    counts = Counter(tok for s in sentences for tok in s)
+    vocab = Vocabulary.from_counts(counts, cfg.vocab.min_count, cfg.vocab.max_vocab_size)
+    return vocab, encode(sentences, vocab)
+
+
 def run_local(cfg: Config, log: Callable[[str], None] = print) -> Word2VecModel:
     """Read input.path, train in-process, save output.dir/model and print nearest neighbours."""
     import time

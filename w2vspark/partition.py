@@ -7,7 +7,14 @@ Kernel (negative sampling): the HogBatch form. For each target position, the inp
 its dynamic window are scored against the output vectors of the target and of K negatives shared by the whole
 window: one small (C, d) x (d, K+1) product per window, batched over about ``batch_pairs`` pairs. Every pair's
 loss is the CS224n negative-sampling loss with v_c = w_in[context], u_o = w_out[target]; all gradients of a
-minibatch are taken at the same parameters and then applied together (plain minibatch SGD, deterministic).
+minibatch are taken at the same parameters and then applied together (minibatch SGD, deterministic).
+
+Rows that occur many times in one minibatch (the glue words of a small vocabulary, "the" as a negative, a word
+with very repetitive contexts) would get the sum of many gradients taken at the same point, where sequential SGD
+takes them one after another and each step sees the previous ones: on a row whose loss is curved, the sum
+overshoots, and with a learning rate large enough, grows without bound. With ``damping`` (the default) each
+row's summed update is scaled to the length that its n sequential steps would give on the row's local quadratic
+model (see :func:`sequential_factors`); rows seen once or on flat parts of the loss keep the plain SGD step.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ class KernelParams:
     num_negatives: int = 5
     loss: str = "neg_sampling"
     batch_pairs: int = 4096
+    damping: bool = True  # scale repeated rows' minibatch steps to their sequential length (sequential_factors)
 
 
 @dataclass
@@ -145,9 +153,38 @@ def by_width(targets: np.ndarray, contexts: np.ndarray):
     return targets[order], contexts, counts[order]
 
 
-def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True) -> float:
+def sequential_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
+    """Per-occurrence factors (n,) that turn a minibatch's summed step of each row into a sequential one.
+
+    ids (n,) row of every occurrence in [0, num_rows) (-1 = padding, factor 1); curvature (n,) the second
+    derivative of that occurrence's loss along its gradient, h_i = s_i (1 - s_i) |x_i|^2 (s_i the sigmoid of
+    the score, x_i the vector the row is multiplied with). For a row with m occurrences, total curvature H and
+    per-step curvature q = lr H / m: m sequential SGD steps on the quadratic model move it
+    (1 - (1 - q)^m) / (lr H) times the minibatch's summed step (q is capped at 1, the step that reaches the
+    model's minimum). The factor is 1 - O(lr H) for small lr H (the minibatch step is then the sequential one)
+    and about 1 / (lr H) for large, which keeps the step within the curvature's stable range however often a
+    row repeats. Sums run in occurrence order (deterministic).
+    """
+    valid = ids >= 0
+    if num_rows <= 64 * len(ids):  # dense per-row sums: cheaper than sorting when the vocabulary is small
+        rows = np.where(valid, ids, num_rows)  # padding goes to an extra row
+        count = np.bincount(rows, minlength=num_rows + 1)[rows]  # (n,) m of each occurrence's row
+        total = np.bincount(rows, weights=curvature, minlength=num_rows + 1)[rows] * float(lr)  # (n,) lr H
+    else:
+        _, inverse, count = np.unique(ids, return_inverse=True, return_counts=True)
+        total = np.bincount(inverse, weights=curvature)[inverse] * float(lr)
+        count = count[inverse]
+    per_step = np.minimum(total / count, 1.0 - 1e-12)  # (n,) q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(total > 1e-6, -np.expm1(count * np.log1p(-per_step)) / total, 1.0)  # (n,)
+    return np.where(valid, np.minimum(factor, 1.0), 1.0)
+
+
+def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True,
+                      damping: bool = True) -> float:
     """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs (0.0 when
-    ``with_loss`` is false: the update is the same, the loss is not computed).
+    ``with_loss`` is false: the update is the same, the loss is not computed). ``damping``: scale repeated
+    rows' steps with :func:`sequential_factors` (False: plain minibatch SGD).
 
     targets (G,), contexts (G, C) padded with -1, negatives (G, K), lr float32.
     """
@@ -162,11 +199,23 @@ def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: 
         signed = scores.copy()
         signed[:, :, 1:] *= -1.0
         loss = float(-(log_sigmoid(signed).sum(axis=2) * mask).sum())
-    g = -sigmoid(scores)  # (G, C, K+1)   label - s(score), times lr below
+    s = sigmoid(scores)  # (G, C, K+1)
+    g = -s  # (G, C, K+1)   label - s(score), times lr below
     g[:, :, 0] += 1.0
     g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
+    g_out = g
+    if damping:
+        curv = s * (1.0 - s)  # (G, C, K+1)
+        v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
+        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, K+1)
+        f_in = sequential_factors(np.where(mask, contexts, -1).reshape(-1),
+                                  np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
+        f_out = sequential_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
+                                   len(w_out))  # (G*(K+1),)
+        g_out = g * f_out.reshape(out_ids.shape)[:, None, :].astype(g.dtype)  # (G, C, K+1)
+        g = g * f_in.reshape(mask.shape)[:, :, None].astype(g.dtype)
     dv = g @ u  # (G, C, d)
-    du = g.transpose(0, 2, 1) @ v  # (G, K+1, d)
+    du = g_out.transpose(0, 2, 1) @ v  # (G, K+1, d)
     _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows of dv are exact zeros
     _scatter_add(w_out, out_ids.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
@@ -215,7 +264,8 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                 with_loss = params.loss != "neg_sampling" or step % LOSS_EVERY == 0
                 if params.loss == "neg_sampling":
                     negatives = noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
-                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr, with_loss)
+                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr, with_loss,
+                                                  params.damping)
                     touched_out[negatives] = True
                 else:
                     loss_sum += naive_softmax_step(local_in, local_out, t, c, lr)

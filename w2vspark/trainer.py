@@ -81,7 +81,7 @@ def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
     t = cfg.train
     return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed,
                     kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
-                                        batch_pairs=t.batch_pairs))
+                                        batch_pairs=t.batch_pairs, damping=t.damping))
 
 
 class RoundRunner(Protocol):
@@ -156,9 +156,8 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
         factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
         limits = [None for _ in items]
         if max_step > 0 and items:
-            lengths = row_norms(w)  # (V,)
-            steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]
-            limits, shortened = step_limits([lengths[item.ids] for item in items], steps, max_step)
+            steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]  # (m_i,) each
+            limits, shortened = step_limits(items, steps, max_step)
             stats.shortened_rows += shortened
         for item, f, limit in zip(items, factors, limits):
             w[item.ids] += scale_rows(scale_rows(item.total, f), limit)  # (m_i, d)

@@ -115,12 +115,11 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
                 sq, norm = (np.bincount(band, weights=x * (touched > 0))[band] for x in (sq, norm))
             f = np.where(norm > 0, sq / np.where(norm > 0, norm, 1), 1.0)
             expected = total * np.clip(f, 1 / np.maximum(touched, 1), 1)[:, None]
-        if max_step:  # no row moves further than max_step x max(its length, median length, median step)
+        if max_step:  # no row moves further than max_step x sqrt(sum of its tasks' squared steps)
             rows = touched > 0
-            length, step = np.linalg.norm(w, axis=1), np.linalg.norm(expected, axis=1)
-            typical = max(np.median(length[rows]), np.median(step[rows]))
-            limit = max_step * np.maximum(length, typical)
-            cut = rows & (step > limit)
+            step = np.linalg.norm(expected, axis=1)
+            limit = max_step * np.sqrt((dense ** 2).sum(axis=(0, 2)))
+            cut = rows & (step > limit * (1 + 1e-6))
             expected[cut] *= (limit[cut] / step[cut])[:, None]
             shortened += int(cut.sum())
         assert np.allclose(got - w, expected, atol=1e-6), name

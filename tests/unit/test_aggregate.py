@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import (DeltaAccumulator, combine, default_task_lr_scale, frequency_band, row_norms,
+from w2vspark.aggregate import (Combined, DeltaAccumulator, combine, default_task_lr_scale, frequency_band, row_norms,
                                  rule_updates, scale_rows, step_limits)
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
@@ -82,41 +82,65 @@ def test_default_lr_scale():
     assert default_task_lr_scale("average", 8) == 1.0
 
 
-def limit_steps(lengths, updates, max_step):
+def limit_steps(blocks, updates, max_step):
     """The step limit as the trainer applies it: factors from the update lengths, then each block scaled."""
-    factors, shortened = step_limits(lengths, [row_norms(u) for u in updates], max_step)
+    factors, shortened = step_limits(blocks, [row_norms(u) for u in updates], max_step)
     return [scale_rows(u, f) for u, f in zip(updates, factors)], shortened
+
+
+def _block(square_sum, first=0):
+    square_sum = np.asarray(square_sum, dtype=np.float64)
+    m = len(square_sum)
+    return Combined("in", np.arange(first, first + m, dtype=np.int32), np.zeros((m, 2), np.float32), square_sum,
+                    np.ones(m, np.int32))
 
 
 def test_limit_steps_by_hand():
     updates = np.array([[1.0, 0.0], [0.0, 2.0], [12.0, 0.0]], dtype=np.float32)  # steps 1, 2, 12
-    # grown rows (lengths 4): typical = max(median length 4, median step 2) = 4 -> only the 12 is cut, to 4
-    (got,), shortened = limit_steps([np.full(3, 4.0)], [updates], 1.0)
-    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [4, 0]])
-    # rows at zero (w_out at the start): typical = the median step 2; the step of exactly 2 is not cut
-    (got,), shortened = limit_steps([np.zeros(3)], [updates], 1.0)
-    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [2, 0]])
-    # a row longer than the typical may move up to its own length; max_step scales the limit
-    (got,), shortened = limit_steps([np.array([0.0, 0.0, 20.0])], [updates], 0.5)
-    assert shortened == 2 and np.allclose(got, [[1, 0], [0, 1], [10, 0]])
+    # tasks' own steps: row 0 one task of length 1; row 1 two tasks of lengths 1 and 1 (bound sqrt 2);
+    # row 2 three tasks of length 4 each (bound 4 sqrt 3 = 6.93)
+    block = _block([1.0, 2.0, 48.0])
+    (got,), shortened = limit_steps([block], [updates], 1.0)
+    assert shortened == 2 and np.allclose(got, [[1, 0], [0, np.sqrt(2)], [np.sqrt(48), 0]])
+    # max_step scales the bound
+    (got,), shortened = limit_steps([block], [updates], 0.5)
+    assert shortened == 3 and np.allclose(got, [[0.5, 0], [0, np.sqrt(2) / 2], [np.sqrt(48) / 2, 0]])
     # 0 disables the limit: the very arrays come back
-    out, shortened = limit_steps([np.zeros(3)], [updates], 0.0)
+    out, shortened = limit_steps([block], [updates], 0.0)
     assert shortened == 0 and out[0] is updates
+
+
+def test_limit_steps_never_shortens_a_single_task_and_caps_agreeing_tasks():
+    """One task: the combined step is that task's own step, never cut. n tasks that all push a row the same
+    way, summed (rule 'sum'): the row is cut from n to sqrt(n) times the task step."""
+    rng = np.random.default_rng(5)
+    deltas = rng.normal(size=(1, 30, 4)).astype(np.float32)
+    acc = DeltaAccumulator(30, 4)
+    acc.add(np.arange(30), deltas[0])
+    block = acc.combined("in")
+    (got,), shortened = limit_steps([block], [block.update("sum")], 1.0)
+    assert shortened == 0 and np.array_equal(got, deltas[0])
+    acc = DeltaAccumulator(30, 4)
+    for _ in range(4):
+        acc.add(np.arange(30), deltas[0])
+    block = acc.combined("in")
+    (got,), shortened = limit_steps([block], [block.update("sum")], 1.0)
+    assert shortened == 30 and np.allclose(got, 2.0 * deltas[0], rtol=1e-5)  # sqrt(4) = 2, not 4
 
 
 def test_limit_steps_keeps_directions_and_ignores_blocks():
     rng = np.random.default_rng(3)
-    lengths = rng.uniform(0, 3, size=40)
+    square_sum = rng.uniform(0, 3, size=40) ** 2
     updates = (rng.normal(size=(40, 5)) * rng.lognormal(0, 1.5, size=(40, 1))).astype(np.float32)
-    (whole,), shortened = limit_steps([lengths], [updates], 1.0)
+    (whole,), shortened = limit_steps([_block(square_sum)], [updates], 1.0)
     assert 0 < shortened < 40
     cuts = [0, 3, 17, 40]  # the same rows in uneven blocks (as the Spark runner yields them)
-    blocks, shortened_blocks = limit_steps([lengths[a:b] for a, b in zip(cuts, cuts[1:])],
+    blocks, shortened_blocks = limit_steps([_block(square_sum[a:b], a) for a, b in zip(cuts, cuts[1:])],
                                            [updates[a:b] for a, b in zip(cuts, cuts[1:])], 1.0)
     assert shortened_blocks == shortened and np.array_equal(np.concatenate(blocks), whole)
     steps, new_steps = np.linalg.norm(updates, axis=1), np.linalg.norm(whole, axis=1)
-    typical = max(np.median(lengths), np.median(steps))
-    assert np.all(new_steps <= np.maximum(lengths, typical) * (1 + 1e-6))
+    bound = np.sqrt(square_sum)
+    assert np.all(new_steps <= bound * (1 + 1e-6))
     cos = np.einsum("md,md->m", updates, whole) / (steps * new_steps)
     assert np.allclose(cos, 1.0, atol=1e-6)
-    assert np.array_equal(whole[steps <= np.maximum(lengths, typical)], updates[steps <= np.maximum(lengths, typical)])
+    assert np.array_equal(whole[steps <= bound], updates[steps <= bound])

@@ -6,7 +6,7 @@ from w2vspark.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
 from w2vspark import partition
 from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
-                                rechunk, take_slice, train_partition)
+                                rechunk, sequential_factors, take_slice, train_partition)
 from w2vspark.vocab import NoiseSampler, Vocabulary
 
 
@@ -33,9 +33,93 @@ def test_neg_sampling_kernel_is_minibatch_sgd_on_the_reference_loss():
             exp_in[c] -= lr * grad_center
             exp_out -= lr * grad_outside
     got_in, got_out = w_in.copy(), w_out.copy()
-    got_loss = neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr)
+    got_loss = neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr, damping=False)
     assert got_loss == pytest.approx(exp_loss, rel=1e-12)
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
+
+
+def test_sequential_factors_by_hand():
+    # one occurrence: q = lr h, factor (1 - (1 - q)) / (lr h) = 1 exactly (the minibatch step is sequential)
+    assert sequential_factors(np.array([3]), np.array([2.0]), 0.1, 10) == pytest.approx([1.0])
+    # two occurrences of row 1 with curvature 2.5 each at lr 0.1: lr H = 0.5, q = 0.25,
+    # factor (1 - 0.75^2) / 0.5 = 0.875; padding (-1) and a flat row (h = 0) keep 1
+    got = sequential_factors(np.array([1, -1, 1, 4]), np.array([2.5, 9.0, 2.5, 0.0]), 0.1, 10)
+    assert got == pytest.approx([0.875, 1.0, 0.875, 1.0])
+    # a row repeated 100 times on a steep part (lr h = 1 per step): factor 1 / (lr H) = 1 / 100
+    got = sequential_factors(np.zeros(100, np.int64), np.full(100, 10.0), 0.1, 10)
+    assert got == pytest.approx(np.full(100, 0.01))
+    # the dense (small vocabulary) and sorted (large vocabulary) paths agree
+    rng = np.random.default_rng(0)
+    ids = rng.integers(-1, 50, size=300)
+    h = rng.random(300) * 3
+    assert np.allclose(sequential_factors(ids, h, 0.05, 50), sequential_factors(ids, h, 0.05, 10 ** 6), rtol=1e-12)
+
+
+def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
+    """Loop form: for every (context, output) product, s(1 - s) times the other vector's squared length, summed
+    per row of w_in and of w_out, with the number of occurrences of each row."""
+    h_in, n_in = np.zeros(len(w_in)), np.zeros(len(w_in))
+    h_out, n_out = np.zeros(len(w_out)), np.zeros(len(w_out))
+    for g in range(len(targets)):
+        outs = [targets[g], *negatives[g]]
+        ctx = [c for c in contexts[g] if c >= 0]
+        for c in ctx:
+            n_in[c] += 1
+            for o in outs:
+                s = 1 / (1 + np.exp(-w_in[c] @ w_out[o]))
+                h_in[c] += s * (1 - s) * (w_out[o] @ w_out[o])
+                h_out[o] += s * (1 - s) * (w_in[c] @ w_in[c])
+        for o in outs:
+            n_out[o] += 1
+    return h_in, n_in, h_out, n_out
+
+
+def test_damped_kernel_scales_each_rows_sgd_step_by_its_sequential_factor():
+    w_in, w_out, targets, contexts, negatives = _problem(2)
+    lr = 0.3
+    plain_in, plain_out = w_in.copy(), w_out.copy()
+    neg_sampling_step(plain_in, plain_out, targets, contexts, negatives, lr, damping=False)
+    got_in, got_out = w_in.copy(), w_out.copy()
+    neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr, damping=True)
+    for h, n, w, plain, got in ((*_pair_curvatures(w_in, w_out, targets, contexts, negatives)[:2], w_in, plain_in,
+                                 got_in),
+                                (*_pair_curvatures(w_in, w_out, targets, contexts, negatives)[2:], w_out, plain_out,
+                                 got_out)):
+        for r in range(len(w)):
+            if n[r] == 0:
+                assert np.array_equal(got[r], w[r])
+                continue
+            total = lr * h[r]
+            q = min(total / n[r], 1.0)
+            factor = min(1.0, (1 - (1 - q) ** n[r]) / total) if total > 1e-6 else 1.0
+            assert np.allclose(got[r] - w[r], factor * (plain[r] - w[r]), atol=1e-12), r
+
+
+def test_damping_brings_a_repeated_row_close_to_sequential_sgd():
+    """A target word seen 60 times in one minibatch with the same context: sequential SGD (each step at the
+    updated row) against the plain minibatch step (60 gradients at the same point) and the damped one."""
+    rng = np.random.default_rng(4)
+    d, lr, n = 8, 0.5, 60
+    w_in = rng.normal(size=(3, d))
+    w_out = rng.normal(size=(3, d)) * 0.1
+    targets = np.zeros(n, dtype=np.int64)
+    contexts = np.full((n, 1), 1)
+    negatives = np.full((n, 1), 2)
+    seq = w_out.copy()
+    for _ in range(n):  # w_in held fixed: follow the output row alone
+        _, _, grad_out = neg_sampling_loss_and_gradient(w_in[1], 0, seq, [2])
+        seq[0] -= lr * grad_out[0]
+    moved = {}
+    for damping in (False, True):
+        got_in, got_out = w_in.copy(), w_out.copy()
+        neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr, damping=damping)
+        step, target = got_out[0] - w_out[0], seq[0] - w_out[0]
+        assert step @ target / (np.linalg.norm(step) * np.linalg.norm(target)) > 0.99  # same direction
+        moved[damping] = np.linalg.norm(step) / np.linalg.norm(target)
+    assert moved[False] > 10  # the plain step overshoots by more than 10 times the sequential movement
+    # the damped step is of the sequential one's order, a little shorter: the quadratic model does not see the
+    # sigmoid flatten as the score grows, so it errs on the side of the shorter step
+    assert 0.3 < moved[True] <= 1.0
 
 
 def test_naive_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
