@@ -52,6 +52,7 @@ class TrainConfig:
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
     max_step: float = 1.0  # per round a row moves at most this x sqrt(sum of its tasks' squared steps); 0 = no limit
+    rollback_ratio: float = 1.5  # a round whose loss exceeds this x the best so far is rolled back; 0 = off
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False
@@ -224,6 +225,8 @@ def validate(cfg: Config) -> None:
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
     need(t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit)", t.max_step)
+    need(t.rollback_ratio == 0 or t.rollback_ratio > 1, "train.rollback_ratio", "> 1 (0 = no rollback)",
+         t.rollback_ratio)
     need(t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0", t.checkpoint_every)
     need(v.min_count >= 1, "vocab.min_count", ">= 1", v.min_count)
     need(v.max_vocab_size is None or v.max_vocab_size >= 1, "vocab.max_vocab_size", ">= 1 or none",

@@ -133,8 +133,15 @@ def evaluate_model(model: Word2VecModel, data_dir: str | Path = DATA_DIR, restri
     }
 
 
+def _score(value: float, coverage: float, pct: bool = False) -> str:
+    if not coverage or value != value:
+        return "n/a (no coverage)"
+    return f"{value:.1%}" if pct else f"{value:.3f}"
+
+
 def summary_line(scores: dict) -> str:
     a = scores["analogy"]["total"]
-    return (f"WS353 {scores['ws353']['spearman']:.3f} ({scores['ws353']['coverage']:.0%} of pairs), "
-            f"SimLex {scores['simlex999']['spearman']:.3f} ({scores['simlex999']['coverage']:.0%}), "
-            f"analogy {a['accuracy']:.1%} ({a['coverage']:.0%} of questions)")
+    ws, sl = scores["ws353"], scores["simlex999"]
+    return (f"WS353 {_score(ws['spearman'], ws['coverage'])} ({ws['coverage']:.0%} of pairs), "
+            f"SimLex {_score(sl['spearman'], sl['coverage'])} ({sl['coverage']:.0%}), "
+            f"analogy {_score(a['accuracy'], a['coverage'], pct=True)} ({a['coverage']:.0%} of questions)")

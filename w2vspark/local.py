@@ -67,14 +67,15 @@ def local_runner(parts: Sequence[tuple[np.ndarray, np.ndarray]], plan: TaskPlan)
 
 
 def train_local(cfg: Config, parts: Sequence[tuple[np.ndarray, np.ndarray]], vocab: Vocabulary,
-                on_round: Callable[[dict], None] | None = None) -> Word2VecModel:
+                on_round: Callable[[dict], None] | None = None,
+                on_rollback: Callable[[dict], None] | None = None) -> Word2VecModel:
     """Train on in-memory partitions (each (ids, offsets)) and return the model (input vectors)."""
     t = cfg.train
     plan = task_plan(cfg, vocab)
     corpus_words = int(sum(len(ids) for ids, _ in parts))
     w_in, w_out = init_params(len(vocab), t.dim, t.seed)
     specs = round_specs(t, corpus_words, len(parts))
-    fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round)
+    fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round, on_rollback=on_rollback)
     return Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
 
 
@@ -111,7 +112,7 @@ def run_local(cfg: Config, log: Callable[[str], None] = print) -> Word2VecModel:
     """Read input.path, train in-process, save output.dir/model and print nearest neighbours."""
     import time
 
-    from .trainer import format_progress
+    from .trainer import format_progress, format_rollback
 
     t0 = time.perf_counter()
     vocab, sentences = corpus_from_text(cfg.input.path, cfg)
@@ -120,7 +121,8 @@ def run_local(cfg: Config, log: Callable[[str], None] = print) -> Word2VecModel:
         f"{len(vocab)} distinct ({time.perf_counter() - t0:.1f}s)")
     parts = split_round_robin(sentences, cfg.train.num_partitions)
     t1 = time.perf_counter()
-    model = train_local(cfg, parts, vocab, on_round=lambda r: log(format_progress(r)))
+    model = train_local(cfg, parts, vocab, on_round=lambda r: log(format_progress(r)),
+                        on_rollback=lambda e: log(format_rollback(e)))
     seconds = time.perf_counter() - t1
     log(f"trained {cfg.train.epochs} epochs in {seconds:.1f}s: "
         f"{words * cfg.train.epochs / seconds / 1000:.1f}k words/s")

@@ -31,15 +31,20 @@ def _png(fig) -> bytes:
 
 
 def loss_plot(records: Sequence[dict]) -> bytes:
-    """Mean pair loss per sync round, with epoch boundaries."""
+    """Mean pair loss per sync round, with epoch boundaries and the divergence guard's rollbacks."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    events = [r for r in records if "event" in r]
+    records = [r for r in records if "event" not in r]
     rounds = [r["round"] for r in records]
     ax.plot(rounds, [r["loss"] for r in records], marker="o", markersize=3)
     for r in records:
         if r["sync"] == 1 and r["round"] > 1:
             ax.axvline(r["round"] - 0.5, color="0.85", linewidth=0.8, zorder=0)
-    ax.set_xlabel("sync round (grey lines: epochs)")
+    for e in events:
+        ax.axvline(e["resume_round"] - 0.5, color="tab:red", linewidth=0.8, linestyle="--", zorder=0)
+    ax.set_xlabel("sync round (grey lines: epochs; red dashes: rollbacks)" if events else
+                  "sync round (grey lines: epochs)")
     ax.set_ylabel("mean loss per pair")
     ax.set_title("training loss")
     ax.grid(alpha=0.3)
@@ -53,18 +58,23 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centered @ vt[:2].T
 
 
-def words_plot(model: Word2VecModel, words: Sequence[str]) -> bytes:
-    """Labelled 2-D PCA map of ``words`` (words missing from the model are left out)."""
+def words_plot(model: Word2VecModel, words: Sequence[str], fallback: int = 30) -> bytes:
+    """Labelled 2-D PCA map of ``words`` (words missing from the model are left out). When fewer than 3 of them
+    are in the model (another language, product or node IDs), the ``fallback`` most frequent words are shown."""
     present = [w for w in words if w in model]
+    title = "word vectors, first two principal components"
     if len(present) < 3:
-        raise UserError(f"words plot needs at least 3 words of the model; found {present} among {list(words)}")
+        present = list(model.words[:fallback])
+        title = f"the {len(present)} most frequent words, first two principal components"
+    if len(present) < 3:
+        raise UserError(f"words plot needs at least 3 words; the model has {len(model.words)}")
     points = pca_2d(np.stack([model.vector(w) for w in present]).astype(np.float64))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(points[:, 0], points[:, 1], s=12, color="tab:red")
     for (x, y), w in zip(points, present):
         ax.annotate(w, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=9)
-    ax.set_title("word vectors, first two principal components")
+    ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     return _png(fig)

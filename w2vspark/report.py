@@ -22,8 +22,30 @@ def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:
 
 def _fmt(x: float, pct: bool = False) -> str:
     if x != x:  # NaN: nothing covered
-        return "n/a"
+        return "n/a (no coverage)"
     return f"{x:.1%}" if pct else f"{x:.3f}"
+
+
+LOSS_WARN_RATIO = 1.25  # a final loss this far above the run's lowest is called out in the report
+
+
+def health_lines(metrics: list[dict]) -> list[str]:
+    """What the report says about how training went: rollbacks of the divergence guard, and a last loss far
+    above the lowest."""
+    events = [m for m in metrics if "event" in m]
+    rounds = [m for m in metrics if "event" not in m]
+    lines = []
+    for e in events:
+        lines.append(f"- **rollback**: round {e['round']} diverged ({e['reason']}); training went back to the start "
+                     f"of round {e['resume_round']} with the task learning rate at {e['lr_scale']:g} x")
+    if rounds:
+        best = min(m["loss"] for m in rounds)
+        last = rounds[-1]["loss"]
+        if last > LOSS_WARN_RATIO * best:
+            lines.append(f"- **warning**: the last round's loss {last:.4f} is {last / best:.2f} x the lowest "
+                         f"({best:.4f}): training did not converge; check the loss plot")
+    return lines or ["- no rollback; the last round's loss is within "
+                     f"{LOSS_WARN_RATIO:g} x the lowest"]
 
 
 def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:
@@ -31,7 +53,7 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
              "| setting | value |", "|---|---|"]
     for key in ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "num_partitions",
-                "syncs_per_epoch", "combine", "batch_pairs", "seed"):
+                "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step", "rollback_ratio", "seed"):
         lines.append(f"| train.{key} | {getattr(t, key)} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
     lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]
@@ -39,11 +61,13 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         lines.append(f"- corpus: {stats['tokens']:,} tokens in {stats['input_lines']:,} lines; "
                      f"{stats['kept_tokens']:,} kept in {stats['sentences']:,} sentences "
                      f"({stats['rare_fraction']:.1%} of tokens below min_count)")
-    if metrics:
-        seconds = sum(m["seconds"] for m in metrics)
-        words = sum(m["words"] for m in metrics)
-        lines.append(f"- training: {len(metrics)} rounds, {seconds:.1f} s, {words / max(seconds, 1e-9):,.0f} words/s")
-        lines.append(f"- loss: {metrics[0]['loss']:.4f} in the first round, {metrics[-1]['loss']:.4f} in the last")
+    rounds = [m for m in metrics if "event" not in m]
+    if rounds:
+        seconds = sum(m["seconds"] for m in rounds)
+        words = sum(m["words"] for m in rounds)
+        lines.append(f"- training: {len(rounds)} rounds, {seconds:.1f} s, {words / max(seconds, 1e-9):,.0f} words/s")
+        lines.append(f"- loss: {rounds[0]['loss']:.4f} in the first round, {rounds[-1]['loss']:.4f} in the last")
+        lines += ["", "## Training health", ""] + health_lines(metrics)
     ws, sl, an = scores["ws353"], scores["simlex999"], scores["analogy"]
     lines += ["", "## Evaluation", "", "| test | score | coverage |", "|---|---|---|",
               f"| WS353 Spearman | {_fmt(ws['spearman'])} | {ws['pairs']}/{ws['total']} pairs |",
@@ -79,7 +103,7 @@ def evaluate_run(spark, cfg: Config, log=print) -> dict:
     stats_uri = join(run, "corpus_stats.json")
     stats = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     fs.write_text(join(report_dir, "evaluation.json"), json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    if metrics:
+    if any("event" not in m for m in metrics):
         fs.write_chunks(join(report_dir, "loss.png"), [loss_plot(metrics)])
     fs.write_chunks(join(report_dir, "words.png"), [words_plot(model, cfg.eval.plot_words)])
     fs.write_text(join(report_dir, "report.md"), render_report(cfg, model, scores, metrics, stats))

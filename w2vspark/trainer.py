@@ -9,6 +9,7 @@ and resumable.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -175,14 +176,63 @@ def local_round(results: Iterable[tuple[int, PartitionResult]], w_in: np.ndarray
     yield acc["out"].combined("out")
 
 
-def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:
+MAX_ROLLBACKS = 3  # rollbacks per run (each halves the task learning rate) before a run is stopped as diverged
+
+
+def nonfinite_rows(w_in: np.ndarray, w_out: np.ndarray) -> dict[str, int]:
+    """Rows with a NaN or infinite entry, per matrix that has any."""
+    bad = {}
     for name, w in (("w_in", w_in), ("w_out", w_out)):
         if not np.isfinite(w).all():
-            bad = int((~np.isfinite(w)).any(axis=1).sum())
-            raise TrainingDiverged(
-                f"training diverged in round {spec.index + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
-                f"{bad} rows of {name} are NaN or infinite; lower train.lr or use more train.syncs_per_epoch. "
-                f"The last checkpoint is intact.")
+            bad[name] = int((~np.isfinite(w)).any(axis=1).sum())
+    return bad
+
+
+def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:
+    bad = nonfinite_rows(w_in, w_out)
+    if bad:
+        name, rows = next(iter(bad.items()))
+        raise TrainingDiverged(
+            f"training diverged in round {spec.index + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
+            f"{rows} rows of {name} are NaN or infinite; lower train.lr or use more train.syncs_per_epoch. "
+            f"The last checkpoint is intact.")
+
+
+class _Snapshots:
+    """Copies of the parameters as they were before the two most recent rounds (the guard's rollback points).
+
+    A round's loss is measured while its tasks train from the parameters the previous round left, so a bad
+    combine in round k shows in round k + 1's loss: rolling back needs the parameters from before round k."""
+
+    def __init__(self):
+        self.rounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def take(self, k: int, w_in: np.ndarray, w_out: np.ndarray) -> None:
+        old = [r for r in self.rounds if r < k - 1]  # a buffer two rounds old is reused, never a third allocated
+        buffers = self.rounds.pop(old[0]) if old else (np.empty_like(w_in), np.empty_like(w_out))
+        for r in old[1:]:
+            del self.rounds[r]
+        np.copyto(buffers[0], w_in)
+        np.copyto(buffers[1], w_out)
+        self.rounds[k] = buffers
+
+    def restore(self, k: int, w_in: np.ndarray, w_out: np.ndarray) -> None:
+        np.copyto(w_in, self.rounds[k][0])
+        np.copyto(w_out, self.rounds[k][1])
+        for r in [r for r in self.rounds if r > k]:
+            del self.rounds[r]
+
+
+def judge_round(loss: float, best: float, bad_rows: dict[str, int], ratio: float) -> str | None:
+    """Why a round must be rolled back (None: it is good). ``best`` is the lowest loss of the earlier kept
+    rounds of this run (inf when there is none)."""
+    if bad_rows:
+        return "NaN or infinite parameters (" + ", ".join(f"{n} rows of {m}" for m, n in bad_rows.items()) + ")"
+    if not math.isfinite(loss):
+        return f"loss {loss}"
+    if ratio > 0 and math.isfinite(best) and loss > ratio * best:
+        return f"loss {loss:.4g} is more than {ratio:g} x the best so far ({best:.4g})"
+    return None
 
 
 def _timed(results: Iterator, waited: list) -> Iterator:
@@ -199,36 +249,109 @@ def _timed(results: Iterator, waited: list) -> Iterator:
         yield item
 
 
+def scaled_spec(spec: RoundSpec, lr_scale: float) -> RoundSpec:
+    return spec if lr_scale == 1.0 else dataclasses.replace(spec, lr_start=spec.lr_start * lr_scale,
+                                                            lr_end=spec.lr_end * lr_scale)
+
+
+@dataclass
+class GuardState:
+    """What the divergence guard has decided so far; saved with every checkpoint so that a resumed run goes on
+    with the same learning rate."""
+
+    lr_scale: float = 1.0  # multiplier of every task learning rate from here on (halved by each rollback)
+    rollbacks: int = 0
+
+    def to_dict(self) -> dict:
+        return {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks}
+
+
 def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.ndarray, specs: list[RoundSpec],
         start_round: int = 0, on_round: Callable[[dict], None] | None = None,
-        on_epoch_end: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run rounds ``start_round..`` of ``specs``, updating (w_in, w_out) in place; returns them."""
+        on_epoch_end: Callable[[int, np.ndarray, np.ndarray, GuardState], None] | None = None,
+        on_rollback: Callable[[dict], None] | None = None,
+        guard: GuardState | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run rounds ``start_round..`` of ``specs``, updating (w_in, w_out) in place; returns them.
+
+    The divergence guard (``cfg.rollback_ratio`` > 0): a round that leaves a NaN or infinite parameter, or whose
+    loss is more than rollback_ratio x the lowest loss of the earlier rounds, is undone: the parameters go back
+    to before the round that caused it (the round itself for non-finite values; the one before for a loss jump,
+    since a round's loss measures the parameters it started from), the task learning rate of the rest of the run
+    is halved, and training goes on from there. Every decision depends only on the losses and parameters, so a
+    run repeats bit for bit. After ``MAX_ROLLBACKS`` rollbacks, or without the guard, a diverged round stops the
+    run with :class:`TrainingDiverged`. ``on_rollback`` gets one event record per rollback.
+
+    ``on_epoch_end(epoch, w_in, w_out, guard)`` is called (for checkpoints) with the parameters at the end of
+    each epoch; with the guard only once the next round's loss has confirmed them (the last epoch's at once).
+    """
+    guard = guard or GuardState()
+    ratio = cfg.rollback_ratio
+    snapshots = _Snapshots() if ratio > 0 else None
     t_start = time.perf_counter()
-    words_done = 0
-    for spec in specs[start_round:]:
+    kept: dict[int, float] = {}  # round index -> loss of the rounds that stand
+    pending_epoch = None  # (epoch, round index whose start holds the epoch's parameters) awaiting confirmation
+    words_done, rounds_run = 0, 0
+    k = start_round
+    while k < len(specs):
+        spec = scaled_spec(specs[k], guard.lr_scale)
+        if snapshots is not None:
+            snapshots.take(k, w_in, w_out)
         t0 = time.perf_counter()
         waited = [0.0]
         stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
                             cfg.max_step)
-        check_finite(w_in, w_out, spec)
         seconds = time.perf_counter() - t0
+        rounds_run += 1
+        loss = stats.loss_sum / max(stats.pairs, 1)
+        bad_rows = nonfinite_rows(w_in, w_out)
+        best = min((v for r, v in kept.items() if r < k), default=math.inf)
+        reason = judge_round(loss, best, bad_rows, ratio)
+        if reason is not None:
+            target = k if bad_rows or k - 1 < start_round else k - 1  # the round whose combine went wrong
+            if snapshots is None or guard.rollbacks >= MAX_ROLLBACKS or target not in snapshots.rounds:
+                tried = f" after {guard.rollbacks} rollback(s) that lowered the task learning rate to " \
+                        f"{guard.lr_scale:g} x" if guard.rollbacks else ""
+                raise TrainingDiverged(
+                    f"training diverged in round {k + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
+                    f"{reason}{tried}; lower train.lr (now {cfg.lr:g}) or train.task_lr_scale, or raise "
+                    f"train.syncs_per_epoch. No model was written; the last checkpoint is intact.")
+            snapshots.restore(target, w_in, w_out)
+            guard.rollbacks += 1
+            guard.lr_scale *= 0.5
+            for r in [r for r in kept if r >= target]:
+                del kept[r]
+            pending_epoch = None
+            if on_rollback is not None:
+                on_rollback({"event": "rollback", "round": k + 1, "reason": reason, "resume_round": target + 1,
+                             "lr_scale": guard.lr_scale, "rollbacks": guard.rollbacks})
+            k = target
+            continue
+        kept[k] = loss
         words_done += stats.words
         elapsed = time.perf_counter() - t_start
-        remaining = len(specs) - spec.index - 1
-        done = spec.index + 1 - start_round
+        remaining = len(specs) - k - 1
         record = {
-            "round": spec.index + 1, "rounds": len(specs), "epoch": spec.epoch + 1, "sync": spec.sync + 1,
-            "loss": stats.loss_sum / max(stats.pairs, 1), "pairs": stats.pairs, "words": stats.words,
+            "round": k + 1, "rounds": len(specs), "epoch": spec.epoch + 1, "sync": spec.sync + 1,
+            "loss": loss, "pairs": stats.pairs, "words": stats.words,
             "words_per_sec": stats.words / seconds if seconds > 0 else 0.0,
             "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
-            "eta": elapsed / done * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
+            "eta": elapsed / rounds_run * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
             "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
-            "shortened_rows": stats.shortened_rows,
+            "shortened_rows": stats.shortened_rows, "lr_scale": guard.lr_scale,
         }
         if on_round is not None:
             on_round(record)
-        if on_epoch_end is not None and spec.sync == spec.syncs_per_epoch - 1:
-            on_epoch_end(spec.epoch, w_in, w_out)
+        if pending_epoch is not None and on_epoch_end is not None:  # this round's loss confirms its start
+            epoch, at = pending_epoch
+            on_epoch_end(epoch, *snapshots.rounds[at], guard)
+        pending_epoch = None
+        if spec.sync == spec.syncs_per_epoch - 1:
+            if snapshots is None or k + 1 == len(specs):
+                if on_epoch_end is not None:
+                    on_epoch_end(spec.epoch, w_in, w_out, guard)
+            else:
+                pending_epoch = (spec.epoch, k + 1)
+        k += 1
     return w_in, w_out
 
 
@@ -236,3 +359,8 @@ def format_progress(r: dict) -> str:
     return (f"epoch {r['epoch']} round {r['round']}/{r['rounds']}: loss {r['loss']:.4f}  "
             f"{r['words_per_sec'] / 1000:.1f}k words/s  lr {r['lr']:.5f}  "
             f"elapsed {r['elapsed']:.0f}s  eta {r['eta']:.0f}s")
+
+
+def format_rollback(e: dict) -> str:
+    return (f"round {e['round']} diverged ({e['reason']}): rolled back to the start of round {e['resume_round']}, "
+            f"task learning rate now {e['lr_scale']:g} x (rollback {e['rollbacks']} of at most {MAX_ROLLBACKS})")

@@ -14,12 +14,13 @@ from .model import Word2VecModel
 from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
 from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
 from .storage import OutputExistsError
-from .trainer import fit, format_progress, init_params, round_specs, task_plan
+from .trainer import GuardState, fit, format_progress, format_rollback, init_params, round_specs, task_plan
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs",
-                "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step", "seed")
+                "damping", "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step",
+                "rollback_ratio", "seed")
 
 
 class _Stop(Exception):
@@ -43,7 +44,8 @@ def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
 
 def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_round: int = 0,
                       on_round: Callable[[dict], None] | None = None, on_epoch_end=None,
-                      fail_first_attempt_round: int | None = None, log: Callable[[str], None] = print) -> None:
+                      fail_first_attempt_round: int | None = None, log: Callable[[str], None] = print,
+                      on_rollback: Callable[[dict], None] | None = None, guard: GuardState | None = None) -> None:
     """Run the sync rounds from ``start_round`` on ``corpus`` (from :func:`partition_for_training`), updating
     (w_in, w_out) in place."""
     from pyspark.sql import functions as F
@@ -62,7 +64,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     try:
         fit(t, runner, w_in, w_out, specs, start_round,
             on_round=lambda r: (done.append(r), on_round(r) if on_round else None),
-            on_epoch_end=on_epoch_end)
+            on_epoch_end=on_epoch_end, on_rollback=on_rollback, guard=guard)
     finally:
         runner.close()
     seconds = time.perf_counter() - t0
@@ -95,7 +97,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     check_model_size(spark, cfg, V)
 
     fingerprint = _fingerprint(cfg, V)
-    start_round, records = 0, []
+    start_round, records, guard = 0, [], GuardState()
     checkpoints = list_checkpoints(spark, ckpt_uri) if t.resume else []
     if checkpoints:
         epoch, uri = checkpoints[-1]
@@ -106,6 +108,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             raise UserError(f"cannot resume from {uri}: settings differ from the checkpoint's (checkpoint, now): "
                             f"{differ}")
         start_round, records = state["next_round"], state["metrics"]
+        guard = GuardState(**state.get("guard", {}))
         log(f"resuming from {uri} (epoch {epoch}, round {start_round})")
     else:
         if t.resume:
@@ -119,11 +122,20 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         log(format_progress(record))
         write_metrics(spark, metrics_uri, records)
 
-    def on_epoch_end(epoch: int, w_in, w_out) -> None:
+    def on_rollback(event: dict) -> None:
+        # the rounds from the resume round on are trained again: their records go, the event stays
+        records[:] = [r for r in records if "event" in r or r["round"] < event["resume_round"]]
+        records.append(event)
+        log(format_rollback(event))
+        write_metrics(spark, metrics_uri, records)
+
+    def on_epoch_end(epoch: int, w_in, w_out, guard: GuardState) -> None:
         done = epoch + 1
         last = done == t.epochs
         if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
-            state = {"next_round": done * t.syncs(), "metrics": records, "fingerprint": fingerprint}
+            next_round = done * t.syncs()  # with the guard, the next round's record already exists: not saved
+            state = {"next_round": next_round, "fingerprint": fingerprint, "guard": guard.to_dict(),
+                     "metrics": [r for r in records if "event" in r or r["round"] <= next_round]}
             save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
         if stop_after_epochs is not None and done >= stop_after_epochs and not last:
             raise _Stop()
@@ -131,12 +143,16 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     corpus = load_partitioned_corpus(spark, run, P)
     try:
         train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round, on_epoch_end,
-                          fail_first_attempt_round, log)
+                          fail_first_attempt_round, log, on_rollback, guard)
     except _Stop:
         log(f"stopped after epoch {stop_after_epochs}; continue with --resume")
         return None
     finally:
         corpus.unpersist()
+    if guard.rollbacks:
+        log(f"warning: the run diverged and was rolled back {guard.rollbacks} time(s); it finished with the task "
+            f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "
+            f"train.lr or train.task_lr_scale avoids the lost rounds")
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
     save_model(spark, model, model_uri, overwrite=True)
     log(f"model written to {model_uri}")
