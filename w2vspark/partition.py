@@ -12,9 +12,9 @@ minibatch are taken at the same parameters and then applied together (minibatch 
 Rows that occur many times in one minibatch (the glue words of a small vocabulary, "the" as a negative, a word
 with very repetitive contexts) would get the sum of many gradients taken at the same point, where sequential SGD
 takes them one after another and each step sees the previous ones: on a row whose loss is curved, the sum
-overshoots, and with a learning rate large enough, grows without bound. With ``damping`` (the default) each
-row's summed update is scaled to the length that its n sequential steps would give on the row's local quadratic
-model (see :func:`sequential_factors`); rows seen once or on flat parts of the loss keep the plain SGD step.
+overshoots, and with a learning rate large enough, grows without bound. With ``damping`` (the default) a row's
+summed update never passes the minimum of the row's local quadratic model (see :func:`sequential_factors`);
+rows whose summed step stays short of it keep the plain SGD step.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class KernelParams:
     num_negatives: int = 5
     loss: str = "neg_sampling"
     batch_pairs: int = 4096
-    damping: bool = True  # scale repeated rows' minibatch steps to their sequential length (sequential_factors)
+    damping: bool = True  # repeated rows' minibatch steps stop at their quadratic model's minimum
 
 
 @dataclass
@@ -154,30 +154,27 @@ def by_width(targets: np.ndarray, contexts: np.ndarray):
 
 
 def sequential_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
-    """Per-occurrence factors (n,) that turn a minibatch's summed step of each row into a sequential one.
+    """Per-occurrence factors (n,) that keep a minibatch's summed step of each row from passing the minimum of
+    the row's local quadratic model.
 
     ids (n,) row of every occurrence in [0, num_rows) (-1 = padding, factor 1); curvature (n,) the second
     derivative of that occurrence's loss along its gradient, h_i = s_i (1 - s_i) |x_i|^2 (s_i the sigmoid of
-    the score, x_i the vector the row is multiplied with). For a row with m occurrences, total curvature H and
-    per-step curvature q = lr H / m: m sequential SGD steps on the quadratic model move it
-    (1 - (1 - q)^m) / (lr H) times the minibatch's summed step (q is capped at 1, the step that reaches the
-    model's minimum). The factor is 1 - O(lr H) for small lr H (the minibatch step is then the sequential one)
-    and about 1 / (lr H) for large, which keeps the step within the curvature's stable range however often a
-    row repeats. Sums run in occurrence order (deterministic).
+    the score, x_i the vector the row is multiplied with). A row's summed step lr g moves it lr H times the way
+    to the minimum of its quadratic model, H = sum_i h_i over its occurrences; the factor is 1 / max(1, lr H):
+    rows with lr H <= 1 (nearly all rows of a large vocabulary, and every row seen once at a sane learning
+    rate) keep the plain SGD step, rows past it take the model's (Newton) step instead of overshooting it.
+    Sequential SGD never overshoots that way, because each of its steps sees the previous ones; the summed
+    step of a row seen dozens of times in one minibatch does, and grows without bound. Sums run in occurrence
+    order (deterministic).
     """
     valid = ids >= 0
     if num_rows <= 64 * len(ids):  # dense per-row sums: cheaper than sorting when the vocabulary is small
         rows = np.where(valid, ids, num_rows)  # padding goes to an extra row
-        count = np.bincount(rows, minlength=num_rows + 1)[rows]  # (n,) m of each occurrence's row
-        total = np.bincount(rows, weights=curvature, minlength=num_rows + 1)[rows] * float(lr)  # (n,) lr H
+        total = np.bincount(rows, weights=curvature, minlength=num_rows + 1)[rows]  # (n,) H of each one's row
     else:
-        _, inverse, count = np.unique(ids, return_inverse=True, return_counts=True)
-        total = np.bincount(inverse, weights=curvature)[inverse] * float(lr)
-        count = count[inverse]
-    per_step = np.minimum(total / count, 1.0 - 1e-12)  # (n,) q
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(total > 1e-6, -np.expm1(count * np.log1p(-per_step)) / total, 1.0)  # (n,)
-    return np.where(valid, np.minimum(factor, 1.0), 1.0)
+        _, inverse = np.unique(ids, return_inverse=True)
+        total = np.bincount(inverse, weights=curvature)[inverse]
+    return np.where(valid, 1.0 / np.maximum(1.0, float(lr) * total), 1.0)
 
 
 def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True,

@@ -35,7 +35,7 @@ def loss_plot(records: Sequence[dict]) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     events = [r for r in records if "event" in r]
-    records = [r for r in records if "event" not in r]
+    records = [r for r in records if "event" not in r and r.get("pairs", 1)]  # a round without pairs has no loss
     rounds = [r["round"] for r in records]
     ax.plot(rounds, [r["loss"] for r in records], marker="o", markersize=3)
     for r in records:

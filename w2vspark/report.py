@@ -33,7 +33,7 @@ def health_lines(metrics: list[dict]) -> list[str]:
     """What the report says about how training went: rollbacks of the divergence guard, and a last loss far
     above the lowest."""
     events = [m for m in metrics if "event" in m]
-    rounds = [m for m in metrics if "event" not in m]
+    rounds = [m for m in metrics if "event" not in m and m.get("pairs", 1)]
     lines = []
     for e in events:
         lines.append(f"- **rollback**: round {e['round']} diverged ({e['reason']}); training went back to the start "

@@ -96,16 +96,32 @@ def community_graph(num_nodes: int, num_communities: int, degree: int, p_in: flo
 
 def planted_walks(num_nodes: int = 2000, num_communities: int = 20, walks_per_node: int = 4,
                   walk_length: int = 20, degree: int = 10, p_in: float = 0.85, seed: int = 0) -> Synthetic:
-    """Uniform random walks (DeepWalk) from every node of a :func:`community_graph`; tokens are node ids."""
+    """Uniform random walks (DeepWalk) from every node of a :func:`community_graph`; tokens are node ids.
+
+    ``degree = 0``: no graph; each step goes to a uniformly drawn node of the current node's community with
+    probability ``p_in`` and to any node otherwise (the walks of a planted partition with complete communities).
+    """
     rng = np.random.default_rng([seed, 0x3A1C])
-    community, offsets, neighbours = community_graph(num_nodes, num_communities, degree, p_in, rng)
-    degrees = np.diff(offsets)  # (n,)
+    if degree > 0:
+        community, offsets, neighbours = community_graph(num_nodes, num_communities, degree, p_in, rng)
+        degrees = np.diff(offsets)  # (n,)
+    else:
+        community = rng.integers(0, num_communities, size=num_nodes)  # (n,)
+        order = np.argsort(community, kind="stable")  # nodes grouped by community
+        starts = np.concatenate([[0], np.cumsum(np.bincount(community, minlength=num_communities))])  # (c+1,)
     current = np.tile(np.arange(num_nodes), walks_per_node)  # (W,)
     steps = [current]
     for _ in range(walk_length - 1):
-        d = degrees[current]
-        pick = (rng.random(len(current)) * np.maximum(d, 1)).astype(np.int64)
-        current = np.where(d > 0, neighbours[np.minimum(offsets[current] + pick, len(neighbours) - 1)], current)
+        if degree > 0:
+            d = degrees[current]
+            pick = (rng.random(len(current)) * np.maximum(d, 1)).astype(np.int64)
+            current = np.where(d > 0, neighbours[np.minimum(offsets[current] + pick, len(neighbours) - 1)],
+                               current)
+        else:
+            c = community[current]
+            size = starts[c + 1] - starts[c]
+            inside = order[starts[c] + (rng.random(len(current)) * size).astype(np.int64)]
+            current = np.where(rng.random(len(current)) < p_in, inside, rng.integers(0, num_nodes, len(current)))
         steps.append(current)
     walks = np.stack(steps, axis=1)  # (W, L)
     names = [f"n{i}" for i in range(num_nodes)]
@@ -133,22 +149,25 @@ def zipf_text(tokens: int = 300_000, vocab_size: int = 3000, num_topics: int = 1
 
 
 def class_purity(words: list[str] | tuple[str, ...], vectors: np.ndarray, labels: dict[str, int], k: int = 5,
-                 min_index: int | None = None) -> float:
-    """Mean fraction of each labelled word's ``k`` nearest labelled words (cosine, itself excluded) that share
-    its label. Only words of ``words`` that have a label count, and only the first ``min_index`` of them
-    (the most frequent, when ``words`` is in rank order) when given. Chance level is about 1 / classes.
+                 max_queries: int | None = None, chunk: int = 1024) -> float:
+    """Mean fraction of a labelled word's ``k`` nearest labelled words (cosine, itself excluded) that share its
+    label. Only words of ``words`` that have a label count; ``max_queries`` scores only the first that many of
+    them (the most frequent, when ``words`` is in rank order) against all. Chance level is about 1 / classes.
 
-    vectors (V, d) row-aligned with ``words``.
+    vectors (V, d) row-aligned with ``words``; similarities are computed ``chunk`` query rows at a time.
     """
     index = np.array([i for i, w in enumerate(words) if w in labels], dtype=np.int64)  # (n,)
-    if min_index is not None:
-        index = index[:min_index]
     if len(index) <= k:
         raise ValueError(f"class purity needs more than k={k} labelled words, got {len(index)}")
     y = np.array([labels[words[i]] for i in index])  # (n,)
-    v = vectors[index].astype(np.float64)
+    v = vectors[index].astype(np.float32)
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sims = v @ v.T  # (n, n)
-    np.fill_diagonal(sims, -np.inf)
-    near = np.argpartition(-sims, k, axis=1)[:, :k]  # (n, k)
-    return float((y[near] == y[:, None]).mean())
+    queries = len(index) if max_queries is None else min(max_queries, len(index))
+    hits = 0
+    for lo in range(0, queries, chunk):
+        hi = min(lo + chunk, queries)
+        sims = v[lo:hi] @ v.T  # (c, n)
+        sims[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+        near = np.argpartition(-sims, k, axis=1)[:, :k]  # (c, k)
+        hits += int((y[near] == y[lo:hi, None]).sum())
+    return hits / (queries * k)

@@ -223,11 +223,13 @@ class _Snapshots:
             del self.rounds[r]
 
 
-def judge_round(loss: float, best: float, bad_rows: dict[str, int], ratio: float) -> str | None:
-    """Why a round must be rolled back (None: it is good). ``best`` is the lowest loss of the earlier kept
-    rounds of this run (inf when there is none)."""
+def judge_round(loss: float | None, best: float, bad_rows: dict[str, int], ratio: float) -> str | None:
+    """Why a round must be rolled back (None: it is good). ``loss`` is None for a round that trained no pair
+    (a slice without sentences); ``best`` is the lowest loss of the earlier kept rounds (inf when none)."""
     if bad_rows:
         return "NaN or infinite parameters (" + ", ".join(f"{n} rows of {m}" for m, n in bad_rows.items()) + ")"
+    if loss is None:
+        return None
     if not math.isfinite(loss):
         return f"loss {loss}"
     if ratio > 0 and math.isfinite(best) and loss > ratio * best:
@@ -305,7 +307,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
         loss = stats.loss_sum / max(stats.pairs, 1)
         bad_rows = nonfinite_rows(w_in, w_out)
         best = min((v for r, v in kept.items() if r < k), default=math.inf)
-        reason = judge_round(loss, best, bad_rows, ratio)
+        reason = judge_round(loss if stats.pairs else None, best, bad_rows, ratio)
         if reason is not None:
             target = k if bad_rows or k - 1 < start_round else k - 1  # the round whose combine went wrong
             if snapshots is None or guard.rollbacks >= MAX_ROLLBACKS or target not in snapshots.rounds:
@@ -326,7 +328,8 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
                              "lr_scale": guard.lr_scale, "rollbacks": guard.rollbacks})
             k = target
             continue
-        kept[k] = loss
+        if stats.pairs:
+            kept[k] = loss
         words_done += stats.words
         elapsed = time.perf_counter() - t_start
         remaining = len(specs) - k - 1
