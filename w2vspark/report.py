@@ -83,7 +83,11 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
             lines.append(f"- **{word}**: {near}")
         else:
             lines.append(f"- **{word}**: not in the vocabulary")
-    lines += ["", "## Pictures", "", "![loss per round](loss.png)", "", "![word map](words.png)", ""]
+    lines += ["", "## Pictures", ""]
+    if sum(w in model for w in cfg.eval.plot_words) < 3:
+        lines += ["Fewer than 3 of `eval.plot_words` are in the vocabulary: the word map shows the most frequent "
+                  "words instead.", ""]
+    lines += ["![loss per round](loss.png)", "", "![word map](words.png)", ""]
     return "\n".join(lines)
 
 

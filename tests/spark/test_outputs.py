@@ -83,6 +83,29 @@ def test_report(spark, trained_run):
     assert "WS353 Spearman" in text and f"{len(model.words):,} words" in text and "**god**" in text
 
 
+def test_report_for_a_vocabulary_of_ids(spark, tmp_path):
+    """Node IDs: no evaluation word and no plot word is in the vocabulary; the report is still written, says
+    that the word sets have no coverage, and maps the most frequent IDs."""
+    from w2vspark.synthetic import planted_walks
+
+    data = planted_walks(num_nodes=300, num_communities=3, walks_per_node=2, seed=0)
+    (tmp_path / "walks.txt").write_text("\n".join(" ".join(s) for s in data.sentences) + "\n")
+    cfg = load_config(None, [f"input.path={tmp_path / 'walks.txt'}", f"output.dir={tmp_path / 'run'}",
+                             r"vocab.token_pattern=\S+", "vocab.min_count=1", "train.dim=8", "train.epochs=1",
+                             "train.num_partitions=1"])
+    build_corpus(spark, cfg, **quiet)
+    train_on_spark(spark, cfg, **quiet)
+    lines = []
+    scores = evaluate_run(spark, cfg, log=lines.append)
+    assert scores["ws353"]["pairs"] == 0 and scores["analogy"]["total"]["seen"] == 0
+    assert "WS353 n/a (no coverage)" in lines[0]
+    report = tmp_path / "run" / "report"
+    assert (report / "words.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (report / "report.md").read_text()
+    assert "| WS353 Spearman | n/a (no coverage) | 0/" in text
+    assert "## Training health" in text and "no rollback" in text
+
+
 def test_jobs_print_user_errors_without_a_traceback(tmp_path):
     env_python = sys.executable
     res = subprocess.run([env_python, str(ROOT / "jobs" / "build_vocab.py"), "--set", "train.dimm=3"],

@@ -196,3 +196,45 @@ def test_loss_falls_on_the_demo_corpus(spark, tmp_path):
     losses = [json.loads(l)["loss"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 6
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
+
+
+@pytest.fixture(scope="module")
+def dense_run(spark, tmp_path_factory):
+    """A run folder with vocab/ and corpus/ of a small dense-vocabulary corpus (315 words, 40k tokens)."""
+    from w2vspark.synthetic import planted_classes
+
+    root = tmp_path_factory.mktemp("dense")
+    data = planted_classes(tokens=40_000, seed=0)
+    (root / "in.txt").write_text("\n".join(" ".join(s) for s in data.sentences) + "\n")
+    cfg = load_config(None, [f"input.path={root / 'in.txt'}", f"output.dir={root / 'base'}", "vocab.min_count=1",
+                             r"vocab.token_pattern=\S+"])
+    build_corpus(spark, cfg, **quiet)
+    return root, data
+
+
+def test_a_rollback_on_spark_is_logged_and_the_model_equals_the_local_trainers(spark, dense_run):
+    """Plain minibatch SGD (damping off) at twice the default learning rate diverges in this corpus's third
+    round; the guard rolls back, and the run ends with the model the in-process trainer gives (bit for bit)."""
+    import shutil
+
+    from w2vspark.synthetic import class_purity
+
+    root, data = dense_run
+    shutil.copytree(root / "base", root / "roll")
+    cfg = load_config(None, [f"output.dir={root / 'roll'}", "vocab.min_count=1", "train.dim=16", "train.epochs=2",
+                             "train.num_partitions=4", "train.damping=false", "train.lr=0.05"])
+    lines = []
+    model = train_on_spark(spark, cfg, log=lines.append)
+    records = [json.loads(line) for line in (root / "roll" / "metrics.jsonl").read_text().splitlines()]
+    events = [r for r in records if "event" in r]
+    assert len(events) >= 1 and events[0]["lr_scale"] == 0.5
+    assert any("rolled back to the start of round" in line for line in lines)
+    assert any(line.startswith("warning: the run diverged and was rolled back") for line in lines)
+    rounds = [r["round"] for r in records if "event" not in r]
+    assert rounds == list(range(1, len(rounds) + 1))  # the undone rounds' records are gone, each round once
+    local_events = []
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 4), read_vocab(spark, cfg.output.dir),
+                        on_rollback=local_events.append)
+    assert np.array_equal(model.vectors, local.vectors)
+    assert [e["round"] for e in local_events] == [e["round"] for e in events]
+    assert class_purity(model.words, model.vectors, data.labels) > 0.8  # it learned after the rollback
