@@ -5,7 +5,7 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
-syncsPerEpoch, combine, maxStep, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the
+syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the
 full softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
@@ -52,8 +52,12 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     combine = Param(Params._dummy(), "combine",
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
-    maxStep = Param(Params._dummy(), "maxStep", "per round, a row moves at most maxStep x max(its length, the "
-                    "typical row length or step); 0 = no limit", typeConverter=TypeConverters.toFloat)
+    maxStep = Param(Params._dummy(), "maxStep", "per round, a row moves at most maxStep x the step the per-row "
+                    "agreement rule gives it; 0 = no limit", typeConverter=TypeConverters.toFloat)
+    damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to its local "
+                    "quadratic model's minimum", typeConverter=TypeConverters.toBoolean)
+    rollbackRatio = Param(Params._dummy(), "rollbackRatio", "a round whose loss exceeds this x the lowest so far "
+                          "is rolled back and the learning rate halved; 0 = off", typeConverter=TypeConverters.toFloat)
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
@@ -63,7 +67,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
-                         outputCol=self.uid + "__output")
+                         damping=True, rollbackRatio=1.5, outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -89,6 +93,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             loss=self.getOrDefault(self.loss), batch_pairs=self.getOrDefault(self.batchPairs),
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
+            damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
             seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0)
         cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
                                                     max_sentence_length=self.getMaxSentenceLength()),
@@ -104,7 +109,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                 batchPairs=4096):
+                 batchPairs=4096, damping=True, rollbackRatio=1.5):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -112,7 +117,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                  batchPairs=4096):
+                  batchPairs=4096, damping=True, rollbackRatio=1.5):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

@@ -31,6 +31,11 @@ def test_w2vspark_params_reach_the_training_config(spark):
     train = Word2Vec(combine="scaled_row", maxStep=0.5, numPartitions=4)._to_config().train
     assert (train.combine, train.max_step, train.num_partitions) == ("scaled_row", 0.5, 4)
     assert Word2Vec()._to_config().train.max_step == 1.0
+    train = Word2Vec(damping=False, rollbackRatio=0.0)._to_config().train
+    assert (train.damping, train.rollback_ratio) == (False, 0.0)
+    assert Word2Vec()._to_config().train.damping is True
+    with pytest.raises(ConfigError, match="train.rollback_ratio"):
+        Word2Vec(rollbackRatio=0.5)._to_config()
     with pytest.raises(ConfigError, match="train.max_step"):
         Word2Vec(maxStep=-1.0)._to_config()
 
