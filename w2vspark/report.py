@@ -29,23 +29,27 @@ def _fmt(x: float, pct: bool = False) -> str:
 LOSS_WARN_RATIO = 1.25  # a final loss this far above the run's lowest is called out in the report
 
 
+def health_warnings(metrics: list[dict]) -> list[str]:
+    """A warning when the last round's loss is far above the run's lowest (empty list otherwise)."""
+    rounds = [m for m in metrics if "event" not in m and m.get("pairs", 1)]
+    if not rounds:
+        return []
+    best, last = min(m["loss"] for m in rounds), rounds[-1]["loss"]
+    if last > LOSS_WARN_RATIO * best:
+        return [f"warning: the last round's loss {last:.4f} is {last / best:.2f} x the lowest ({best:.4f}): "
+                f"training did not converge; check the loss per round"]
+    return []
+
+
 def health_lines(metrics: list[dict]) -> list[str]:
     """What the report says about how training went: rollbacks of the divergence guard, and a last loss far
     above the lowest."""
-    events = [m for m in metrics if "event" in m]
-    rounds = [m for m in metrics if "event" not in m and m.get("pairs", 1)]
     lines = []
-    for e in events:
+    for e in (m for m in metrics if "event" in m):
         lines.append(f"- **rollback**: round {e['round']} diverged ({e['reason']}); training went back to the start "
                      f"of round {e['resume_round']} with the task learning rate at {e['lr_scale']:g} x")
-    if rounds:
-        best = min(m["loss"] for m in rounds)
-        last = rounds[-1]["loss"]
-        if last > LOSS_WARN_RATIO * best:
-            lines.append(f"- **warning**: the last round's loss {last:.4f} is {last / best:.2f} x the lowest "
-                         f"({best:.4f}): training did not converge; check the loss plot")
-    return lines or ["- no rollback; the last round's loss is within "
-                     f"{LOSS_WARN_RATIO:g} x the lowest"]
+    lines += [f"- **{w.split(': ', 1)[0]}**: {w.split(': ', 1)[1]}" for w in health_warnings(metrics)]
+    return lines or [f"- no rollback; the last round's loss is within {LOSS_WARN_RATIO:g} x the lowest"]
 
 
 def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:

@@ -14,6 +14,7 @@ from .model import Word2VecModel
 from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
 from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
 from .storage import OutputExistsError
+from .report import health_warnings
 from .trainer import GuardState, fit, format_progress, format_rollback, init_params, round_specs, task_plan
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
@@ -149,6 +150,8 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         return None
     finally:
         corpus.unpersist()
+    for line in health_warnings(records):
+        log(line)
     if guard.rollbacks:
         log(f"warning: the run diverged and was rolled back {guard.rollbacks} time(s); it finished with the task "
             f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "

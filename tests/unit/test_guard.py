@@ -111,3 +111,20 @@ def test_a_resumed_run_keeps_the_lowered_rate():
     resumed = _run(ScriptedRunner(), guard=GuardState(lr_scale=scale, rollbacks=1), start=4,
                    params=(checkpoint.copy(), checkpoint.copy()))
     assert np.array_equal(resumed[0], whole[0])
+
+
+def test_the_report_names_rollbacks_and_a_loss_far_above_its_minimum():
+    from w2vspark.report import health_lines, health_warnings
+
+    rounds = [{"round": r, "loss": loss, "pairs": 10} for r, loss in enumerate([4.0, 3.0, 2.0, 2.1], 1)]
+    assert health_warnings(rounds) == []
+    assert health_lines(rounds) == ["- no rollback; the last round's loss is within 1.25 x the lowest"]
+    event = {"event": "rollback", "round": 3, "reason": "loss 9 is more than 1.5 x the best so far (2)",
+             "resume_round": 2, "lr_scale": 0.5, "rollbacks": 1}
+    empty = {"round": 5, "loss": 0.0, "pairs": 0}  # a round without pairs has no loss
+    ended_high = rounds + [event, empty, {"round": 6, "loss": 2.6, "pairs": 10}]
+    (warning,) = health_warnings(ended_high)
+    assert "2.6000 is 1.30 x the lowest (2.0000)" in warning
+    lines = health_lines(ended_high)
+    assert lines[0].startswith("- **rollback**: round 3 diverged (loss 9") and "round 2" in lines[0]
+    assert lines[1].startswith("- **warning**: the last round's loss 2.6000")
