@@ -157,8 +157,9 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
         factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
         limits = [None for _ in items]
         if max_step > 0 and items:
+            lengths = row_norms(w)  # (V,)
             steps = [row_norms(scale_rows(item.total, f)) for item, f in zip(items, factors)]  # (m_i,) each
-            limits, shortened = step_limits(items, steps, max_step)
+            limits, shortened = step_limits([lengths[item.ids] for item in items], items, steps, max_step)
             stats.shortened_rows += shortened
         for item, f, limit in zip(items, factors, limits):
             w[item.ids] += scale_rows(scale_rows(item.total, f), limit)  # (m_i, d)
