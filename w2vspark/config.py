@@ -51,7 +51,7 @@ class TrainConfig:
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (min(sqrt(P), 2) for "scaled")
-    max_step: float = 1.0  # per round a row moves at most this x sqrt(sum of its tasks' squared steps); 0 = no limit
+    max_step: float = 1.0  # a row moves at most this x max(min(its length, 4 typical), typical) per round; 0 = off
     rollback_ratio: float = 1.5  # a round whose loss exceeds this x the best so far is rolled back; 0 = off
     seed: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them

@@ -52,8 +52,9 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     combine = Param(Params._dummy(), "combine",
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
-    maxStep = Param(Params._dummy(), "maxStep", "per round, a row moves at most maxStep x the step the per-row "
-                    "agreement rule gives it; 0 = no limit", typeConverter=TypeConverters.toFloat)
+    maxStep = Param(Params._dummy(), "maxStep", "per round, a row that several partitions moved moves at most "
+                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit",
+                    typeConverter=TypeConverters.toFloat)
     damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to its local "
                     "quadratic model's minimum", typeConverter=TypeConverters.toBoolean)
     rollbackRatio = Param(Params._dummy(), "rollbackRatio", "a round whose loss exceeds this x the lowest so far "

@@ -82,76 +82,61 @@ def test_default_lr_scale():
     assert default_task_lr_scale("average", 8) == 1.0
 
 
-def limit_steps(blocks, updates, max_step):
+def limit_steps(lengths, counts, updates, max_step):
     """The step limit as the trainer applies it: factors from the update lengths, then each block scaled."""
-    factors, shortened = step_limits(blocks, [row_norms(u) for u in updates], max_step)
+    blocks = [_block(c) for c in counts]
+    factors, shortened = step_limits(lengths, blocks, [row_norms(u) for u in updates], max_step)
     return [scale_rows(u, f) for u, f in zip(updates, factors)], shortened
 
 
-def _block(totals, square_sum, first=0):
-    totals = np.asarray(totals, dtype=np.float32)
-    m = len(totals)
-    return Combined("in", np.arange(first, first + m, dtype=np.int32), totals,
-                    np.asarray(square_sum, dtype=np.float64), np.full(m, 3, np.int32))
+def _block(count):
+    count = np.asarray(count, dtype=np.int32)
+    m = len(count)
+    return Combined("in", np.arange(m, dtype=np.int32), np.zeros((m, 2), np.float32), np.ones(m), count)
 
 
 def test_limit_steps_by_hand():
-    # three rows, each the sum U of its tasks' deltas with sum_p |D_p|^2 given:
-    # row 0: U = (2, 0), tasks (1, 0) + (1, 0): they agree, the per-row rule's step is 2/4 x 2 = 1
-    # row 1: U = (0, 2), tasks (1, 1) + (-1, 1): |D|^2 sum 4, a = 1: the per-row rule keeps the sum, 2
-    # row 2: U = (3, 0), one task of length 3 and one of 0: a = 1, the bound is 3
-    block = _block([[2, 0], [0, 2], [3, 0]], [2.0, 4.0, 9.0])
-    updates = np.array([[2.0, 0.0], [0.0, 2.0], [3.0, 0.0]], dtype=np.float32)  # the band rule kept the sums
-    (got,), shortened = limit_steps([block], [updates], 1.0)
-    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [3, 0]])
-    # max_step scales the bound
-    (got,), shortened = limit_steps([block], [updates], 0.5)
-    assert shortened == 3 and np.allclose(got, [[0.5, 0], [0, 1], [1.5, 0]])
+    updates = np.array([[1.0, 0.0], [0.0, 2.0], [12.0, 0.0]], dtype=np.float32)  # steps 1, 2, 12
+    shared = [np.full(3, 2)]  # every row moved by two tasks
+    # grown rows (lengths 4): typical = max(median length 4, median step 2) = 4 -> only the 12 is cut, to 4
+    (got,), shortened = limit_steps([np.full(3, 4.0)], shared, [updates], 1.0)
+    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [4, 0]])
+    # rows at zero (w_out at the start): typical = the median step 2; the step of exactly 2 is not cut
+    (got,), shortened = limit_steps([np.zeros(3)], shared, [updates], 1.0)
+    assert shortened == 1 and np.allclose(got, [[1, 0], [0, 2], [2, 0]])
+    # a row longer than the typical (2) may move up to its own length; max_step scales the limit
+    (got,), shortened = limit_steps([np.array([0.0, 0.0, 6.0])], shared, [updates], 0.5)
+    assert shortened == 2 and np.allclose(got, [[1, 0], [0, 1], [3, 0]])
+    # ... but not more than 4 x the typical: with steps 10, 20, 120 (typical 20) a row of length 100 moves 80
+    (got,), shortened = limit_steps([np.array([0.0, 0.0, 100.0])], shared, [updates * 10], 1.0)
+    assert shortened == 1 and np.allclose(got, [[10, 0], [0, 20], [80, 0]])
+    # a row moved by one task alone is never cut: its step is that task's own
+    (got,), shortened = limit_steps([np.zeros(3)], [np.array([2, 2, 1])], [updates], 1.0)
+    assert shortened == 0 and np.array_equal(got, updates)
     # 0 disables the limit: the very arrays come back
-    out, shortened = limit_steps([block], [updates], 0.0)
+    out, shortened = limit_steps([np.zeros(3)], shared, [updates], 0.0)
     assert shortened == 0 and out[0] is updates
-
-
-def test_limit_steps_never_shortens_a_single_task_and_caps_agreeing_tasks():
-    """One task: the combined step is that task's own step, never cut. n tasks that all push a row the same
-    way, summed (rule 'sum'): the row moves one task's step, not n times it."""
-    rng = np.random.default_rng(5)
-    deltas = rng.normal(size=(30, 4)).astype(np.float32)
-    acc = DeltaAccumulator(30, 4)
-    acc.add(np.arange(30), deltas)
-    block = acc.combined("in")
-    (got,), shortened = limit_steps([block], [block.update("sum")], 1.0)
-    assert shortened == 0 and np.array_equal(got, deltas)
-    acc = DeltaAccumulator(30, 4)
-    for _ in range(4):
-        acc.add(np.arange(30), deltas)
-    block = acc.combined("in")
-    (got,), shortened = limit_steps([block], [block.update("sum")], 1.0)
-    assert shortened == 30 and np.allclose(got, deltas, rtol=1e-5)
-    # unrelated deltas: the sum is what the per-row rule keeps too, nothing is cut
-    acc = DeltaAccumulator(30, 4)
-    for p in range(4):
-        acc.add(np.arange(30), np.roll(np.eye(4, dtype=np.float32), p, axis=1)[np.arange(30) % 4])
-    block = acc.combined("in")
-    (got,), shortened = limit_steps([block], [block.update("sum")], 1.0)
-    assert shortened == 0
 
 
 def test_limit_steps_keeps_directions_and_ignores_blocks():
     rng = np.random.default_rng(3)
-    totals = (rng.normal(size=(40, 5)) * rng.lognormal(0, 1.0, size=(40, 1))).astype(np.float32)
-    norm2 = (totals.astype(np.float64) ** 2).sum(axis=1)
-    square_sum = norm2 * rng.uniform(1 / 3, 1.5, size=40)  # agreement a between 1/n and above 1
-    updates = totals  # the rule kept the sums
-    (whole,), shortened = limit_steps([_block(totals, square_sum)], [updates], 1.0)
+    lengths = rng.uniform(0, 3, size=40)
+    lengths[5] = 50.0  # one very long row
+    counts = np.full(40, 3)
+    updates = (rng.normal(size=(40, 5)) * rng.lognormal(0, 1.5, size=(40, 1))).astype(np.float32)
+    updates[5] *= 100
+    (whole,), shortened = limit_steps([lengths], [counts], [updates], 1.0)
     assert 0 < shortened < 40
     cuts = [0, 3, 17, 40]  # the same rows in uneven blocks (as the Spark runner yields them)
-    blocks, shortened_blocks = limit_steps([_block(totals[a:b], square_sum[a:b], a) for a, b in zip(cuts, cuts[1:])],
+    blocks, shortened_blocks = limit_steps([lengths[a:b] for a, b in zip(cuts, cuts[1:])],
+                                           [counts[a:b] for a, b in zip(cuts, cuts[1:])],
                                            [updates[a:b] for a, b in zip(cuts, cuts[1:])], 1.0)
     assert shortened_blocks == shortened and np.array_equal(np.concatenate(blocks), whole)
     steps, new_steps = np.linalg.norm(updates, axis=1), np.linalg.norm(whole, axis=1)
-    bound = np.sqrt(norm2) * np.clip(square_sum / norm2, 1 / 3, 1)  # the per-row rule's step (n = 3)
+    typical = max(np.median(lengths), np.median(steps))
+    bound = np.maximum(np.minimum(lengths, 4 * typical), typical)
     assert np.all(new_steps <= bound * (1 + 1e-6))
+    assert new_steps[5] == pytest.approx(4 * typical, rel=1e-5)  # the long row moves 4 typical lengths at most
     cos = np.einsum("md,md->m", updates, whole) / (steps * new_steps)
     assert np.allclose(cos, 1.0, atol=1e-6)
     assert np.array_equal(whole[steps <= bound], updates[steps <= bound])
