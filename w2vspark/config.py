@@ -46,7 +46,7 @@ class TrainConfig:
     epochs: int = 5
     loss: str = "neg_sampling"  # or "naive_softmax" (full softmax; small vocabularies only)
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
-    damping: bool = True  # scale the minibatch step of rows repeated in a minibatch to their sequential length
+    damping: bool = True  # a row repeated in a minibatch steps at most to its quadratic model's minimum
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
