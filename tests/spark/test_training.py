@@ -214,7 +214,7 @@ def dense_run(spark, tmp_path_factory):
 
 
 def test_a_rollback_on_spark_is_logged_and_the_model_equals_the_local_trainers(spark, dense_run):
-    """Plain minibatch SGD (damping off) at twice the default learning rate diverges in this corpus's third
+    """Plain minibatch SGD (damping and step limit off) at twice the default learning rate diverges in this corpus's third
     round; the guard rolls back, and the run ends with the model the in-process trainer gives (bit for bit)."""
     import shutil
 
@@ -223,7 +223,7 @@ def test_a_rollback_on_spark_is_logged_and_the_model_equals_the_local_trainers(s
     root, data = dense_run
     shutil.copytree(root / "base", root / "roll")
     cfg = load_config(None, [f"output.dir={root / 'roll'}", "vocab.min_count=1", "train.dim=16", "train.epochs=2",
-                             "train.num_partitions=4", "train.damping=false", "train.lr=0.05"])
+                             "train.num_partitions=4", "train.damping=false", "train.max_step=0", "train.lr=0.05"])
     lines = []
     model = train_on_spark(spark, cfg, log=lines.append)
     records = [json.loads(line) for line in (root / "roll" / "metrics.jsonl").read_text().splitlines()]
