@@ -214,8 +214,8 @@ def dense_run(spark, tmp_path_factory):
 
 
 def test_a_rollback_on_spark_is_logged_and_the_model_equals_the_local_trainers(spark, dense_run):
-    """Plain minibatch SGD (damping and step limit off) at twice the default learning rate diverges in this corpus's third
-    round; the guard rolls back, and the run ends with the model the in-process trainer gives (bit for bit)."""
+    """Plain minibatch SGD (damping and step limit off) at twice the default learning rate diverges on this corpus;
+    the guard rolls back, and the run ends with the model the in-process trainer gives (bit for bit)."""
     import shutil
 
     from w2vspark.synthetic import class_purity
