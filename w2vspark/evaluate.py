@@ -133,8 +133,9 @@ def evaluate_model(model: Word2VecModel, data_dir: str | Path = DATA_DIR, restri
     }
 
 
-def _score(value: float, coverage: float, pct: bool = False) -> str:
-    if not coverage or value != value:
+def format_score(value: float, pct: bool = False) -> str:
+    """A score for people; NaN (nothing of the set was in the vocabulary) says so."""
+    if value != value:
         return "n/a (no coverage)"
     return f"{value:.1%}" if pct else f"{value:.3f}"
 
@@ -142,6 +143,6 @@ def _score(value: float, coverage: float, pct: bool = False) -> str:
 def summary_line(scores: dict) -> str:
     a = scores["analogy"]["total"]
     ws, sl = scores["ws353"], scores["simlex999"]
-    return (f"WS353 {_score(ws['spearman'], ws['coverage'])} ({ws['coverage']:.0%} of pairs), "
-            f"SimLex {_score(sl['spearman'], sl['coverage'])} ({sl['coverage']:.0%}), "
-            f"analogy {_score(a['accuracy'], a['coverage'], pct=True)} ({a['coverage']:.0%} of questions)")
+    return (f"WS353 {format_score(ws['spearman'])} ({ws['coverage']:.0%} of pairs), "
+            f"SimLex {format_score(sl['spearman'])} ({sl['coverage']:.0%}), "
+            f"analogy {format_score(a['accuracy'], pct=True)} ({a['coverage']:.0%} of questions)")

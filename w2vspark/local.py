@@ -29,12 +29,10 @@ def read_text_lines(path: str | Path) -> Iterator[str]:
             yield line
 
 
-def tokenized_sentences(lines: Iterable[str], cfg: Config) -> list[list[str]]:
+def tokenized_sentences(lines: Iterable[str], cfg: Config) -> Iterator[list[str]]:
+    """Each line's tokens (whole: :func:`corpus_from_sentences` cuts long ones)."""
     v = cfg.vocab
-    out = []
-    for line in lines:
-        out.extend(chunk(tokenize(line, v.lowercase, v.token_pattern), v.max_sentence_length))
-    return out
+    return (tokenize(line, v.lowercase, v.token_pattern) for line in lines)
 
 
 def encode(sentences: Iterable[Sequence[str]], vocab: Vocabulary) -> list[np.ndarray]:
@@ -94,14 +92,12 @@ def load_run_corpus(run_dir: str | Path, num_partitions: int) -> list[tuple[np.n
 
 def corpus_from_text(path: str | Path, cfg: Config) -> tuple[Vocabulary, list[np.ndarray]]:
     """Read, tokenize, count and encode a text file in this process."""
-    sentences = tokenized_sentences(read_text_lines(path), cfg)
-    counts = Counter(tok for s in sentences for tok in s)
-    vocab = Vocabulary.from_counts(counts, cfg.vocab.min_count, cfg.vocab.max_vocab_size)
-    return vocab, encode(sentences, vocab)
+    return corpus_from_sentences(tokenized_sentences(read_text_lines(path), cfg), cfg)
 
 
 def corpus_from_sentences(sentences: Iterable[Sequence[str]], cfg: Config) -> tuple[Vocabulary, list[np.ndarray]]:
-    """Count and encode already tokenized sentences (as they are: no lowercasing, no pattern)."""
+    """Count and encode already tokenized sentences (as they are: no lowercasing, no pattern), each cut into
+    pieces of at most vocab.max_sentence_length tokens."""
     sentences = [s for sentence in sentences for s in chunk(list(sentence), cfg.vocab.max_sentence_length)]
     counts = Counter(tok for s in sentences for tok in s)
     vocab = Vocabulary.from_counts(counts, cfg.vocab.min_count, cfg.vocab.max_vocab_size)

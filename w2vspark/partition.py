@@ -13,7 +13,7 @@ Rows that occur many times in one minibatch (the glue words of a small vocabular
 with very repetitive contexts) would get the sum of many gradients taken at the same point, where sequential SGD
 takes them one after another and each step sees the previous ones: on a row whose loss is curved, the sum
 overshoots, and with a learning rate large enough, grows without bound. With ``damping`` (the default) a row's
-summed update never passes the minimum of the row's local quadratic model (see :func:`sequential_factors`);
+summed update never passes the minimum of the row's local quadratic model (see :func:`trust_region_factors`);
 rows whose summed step stays short of it keep the plain SGD step.
 """
 from __future__ import annotations
@@ -153,7 +153,7 @@ def by_width(targets: np.ndarray, contexts: np.ndarray):
     return targets[order], contexts, counts[order]
 
 
-def sequential_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
+def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
     """Per-occurrence factors (n,) that keep a minibatch's summed step of each row from passing the minimum of
     the row's local quadratic model.
 
@@ -181,7 +181,7 @@ def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: 
                       damping: bool = True) -> float:
     """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs (0.0 when
     ``with_loss`` is false: the update is the same, the loss is not computed). ``damping``: scale repeated
-    rows' steps with :func:`sequential_factors` (False: plain minibatch SGD).
+    rows' steps with :func:`trust_region_factors` (False: plain minibatch SGD).
 
     targets (G,), contexts (G, C) padded with -1, negatives (G, K), lr float32.
     """
@@ -205,9 +205,9 @@ def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: 
         curv = s * (1.0 - s)  # (G, C, K+1)
         v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
         u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, K+1)
-        f_in = sequential_factors(np.where(mask, contexts, -1).reshape(-1),
+        f_in = trust_region_factors(np.where(mask, contexts, -1).reshape(-1),
                                   np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
-        f_out = sequential_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
+        f_out = trust_region_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
                                    len(w_out))  # (G*(K+1),)
         g_out = g * f_out.reshape(out_ids.shape)[:, None, :].astype(g.dtype)  # (G, C, K+1)
         g = g * f_in.reshape(mask.shape)[:, :, None].astype(g.dtype)

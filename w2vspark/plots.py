@@ -30,12 +30,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def loss_rounds(records: Sequence[dict]) -> list[dict]:
+    """The round records of metrics.jsonl that have a loss: no rollback events, no round without pairs."""
+    return [r for r in records if "event" not in r and r.get("pairs", 1)]
+
+
 def loss_plot(records: Sequence[dict]) -> bytes:
     """Mean pair loss per sync round, with epoch boundaries and the divergence guard's rollbacks."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     events = [r for r in records if "event" in r]
-    records = [r for r in records if "event" not in r and r.get("pairs", 1)]  # a round without pairs has no loss
+    records = loss_rounds(records)
     rounds = [r["round"] for r in records]
     ax.plot(rounds, [r["loss"] for r in records], marker="o", markersize=3)
     for r in records:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from .config import Config
 from .errors import UserError
-from .evaluate import evaluate_model, summary_line
+from .evaluate import evaluate_model, format_score, summary_line
 from .hadoop import HadoopFS, join
 from .model import Word2VecModel
-from .plots import loss_plot, words_plot
+from .plots import loss_plot, loss_rounds, words_plot
 from .spark_io import load_model
 
 
@@ -20,18 +20,12 @@ def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:
     return [json.loads(line) for line in fs.read_text(uri).splitlines() if line.strip()]
 
 
-def _fmt(x: float, pct: bool = False) -> str:
-    if x != x:  # NaN: nothing covered
-        return "n/a (no coverage)"
-    return f"{x:.1%}" if pct else f"{x:.3f}"
-
-
 LOSS_WARN_RATIO = 1.25  # a final loss this far above the run's lowest is called out in the report
 
 
 def health_warnings(metrics: list[dict]) -> list[str]:
     """A warning when the last round's loss is far above the run's lowest (empty list otherwise)."""
-    rounds = [m for m in metrics if "event" not in m and m.get("pairs", 1)]
+    rounds = loss_rounds(metrics)
     if not rounds:
         return []
     best, last = min(m["loss"] for m in rounds), rounds[-1]["loss"]
@@ -74,11 +68,11 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         lines += ["", "## Training health", ""] + health_lines(metrics)
     ws, sl, an = scores["ws353"], scores["simlex999"], scores["analogy"]
     lines += ["", "## Evaluation", "", "| test | score | coverage |", "|---|---|---|",
-              f"| WS353 Spearman | {_fmt(ws['spearman'])} | {ws['pairs']}/{ws['total']} pairs |",
-              f"| SimLex-999 Spearman | {_fmt(sl['spearman'])} | {sl['pairs']}/{sl['total']} pairs |"]
+              f"| WS353 Spearman | {format_score(ws['spearman'])} | {ws['pairs']}/{ws['total']} pairs |",
+              f"| SimLex-999 Spearman | {format_score(sl['spearman'])} | {sl['pairs']}/{sl['total']} pairs |"]
     for kind in ("semantic", "syntactic", "total"):
         a = an[kind]
-        lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | {_fmt(a['accuracy'], True)} "
+        lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | {format_score(a['accuracy'], True)} "
                      f"| {a['seen']}/{a['total']} questions |")
     lines += ["", "## Nearest neighbours", ""]
     for word in cfg.eval.words:

@@ -189,16 +189,6 @@ def nonfinite_rows(w_in: np.ndarray, w_out: np.ndarray) -> dict[str, int]:
     return bad
 
 
-def check_finite(w_in: np.ndarray, w_out: np.ndarray, spec: RoundSpec) -> None:
-    bad = nonfinite_rows(w_in, w_out)
-    if bad:
-        name, rows = next(iter(bad.items()))
-        raise TrainingDiverged(
-            f"training diverged in round {spec.index + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
-            f"{rows} rows of {name} are NaN or infinite; lower train.lr or use more train.syncs_per_epoch. "
-            f"The last checkpoint is intact.")
-
-
 class _Snapshots:
     """Copies of the parameters as they were before the two most recent rounds (the guard's rollback points).
 
@@ -293,7 +283,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     t_start = time.perf_counter()
     kept: dict[int, float] = {}  # round index -> loss of the rounds that stand
     pending_epoch = None  # (epoch, round index whose start holds the epoch's parameters) awaiting confirmation
-    words_done, rounds_run = 0, 0
+    rounds_run = 0
     k = start_round
     while k < len(specs):
         spec = scaled_spec(specs[k], guard.lr_scale)
@@ -331,7 +321,6 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             continue
         if stats.pairs:
             kept[k] = loss
-        words_done += stats.words
         elapsed = time.perf_counter() - t_start
         remaining = len(specs) - k - 1
         record = {

@@ -6,7 +6,7 @@ from w2vspark.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
 from w2vspark import partition
 from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
-                                rechunk, sequential_factors, take_slice, train_partition)
+                                rechunk, trust_region_factors, take_slice, train_partition)
 from w2vspark.vocab import NoiseSampler, Vocabulary
 
 
@@ -38,23 +38,23 @@ def test_neg_sampling_kernel_is_minibatch_sgd_on_the_reference_loss():
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
 
 
-def test_sequential_factors_by_hand():
+def test_trust_region_factors_by_hand():
     # a row whose summed step stays short of its quadratic model's minimum (lr H <= 1) keeps the plain step
-    assert sequential_factors(np.array([3]), np.array([2.0]), 0.1, 10) == pytest.approx([1.0])
-    got = sequential_factors(np.array([1, -1, 1, 4]), np.array([2.5, 9.0, 2.5, 0.0]), 0.1, 10)
+    assert trust_region_factors(np.array([3]), np.array([2.0]), 0.1, 10) == pytest.approx([1.0])
+    got = trust_region_factors(np.array([1, -1, 1, 4]), np.array([2.5, 9.0, 2.5, 0.0]), 0.1, 10)
     assert got == pytest.approx([1.0, 1.0, 1.0, 1.0])  # row 1: lr H = 0.5; padding and a flat row keep 1
     # past it, the step is cut to the model's minimum: lr H = 4 -> 1/4 for both of row 2's occurrences
-    got = sequential_factors(np.array([2, 5, 2]), np.array([15.0, 1.0, 25.0]), 0.1, 10)
+    got = trust_region_factors(np.array([2, 5, 2]), np.array([15.0, 1.0, 25.0]), 0.1, 10)
     assert got == pytest.approx([0.25, 1.0, 0.25])
     # a row repeated 100 times on a steep part: lr H = 100
-    got = sequential_factors(np.zeros(100, np.int64), np.full(100, 10.0), 0.1, 10)
+    got = trust_region_factors(np.zeros(100, np.int64), np.full(100, 10.0), 0.1, 10)
     assert got == pytest.approx(np.full(100, 0.01))
     # the dense (small vocabulary) and sorted (large vocabulary) paths agree
     rng = np.random.default_rng(0)
     ids = rng.integers(-1, 50, size=300)
     h = rng.random(300) * 3
-    assert np.allclose(sequential_factors(ids, h, 0.5, 50), sequential_factors(ids, h, 0.5, 10 ** 6), rtol=1e-12)
-    assert sequential_factors(ids, h, 0.5, 50).min() < 1  # the case really cuts some rows
+    assert np.allclose(trust_region_factors(ids, h, 0.5, 50), trust_region_factors(ids, h, 0.5, 10 ** 6), rtol=1e-12)
+    assert trust_region_factors(ids, h, 0.5, 50).min() < 1  # the case really cuts some rows
 
 
 def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
