@@ -6,6 +6,7 @@ Unknown sections or keys and ill-typed values raise :class:`ConfigError` naming 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -24,6 +25,7 @@ class InputConfig:
     path: str = "data/kjv.txt.gz"  # file, folder or glob; any Hadoop URI
     format: str = "text"  # "text", or any Spark source such as "parquet"
     text_column: str = "text"  # string column read when format is not "text"
+    tokens_column: str = ""  # array<string|int|bigint> column of ready-made sequences (IDs); "" = tokenize text
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class TrainConfig:
     dim: int = 100
     window: int = 5
     num_negatives: int = 5
+    ns_exponent: float = 0.75  # negatives are drawn from count^ns_exponent (word2vec.c: 0.75; may be negative)
+    shrink_windows: bool = True  # each center draws its window from 1..window (false: always the full window)
     sample: float = 1e-3
     lr: float = 0.025
     min_lr: float = 0.0001
@@ -214,6 +218,7 @@ def validate(cfg: Config) -> None:
     need(t.dim >= 1, "train.dim", ">= 1", t.dim)
     need(t.window >= 1, "train.window", ">= 1", t.window)
     need(t.num_negatives >= 1, "train.num_negatives", ">= 1", t.num_negatives)
+    need(math.isfinite(t.ns_exponent), "train.ns_exponent", "a finite number", t.ns_exponent)
     need(t.sample >= 0, "train.sample", ">= 0 (0 disables subsampling)", t.sample)
     need(t.lr > 0, "train.lr", "> 0", t.lr)
     need(0 <= t.min_lr <= t.lr, "train.min_lr", "between 0 and train.lr", t.min_lr)
@@ -236,3 +241,10 @@ def validate(cfg: Config) -> None:
     need(cfg.eval.analogy_restrict >= 1, "eval.analogy_restrict", ">= 1", cfg.eval.analogy_restrict)
     need(cfg.eval.topn >= 1, "eval.topn", ">= 1", cfg.eval.topn)
     need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)
+    if cfg.input.tokens_column:
+        need(cfg.input.format != "text", "input.format",
+             "a table source such as \"parquet\" when input.tokens_column is set (text files hold no arrays)",
+             cfg.input.format)
+        need(not v.token_pattern, "vocab.token_pattern",
+             "empty when input.tokens_column is set (sequences are used as they are, never re-tokenized)",
+             v.token_pattern)

@@ -35,7 +35,8 @@ def check_outputs(fs: HadoopFS, out_dir: str, names, overwrite: bool) -> None:
 
 
 def read_input(spark, fs: HadoopFS, cfg: Config):
-    """-> DataFrame with one string column ``text``; clear errors for missing paths and columns."""
+    """-> DataFrame with one column: ``text`` (string), or ``seq`` (an array column of ready-made sequences)
+    when ``input.tokens_column`` is set; clear errors for missing paths, columns and wrong column types."""
     path, fmt = cfg.input.path, cfg.input.format
     if not fs.glob(path):
         raise InputError(f"input path not found: {path}")
@@ -53,6 +54,10 @@ def read_input(spark, fs: HadoopFS, cfg: Config):
     except Exception as exc:  # unknown format or unreadable table: report it without the JVM stack
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read {path} as format '{fmt}': {first}") from None
+    if cfg.input.tokens_column:
+        column = cfg.input.tokens_column
+        require_sequence_column(df, column, f"input table {path}", "input.tokens_column")
+        return df.select(F.col(column).alias("seq"))
     column = cfg.input.text_column
     require_column(df, column, "string", f"input table {path}", "input.text_column")
     return df.select(F.col(column).alias("text"))
@@ -65,6 +70,19 @@ def require_column(df, column: str, dtype: str, where: str, key: str) -> None:
     actual = dict(df.dtypes)[column]
     if actual != dtype:
         raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type {dtype}")
+
+
+SEQUENCE_TYPES = ("array<string>", "array<int>", "array<bigint>")
+
+
+def require_sequence_column(df, column: str, where: str, key: str) -> None:
+    """A clear error unless ``df`` has ``column`` of one of the :data:`SEQUENCE_TYPES`."""
+    if column not in df.columns:
+        raise InputError(f"{where} has no column '{column}' ({key}); its columns are: {', '.join(df.columns)}")
+    actual = dict(df.dtypes)[column]
+    if actual not in SEQUENCE_TYPES:
+        raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type "
+                         f"{', '.join(SEQUENCE_TYPES[:-1])} or {SEQUENCE_TYPES[-1]}")
 
 
 def check_token_pattern(spark, pattern: str) -> None:
@@ -88,25 +106,50 @@ def _chunks_expr(length: int):
 
 
 def sentence_chunks(text_df, cfg: Config):
-    """text -> rows (key: long, chunk: int, tokens: array<string>, bad_utf8: boolean).
+    """text -> rows (key: long, chunk: int, tokens: array<string>, bad_utf8: boolean, null_row: boolean,
+    null_tokens: int).
 
     One row per chunk of at most ``vocab.max_sentence_length`` tokens; ``bad_utf8`` marks (the first chunk
-    of) lines whose bytes were not valid UTF-8; such bytes are replaced by U+FFFD before tokenizing.
+    of) lines whose bytes were not valid UTF-8; such bytes are replaced by U+FFFD before tokenizing. A null
+    text (possible in a table) is one empty chunk with ``null_row`` set.
     """
     from pyspark.sql import functions as F
 
     v = cfg.vocab
     pattern = v.token_pattern or JAVA_TOKEN_PATTERN
     text = F.col("text")
-    clean = F.make_valid_utf8(text)
+    clean = F.make_valid_utf8(F.coalesce(text, F.lit("")))
     lowered = F.lower(clean) if v.lowercase else clean
     tokens = F.regexp_extract_all(lowered, F.lit(pattern), 0)
     chunks = _chunks_expr(v.max_sentence_length)
-    return (text_df.where(text.isNotNull())
-            .select(text, (~F.is_valid_utf8(text)).alias("_bad"), tokens.alias("_tokens"))
-            .select("text", "_bad", F.inline(chunks))
+    first = F.col("chunk") == 0
+    return (text_df.select(text, F.coalesce(~F.is_valid_utf8(text), F.lit(False)).alias("_bad"),
+                           text.isNull().alias("_null"), tokens.alias("_tokens"))
+            .select("text", "_bad", "_null", F.inline(chunks))
             .select(F.xxhash64("text", "chunk").alias("key"), "chunk", "tokens",
-                    (F.col("_bad") & (F.col("chunk") == 0)).alias("bad_utf8")))
+                    (F.col("_bad") & first).alias("bad_utf8"), (F.col("_null") & first).alias("null_row"),
+                    F.lit(0).alias("null_tokens")))
+
+
+def sequence_chunks(df, column: str, max_sentence_length: int):
+    """An array column of sequences (one of :data:`SEQUENCE_TYPES`) -> the rows of :func:`sentence_chunks`.
+
+    Tokens are used as they are: numbers become their decimal string, nothing is lowercased or re-tokenized.
+    Null elements are removed (counted in ``null_tokens`` on the first chunk); a null array is one empty chunk
+    with ``null_row`` set. key = xxhash64(the whole sequence without its nulls, chunk index).
+    """
+    from pyspark.sql import functions as F
+
+    raw = F.col(column).cast("array<string>")
+    tokens = F.filter(F.coalesce(raw, F.array().cast("array<string>")), lambda x: x.isNotNull())
+    dropped = F.when(raw.isNull(), F.lit(0)).otherwise(F.size(raw) - F.size(tokens))
+    chunks = _chunks_expr(max_sentence_length)
+    first = F.col("chunk") == 0
+    return (df.select(raw.isNull().alias("_null"), tokens.alias("_tokens"), dropped.alias("_dropped"))
+            .select("_tokens", "_null", "_dropped", F.inline(chunks))
+            .select(F.xxhash64("_tokens", "chunk").alias("key"), "chunk", "tokens", F.lit(False).alias("bad_utf8"),
+                    (F.col("_null") & first).alias("null_row"),
+                    F.when(first, F.col("_dropped")).otherwise(F.lit(0)).alias("null_tokens")))
 
 
 def count_words(chunks):
@@ -167,17 +210,6 @@ def encode(spark, chunks, vocab: Vocabulary):
     return encoded.where(F.size("ids") >= 2), words_bc
 
 
-def token_chunks(tokens_df, column: str, max_sentence_length: int):
-    """An array<string> column -> rows (key, tokens) cut into chunks of at most ``max_sentence_length``;
-    key = xxhash64(the whole token array, chunk index)."""
-    from pyspark.sql import functions as F
-
-    chunks = _chunks_expr(max_sentence_length)
-    return (tokens_df.where(F.col(column).isNotNull()).select(F.col(column).alias("_tokens"))
-            .select("_tokens", F.inline(chunks))
-            .select(F.xxhash64("_tokens", "chunk").alias("key"), "tokens"))
-
-
 def build_corpus(spark, cfg: Config, log=print) -> dict:
     """Run the whole stage and return its statistics (also written as corpus_stats.json)."""
     from pyspark import StorageLevel
@@ -191,16 +223,27 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
     check_token_pattern(spark, cfg.vocab.token_pattern)
     text = read_input(spark, fs, cfg)
     spark.sparkContext.setJobDescription("w2vspark build_vocab: tokenize and count")
-    chunks = sentence_chunks(text, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    sequences = bool(cfg.input.tokens_column)
+    chunks = (sequence_chunks(text, "seq", cfg.vocab.max_sentence_length) if sequences
+              else sentence_chunks(text, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        totals = chunks.agg(F.sum((F.col("chunk") == 0).cast("long")).alias("lines"),
+        first, row = F.col("chunk") == 0, ~F.col("null_row")
+        totals = chunks.agg(F.sum((first & row).cast("long")).alias("lines"),
                             F.sum(F.size("tokens")).alias("tokens"),
-                            F.sum(F.col("bad_utf8").cast("long")).alias("bad")).first()
+                            F.sum(F.col("bad_utf8").cast("long")).alias("bad"),
+                            F.sum(F.col("null_row").cast("long")).alias("nulls"),
+                            F.sum((first & row & (F.size("tokens") == 0)).cast("long")).alias("empty"),
+                            F.sum("null_tokens").alias("null_tokens")).first()
+        what = f"column {cfg.input.tokens_column} of {cfg.input.path}" if sequences else f"input {cfg.input.path}"
         if not totals["lines"]:
-            raise InputError(f"input {cfg.input.path} has no lines")
+            raise InputError(f"{what} has no {'non-null sequences' if sequences else 'lines'}"
+                             + (f" ({totals['nulls']} null)" if totals["nulls"] else ""))
         if not totals["tokens"]:
-            raise InputError(f"input {cfg.input.path} has {totals['lines']} lines but no tokens "
-                             f"(vocab.token_pattern matches nothing)")
+            raise InputError(f"{what} has {totals['lines']} {'sequences' if sequences else 'lines'} but no tokens"
+                             + ("" if sequences else " (vocab.token_pattern matches nothing)"))
+        if sequences and (totals["nulls"] or totals["empty"] or totals["null_tokens"]):
+            log(f"skipped {totals['nulls']} null and {totals['empty']} empty sequences and "
+                f"{totals['null_tokens']} null elements of {what}")
         counts = count_words(chunks)
         vocab = select_vocab(counts, cfg)
         distinct = counts.count()
@@ -230,6 +273,8 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                 "sentences": int(written["sentences"]), "distinct_words": int(distinct),
                 "vocab_size": len(vocab), "rare_fraction": 1.0 - in_vocab / int(totals["tokens"]),
                 "lines_with_undecodable_bytes": int(totals["bad"] or 0),
+                "tokens_column": cfg.input.tokens_column, "null_rows": int(totals["nulls"] or 0),
+                "empty_rows": int(totals["empty"] or 0), "null_tokens": int(totals["null_tokens"] or 0),
                 "num_partitions": cfg.train.num_partitions, "min_count": cfg.vocab.min_count,
                 "max_sentence_length": cfg.vocab.max_sentence_length,
                 "seconds": round(time.perf_counter() - t0, 3),

@@ -44,6 +44,10 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                               typeConverter=TypeConverters.toInt)
     numNegatives = Param(Params._dummy(), "numNegatives", "negative samples per pair",
                          typeConverter=TypeConverters.toInt)
+    nsExponent = Param(Params._dummy(), "nsExponent", "negatives are drawn from count^nsExponent (1 = unigram, "
+                       "0 = uniform, negative favours rare words)", typeConverter=TypeConverters.toFloat)
+    shrinkWindows = Param(Params._dummy(), "shrinkWindows", "each center draws its window from 1..windowSize "
+                          "(false: every context within windowSize)", typeConverter=TypeConverters.toBoolean)
     sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
                    typeConverter=TypeConverters.toFloat)
     loss = Param(Params._dummy(), "loss", "'neg_sampling' or 'naive_softmax'", typeConverter=TypeConverters.toString)
@@ -68,7 +72,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
-                         damping=True, rollbackRatio=1.5, outputCol=self.uid + "__output")
+                         damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
+                         outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -89,6 +94,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         seed = self.getOrDefault(self.seed) if self.isDefined(self.seed) else 0
         train = TrainConfig(
             dim=self.getVectorSize(), window=self.getWindowSize(), num_negatives=self.getOrDefault(self.numNegatives),
+            ns_exponent=self.getOrDefault(self.nsExponent), shrink_windows=self.getOrDefault(self.shrinkWindows),
             sample=self.getOrDefault(self.sample), lr=self.getStepSize(),
             min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
             loss=self.getOrDefault(self.loss), batch_pairs=self.getOrDefault(self.batchPairs),
@@ -110,7 +116,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                 batchPairs=4096, damping=True, rollbackRatio=1.5):
+                 batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -118,7 +124,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                  batchPairs=4096, damping=True, rollbackRatio=1.5):
+                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -132,6 +138,12 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
 
     def setWindowSize(self, value):
         return self._set(windowSize=value)
+
+    def setNsExponent(self, value):
+        return self._set(nsExponent=value)
+
+    def setShrinkWindows(self, value):
+        return self._set(shrinkWindows=value)
 
     def setMaxSentenceLength(self, value):
         return self._set(maxSentenceLength=value)
@@ -154,16 +166,17 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
-        from .corpus import count_words, encode, require_column, select_vocab, token_chunks
+        from .corpus import count_words, encode, require_sequence_column, select_vocab, sequence_chunks
         from .partitioning import partition_for_training
         from .trainer import init_params
         from .training import check_model_size, train_partitioned
 
         cfg = self._to_config()
         column = self.getInputCol()
-        require_column(dataset, column, "array<string>", "the dataset", "inputCol")
+        require_sequence_column(dataset, column, "the dataset", "inputCol")
         spark = dataset.sparkSession
-        chunks = token_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(StorageLevel.MEMORY_AND_DISK)
+        chunks = sequence_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(
+            StorageLevel.MEMORY_AND_DISK)
         corpus = words_bc = None
         try:
             vocab = select_vocab(count_words(chunks), cfg)
@@ -241,7 +254,8 @@ class Word2VecModel(Model, _Word2VecParams, MLReadable, MLWritable):
                 out.append(total)
             return pd.Series(out)
 
-        return dataset.withColumn(self.getOutputCol(), array_to_vector(average(dataset[self.getInputCol()])))
+        tokens = dataset[self.getInputCol()].cast("array<string>")  # ID columns: numbers as their decimal string
+        return dataset.withColumn(self.getOutputCol(), array_to_vector(average(tokens)))
 
     def write(self) -> MLWriter:
         return _ModelWriter(self)

@@ -39,6 +39,7 @@ class KernelParams:
     loss: str = "neg_sampling"
     batch_pairs: int = 4096
     damping: bool = True  # repeated rows' minibatch steps stop at their quadratic model's minimum
+    shrink_windows: bool = True  # each center draws its window size from 1..window
 
 
 @dataclass
@@ -248,7 +249,7 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     span = max(int(planned_words), 1)
     for ids, offsets in rechunk(batches):
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
-        targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng)
+        targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng, params.shrink_windows)
         if len(targets):
             targets, contexts, counts = by_width(targets, contexts)
             cum = np.cumsum(counts)

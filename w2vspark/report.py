@@ -50,7 +50,7 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
     t = cfg.train
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
              "| setting | value |", "|---|---|"]
-    for key in ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "num_partitions",
+    for key in ("dim", "window", "shrink_windows", "num_negatives", "ns_exponent", "sample", "lr", "min_lr", "epochs", "loss", "num_partitions",
                 "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step", "rollback_ratio", "seed"):
         lines.append(f"| train.{key} | {getattr(t, key)} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")

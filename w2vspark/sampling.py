@@ -15,21 +15,25 @@ def subsample(ids: np.ndarray, offsets: np.ndarray, keep_probs: np.ndarray, rng:
     return ids[keep], kept_before[offsets]
 
 
-def window_groups(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.random.Generator):
-    """Skip-gram windows with a dynamic size b drawn uniformly from 1..window for every position.
+def window_groups(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.random.Generator,
+                  shrink: bool = True):
+    """Skip-gram windows: with ``shrink`` (word2vec.c) every position draws a size b uniformly from 1..window,
+    without it b = window for every position (no random draw).
 
-    -> targets (G,) int32, contexts (G, 2*window) int32 padded with -1: row g holds the words within b
-    positions of targets[g] in the same sentence. Each (context, target) pair is one skip-gram pair, the
-    context word's input vector predicting the target's output vector (as word2vec.c trains skip-gram).
-    Positions without any context (one-word sentences) are dropped.
+    -> targets (G,) int32, contexts (G, 2*w) int32 padded with -1, w = min(window, longest sentence - 1): row g
+    holds the words within b positions of targets[g] in the same sentence. Each (context, target) pair is one
+    skip-gram pair, the context word's input vector predicting the target's output vector (as word2vec.c trains
+    skip-gram). Positions without any context (one-word sentences) are dropped. A window wider than the
+    sentences (item2vec's whole-basket window) costs nothing beyond the pairs that exist.
     """
     n = len(ids)
     lengths = np.diff(offsets)  # (S,)
     sentence = np.repeat(np.arange(len(lengths)), lengths)  # (N,)
-    b = rng.integers(1, window + 1, size=n)  # (N,)
+    b = rng.integers(1, window + 1, size=n) if shrink else np.full(n, window)  # (N,)
+    reach = min(window, max(int(lengths.max(initial=1)) - 1, 1))  # no context lies farther than this
     pos = np.arange(n)
-    deltas = [d for d in range(-window, window + 1) if d != 0]
-    contexts = np.full((n, len(deltas)), -1, dtype=np.int32)  # (N, 2*window)
+    deltas = [d for d in range(-reach, reach + 1) if d != 0]
+    contexts = np.full((n, len(deltas)), -1, dtype=np.int32)  # (N, 2*reach)
     for col, delta in enumerate(deltas):
         j = pos + delta
         inside = (j >= 0) & (j < n)

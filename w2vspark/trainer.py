@@ -50,12 +50,13 @@ class TaskPlan:
     sample: float
     seed: int
     kernel: KernelParams
+    ns_exponent: float = 0.75  # negatives are drawn from counts^ns_exponent
 
     def keep_probs(self) -> np.ndarray:
         return self._memo("_keep_probs", lambda: keep_probabilities(self.counts, self.sample))
 
     def noise(self) -> NoiseSampler:
-        return self._memo("_noise", lambda: NoiseSampler(self.counts))
+        return self._memo("_noise", lambda: NoiseSampler(self.counts, self.ns_exponent))
 
     def _memo(self, name: str, build):
         """Built once per plan object: a Python worker keeps a broadcast plan for all tasks of a run."""
@@ -80,9 +81,10 @@ def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, s
 
 def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
     t = cfg.train
-    return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed,
+    return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed, ns_exponent=t.ns_exponent,
                     kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
-                                        batch_pairs=t.batch_pairs, damping=t.damping))
+                                        batch_pairs=t.batch_pairs, damping=t.damping,
+                                        shrink_windows=t.shrink_windows))
 
 
 class RoundRunner(Protocol):

@@ -19,9 +19,12 @@ from .trainer import GuardState, fit, format_progress, format_rollback, init_par
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
-_RESUME_KEYS = ("dim", "window", "num_negatives", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs",
-                "damping", "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step",
+_RESUME_KEYS = ("dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample", "lr", "min_lr",
+                "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step",
                 "rollback_ratio", "seed")
+
+# keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
+_ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True}
 
 
 class _Stop(Exception):
@@ -103,8 +106,8 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     if checkpoints:
         epoch, uri = checkpoints[-1]
         w_in, w_out, state = load_checkpoint(spark, uri, V, t.dim)
-        differ = {k: (state["fingerprint"].get(k), v) for k, v in fingerprint.items()
-                  if state["fingerprint"].get(k) != v}
+        saved = {**_ADDED_KEYS, **state["fingerprint"]}  # checkpoints written before a key existed
+        differ = {k: (saved.get(k), v) for k, v in fingerprint.items() if saved.get(k) != v}
         if differ:
             raise UserError(f"cannot resume from {uri}: settings differ from the checkpoint's (checkpoint, now): "
                             f"{differ}")
