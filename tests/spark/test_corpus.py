@@ -141,6 +141,38 @@ def test_parquet_table_input(spark, tmp_path):
         build_corpus(spark, bad, log=lambda *_: None)
 
 
+def test_sequence_column_input(spark, tmp_path):
+    # ID sequences as they come from sessions or walks: numbers, nulls inside and instead of arrays, empty arrays
+    rows = [([10, 20, 30, 10],), ([20, None, 10],), (None,), ([],), ([30, 20, 10, 7, 1 << 40],), ([10],)]
+    spark.createDataFrame(rows, "walk array<bigint>").write.parquet(str(tmp_path / "walks"))
+    cfg = cfg_for(tmp_path, "input.format=parquet", "input.tokens_column=walk", "vocab.max_sentence_length=3",
+                  inp=tmp_path / "walks")
+    logged = []
+    stats = build_corpus(spark, cfg, log=logged.append)
+
+    tokens = [str(t) for r in rows if r[0] for t in r[0] if t is not None]
+    expected = sorted(((w, c) for w, c in Counter(tokens).items() if c >= 2), key=lambda wc: (-wc[1], wc[0]))
+    vocab = read_vocab(spark, cfg.output.dir)
+    assert list(zip(vocab.words, vocab.counts.tolist())) == expected  # "10" not lowercased/re-cut, "7" dropped
+    assert (stats["null_rows"], stats["empty_rows"], stats["null_tokens"]) == (1, 1, 1)
+    assert stats["input_lines"] == 5 and stats["tokens"] == len(tokens)
+    assert any("skipped 1 null and 1 empty sequences and 1 null elements" in line for line in logged)
+    # chunks of at most 3 ids, out-of-vocabulary ids removed, rows with fewer than 2 ids dropped
+    ids = {w: i for i, w in enumerate(vocab.words)}
+    corpus = sorted(sorted(r) for part in read_corpus(tmp_path / "out" / "corpus") for r in part)
+    chunks = [[t for t in seq[i:i + 3]] for seq in ([10, 20, 30, 10], [20, 10], [30, 20, 10, 7, 1 << 40], [10])
+              for i in range(0, len(seq), 3)]
+    want = [sorted(ids[str(t)] for t in c if str(t) in ids) for c in chunks]
+    assert corpus == sorted(w for w in want if len(w) >= 2)
+
+    spark.createDataFrame([([1.5, 2.5],)], "walk array<double>").write.parquet(str(tmp_path / "floats"))
+    bad = cfg_for(tmp_path, "input.format=parquet", "input.tokens_column=walk", "output.overwrite=true",
+                  inp=tmp_path / "floats")
+    with pytest.raises(InputError, match=r"column 'walk' of input table .*floats has type array<double>; "
+                                         r"input.tokens_column must name a column of type array<string>"):
+        build_corpus(spark, bad, log=lambda *_: None)
+
+
 def test_missing_empty_and_rare_inputs(spark, tmp_path):
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "nope.txt"))):
         build_corpus(spark, cfg_for(tmp_path, inp=tmp_path / "nope.txt"), log=lambda *_: None)

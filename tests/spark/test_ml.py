@@ -34,6 +34,10 @@ def test_w2vspark_params_reach_the_training_config(spark):
     train = Word2Vec(damping=False, rollbackRatio=0.0)._to_config().train
     assert (train.damping, train.rollback_ratio) == (False, 0.0)
     assert Word2Vec()._to_config().train.damping is True
+    train = Word2Vec(nsExponent=-0.5, shrinkWindows=False)._to_config().train
+    assert (train.ns_exponent, train.shrink_windows) == (-0.5, False)
+    assert (Word2Vec()._to_config().train.ns_exponent, Word2Vec().setShrinkWindows(True).getOrDefault("shrinkWindows")) \
+        == (0.75, True)
     with pytest.raises(ConfigError, match="train.rollback_ratio"):
         Word2Vec(rollbackRatio=0.5)._to_config()
     with pytest.raises(ConfigError, match="train.max_step"):
@@ -77,6 +81,19 @@ def test_transform_divides_by_all_tokens(spark):
     df = spark.createDataFrame([(["a", "b", "zz", "a"],), ([],)], "t array<string>")
     rows = [r["v"].toArray().tolist() for r in model.transform(df).collect()]
     assert rows == [[0.5, 0.5], [0.0, 0.0]]
+
+
+def test_fit_and_transform_an_id_column(spark):
+    # item IDs as bigints: the vocabulary holds their decimal strings and transform looks them up the same way
+    rng = np.random.default_rng(0)
+    baskets = [[int(x) for x in rng.choice(12, size=6, replace=False) + 1000 * (i % 2)] for i in range(60)]
+    df = spark.createDataFrame([(b,) for b in baskets], "items array<bigint>")
+    model = Word2Vec(vectorSize=4, minCount=1, windowSize=10, shrinkWindows=False, inputCol="items",
+                     outputCol="v", batchPairs=64, seed=1).fit(df)
+    assert sorted(model.wordVectors.words) == sorted({str(x) for b in baskets for x in b})
+    row = model.transform(df).first()
+    expected = np.mean([model.wordVectors.vector(str(t)) for t in row["items"]], axis=0)
+    assert np.allclose(row["v"].toArray(), expected, atol=1e-6)
 
 
 def test_fit_rejects_a_string_column(spark, text_df):

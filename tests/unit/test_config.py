@@ -44,10 +44,19 @@ def test_bad_files_name_the_key(tmp_path, text, message):
     ("epochs=1", "section.key=value"),
     ("train.window=0", "'train.window' must be >= 1"),
     ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
+    ("train.ns_exponent=nan", "'train.ns_exponent' must be a finite number"),
+    ("input.tokens_column=walk", "'input.format' must be a table source"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_sequences_are_never_retokenized():
+    cfg = load_config(None, ["input.format=parquet", "input.tokens_column=walk", "train.ns_exponent=-0.5"])
+    assert cfg.input.tokens_column == "walk" and cfg.train.ns_exponent == -0.5
+    with pytest.raises(ConfigError, match="'vocab.token_pattern' must be empty when input.tokens_column is set"):
+        load_config(None, ["input.format=parquet", "input.tokens_column=walk", r"vocab.token_pattern=\S+"])
 
 
 def test_missing_file_named():

@@ -39,3 +39,49 @@ def test_pair_counts_per_distance_follow_dynamic_window():
     # counts are sums of ~n Bernoulli draws per side: sd <= sqrt(2n * 0.25) = 141; allow 5 sd (edges: a few)
     assert np.all(np.abs(counts - expected) < 5 * 141 + 2 * window)
     assert pair_counts(contexts).sum() == counts.sum()
+
+
+def plain_contexts(sentences, window):
+    """Every (target, sorted contexts) within ``window`` of each position, sentence by sentence, in plain Python."""
+    rows = []
+    for sentence in sentences:
+        for i, target in enumerate(sentence):
+            ctx = [sentence[j] for j in range(max(0, i - window), min(len(sentence), i + window + 1)) if j != i]
+            if ctx:
+                rows.append((target, sorted(ctx)))
+    return rows
+
+
+def test_full_windows_without_shrinking():
+    sentences = [[1, 2, 3, 4, 5, 6, 7, 8], [9], [10, 11, 12]]
+    ids = np.array([t for s in sentences for t in s], dtype=np.int32)
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    for window in (1, 2, 3):
+        targets, contexts = window_groups(ids, offsets, window, np.random.default_rng(0), shrink=False)
+        got = [(int(t), sorted(int(c) for c in row if c >= 0)) for t, row in zip(targets, contexts)]
+        assert got == plain_contexts(sentences, window)
+
+
+def test_window_wider_than_sentences_is_whole_sentence_and_narrow():
+    # item2vec's whole-basket window: every other item of the basket, in an array no wider than the basket
+    sentences = [[1, 2, 3, 4], [5, 6], [7, 8, 9, 10, 11]]
+    ids = np.array([t for s in sentences for t in s], dtype=np.int32)
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    targets, contexts = window_groups(ids, offsets, 10_000, np.random.default_rng(0), shrink=False)
+    got = [(int(t), sorted(int(c) for c in row if c >= 0)) for t, row in zip(targets, contexts)]
+    assert got == plain_contexts(sentences, 4)
+    assert contexts.shape == (11, 8)  # 2 x (longest basket - 1) columns, not 2 x 10,000
+
+
+def test_wide_window_draws_the_same_windows_as_its_stream():
+    # capping the array width at the longest sentence must not change which windows a seed draws
+    ids = np.arange(30, dtype=np.int32)
+    offsets = np.array([0, 6, 12, 18, 24, 30])
+    narrow = window_groups(ids, offsets, 5, np.random.default_rng(7))
+    wide = window_groups(ids, offsets, 40, np.random.default_rng(7))
+    draws = np.random.default_rng(7).integers(1, 41, size=30)  # b of every position, as the wide call draws them
+    expected = [(t, sorted(c for c in range(s * 6, s * 6 + 6) if c != t and abs(c - t) <= draws[t]))
+                for s in range(5) for t in range(s * 6, s * 6 + 6)]
+    got = [(int(t), sorted(int(c) for c in row if c >= 0)) for t, row in zip(*wide)]
+    assert got == [(t, c) for t, c in expected if c]
+    assert narrow[1].shape[1] == 10 and wide[1].shape[1] == 10

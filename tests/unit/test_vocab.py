@@ -33,10 +33,12 @@ def test_keep_probability_matches_word2vec_c_formula():
     assert np.all(keep_probabilities(counts, 0.0) == 1.0)
 
 
-def test_noise_frequencies_follow_count_power():
+@pytest.mark.parametrize("power", [0.75, 1.0, 0.0, -0.5])
+def test_noise_frequencies_follow_count_power(power):
     counts = np.array([800, 200, 50, 10, 1])
-    sampler = NoiseSampler(counts)
-    expected = counts ** 0.75 / (counts ** 0.75).sum()
+    sampler = NoiseSampler(counts, power)
+    expected = {0.75: counts ** 0.75, 1.0: counts, 0.0: np.ones(5), -0.5: 1 / np.sqrt(counts)}[power]
+    expected = expected / expected.sum()
     n = 200_000
     draws = sampler.draw(np.random.default_rng(0), n)
     freq = np.bincount(draws, minlength=5) / n
