@@ -69,6 +69,18 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WalksConfig:
+    edges: str = ""  # edge list (jobs/walks.py): Parquet or CSV with header; columns src, dst, optional weight
+    format: str = ""  # "parquet" or "csv"; "" = csv when the path ends in .csv, parquet otherwise
+    directed: bool = False  # false: every edge is walked both ways
+    per_node: int = 10  # walks started from every node
+    length: int = 80  # nodes per walk (shorter when a walk reaches a node without out-edges)
+    p: float = 1.0  # node2vec return parameter; p = q = 1 is DeepWalk's uniform (or weighted) walk
+    q: float = 1.0  # node2vec in-out parameter
+    seed: int = 1
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = "out/run"  # the run folder every stage reads and writes
     overwrite: bool = False
@@ -89,6 +101,7 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    walks: WalksConfig = field(default_factory=WalksConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -241,6 +254,12 @@ def validate(cfg: Config) -> None:
     need(cfg.eval.analogy_restrict >= 1, "eval.analogy_restrict", ">= 1", cfg.eval.analogy_restrict)
     need(cfg.eval.topn >= 1, "eval.topn", ">= 1", cfg.eval.topn)
     need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)
+    w = cfg.walks
+    need(w.format in ("", "parquet", "csv"), "walks.format", '"parquet", "csv" or "" (from the file name)', w.format)
+    need(w.per_node >= 1, "walks.per_node", ">= 1", w.per_node)
+    need(w.length >= 2, "walks.length", ">= 2", w.length)
+    need(w.p > 0 and math.isfinite(w.p), "walks.p", "> 0", w.p)
+    need(w.q > 0 and math.isfinite(w.q), "walks.q", "> 0", w.q)
     if cfg.input.tokens_column:
         need(cfg.input.format != "text", "input.format",
              "a table source such as \"parquet\" when input.tokens_column is set (text files hold no arrays)",

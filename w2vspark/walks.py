@@ -1,0 +1,240 @@
+"""Random walks on a graph, in Spark: DeepWalk's (first-order) and node2vec's (second-order) walks.
+
+Reads ``walks.edges`` (src, dst, optional weight), writes ``output.dir/walks`` (Parquet, ``walk: array<string>``,
+one row per walk) and ``output.dir/walks_stats.json``; build_vocab then reads the walks with
+``input.format = "parquet"`` and ``input.tokens_column = "walk"``.
+
+Nothing of the graph comes to the driver. Nodes are keyed by xxhash64 of their name (a collision is detected and
+reported); the adjacency (node -> sorted neighbours and weights) is a persisted, hash-partitioned DataFrame.
+Every step joins the walkers that are still going with the adjacency of their current node (and, for node2vec,
+of their previous node) and draws the next node in an Arrow function (:mod:`w2vspark.walk_step`) from a uniform
+number that is a hash of (seed, start node, walk index, step): the walks depend on the graph, the settings and
+the seed only, not on partitioning or retries. Each step's walkers are checkpointed locally so that the plan
+does not grow with the walk length.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from .config import Config, ConfigError
+from .errors import InputError
+from .hadoop import HadoopFS, join
+from .storage import OutputExistsError
+
+OUTPUTS = ("walks", "walks_stats.json")
+NODE_TYPES = ("string", "int", "bigint")
+WEIGHT_TYPES = ("double", "float", "int", "bigint", "smallint", "tinyint", "string")  # csv columns are strings
+
+
+def edge_format(cfg: Config) -> str:
+    w = cfg.walks
+    return w.format or ("csv" if w.edges.lower().rstrip("/").endswith(".csv") else "parquet")
+
+
+def read_edges(spark, fs: HadoopFS, cfg: Config):
+    """-> DataFrame (src string, dst string, weight double) exactly as listed; clear errors for a missing file,
+    column or a column of the wrong type."""
+    from pyspark.sql import functions as F
+
+    path = cfg.walks.edges
+    if not path:
+        raise ConfigError("config key 'walks.edges' must name an edge list (Parquet or CSV with columns src, dst "
+                          "and optional weight)")
+    if not fs.glob(path):
+        raise InputError(f"edge list not found: {path} (walks.edges)")
+    fmt = edge_format(cfg)
+    try:
+        reader = spark.read.option("header", True) if fmt == "csv" else spark.read
+        df = reader.format(fmt).load(path)
+    except Exception as exc:  # unreadable file: report it without the JVM stack
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read edge list {path} as {fmt}: {first}") from None
+    types = dict(df.dtypes)
+    for column in ("src", "dst"):
+        if column not in types:
+            raise InputError(f"edge list {path} has no column '{column}'; its columns are: {', '.join(df.columns)}"
+                             f" (a CSV needs a header line)")
+        if types[column] not in NODE_TYPES:
+            raise InputError(f"column '{column}' of edge list {path} has type {types[column]}; node ids must be "
+                             f"string, int or bigint")
+    if "weight" in types and types["weight"] not in WEIGHT_TYPES:
+        raise InputError(f"column 'weight' of edge list {path} has type {types['weight']}; it must be numeric")
+    weight = F.expr("try_cast(weight as double)") if "weight" in types else F.lit(1.0)  # text: null, reported
+    return df.select(F.col("src").cast("string").alias("src"), F.col("dst").cast("string").alias("dst"),
+                     weight.alias("weight"), (F.col("weight").isNull() if "weight" in types else F.lit(False))
+                     .alias("_no_weight"))
+
+
+def check_edges(edges, path: str) -> dict:
+    """Count what cannot be walked; raise on what must not be guessed (null ids, weights that are missing, not
+    numbers, negative or infinite). -> counts of edges, self-loops and zero weights (both dropped)."""
+    from pyspark.sql import functions as F
+
+    w = F.col("weight")
+    bad_weight = F.col("_no_weight") | w.isNull() | F.isnan(w) | (F.abs(w) == float("inf"))
+    c = edges.agg(F.count("*").alias("edges"),
+                  F.sum((F.col("src").isNull() | F.col("dst").isNull()).cast("long")).alias("null_ids"),
+                  F.sum(bad_weight.cast("long")).alias("bad_weights"),
+                  F.sum((w < 0).cast("long")).alias("negative"),
+                  F.sum((w == 0).cast("long")).alias("zero"),
+                  F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops")).first()
+    if not c["edges"]:
+        raise InputError(f"edge list {path} has no edges")
+
+    def example(cond) -> str:
+        r = edges.where(cond).select("src", "dst", "weight").orderBy("src", "dst").first()  # the same every run
+        return f"{r['src']} -> {r['dst']} (weight {r['weight']})"
+
+    if c["null_ids"]:
+        raise InputError(f"edge list {path}: {c['null_ids']} of {c['edges']} edges have a null src or dst")
+    if c["bad_weights"]:
+        raise InputError(f"edge list {path}: {c['bad_weights']} edges have a weight that is missing, not a number "
+                         f"or infinite, e.g. {example(bad_weight)}")
+    if c["negative"]:
+        raise InputError(f"edge list {path}: {c['negative']} edges have a negative weight, e.g. {example(w < 0)}; "
+                         f"walk probabilities need weights >= 0")
+    if c["self_loops"] + c["zero"] >= c["edges"] and not edges.where(
+            (F.col("src") != F.col("dst")) & (w > 0)).limit(1).count():
+        raise InputError(f"edge list {path} has only self-loops or zero weights ({c['edges']} edges): no walk can "
+                         f"leave its start node")
+    return {"edges": int(c["edges"]), "self_loops": int(c["self_loops"]), "zero_weight": int(c["zero"])}
+
+
+def build_graph(edges, directed: bool, num_partitions: int):
+    """-> (nodes DataFrame (key long, node string): every node named in the list; adjacency DataFrame (node long,
+    nbrs array<long>, wts array<double>) hash-partitioned by node; the number of directed edges walked).
+    Self-loops and zero weights are dropped; repeated edges are merged, their weights summed."""
+    from pyspark.sql import functions as F
+
+    nodes = (edges.select(F.col("src").alias("node")).union(edges.select(F.col("dst").alias("node")))
+             .distinct().select(F.xxhash64("node").alias("key"), "node"))
+    e = edges.where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)).select("src", "dst", "weight")
+    if not directed:
+        e = e.union(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "weight"))
+    e = (e.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
+         .select(F.xxhash64("src").alias("node"), F.struct(F.xxhash64("dst").alias("nbr"), "weight").alias("e")))
+    adjacency = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
+                 .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts"))
+                 .repartition(num_partitions, "node"))
+    return nodes, adjacency
+
+
+def _step_function(p: float, q: float, second_order: bool):
+    """mapInArrow function: walkers joined with their adjacency -> the walkers that moved, one step on."""
+
+    def step(batches):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from w2vspark.walk_step import choose_next
+
+        def csr(column):
+            lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+            return np.concatenate([[0], np.cumsum(lengths)]), column.flatten()
+
+        for batch in batches:
+            offsets, nbrs = csr(batch.column("nbrs"))
+            weights = batch.column("wts").flatten().to_numpy(zero_copy_only=False)
+            u = batch.column("u").to_numpy(zero_copy_only=False)
+            extra = {}
+            if second_order:
+                prev = batch.column("prev")
+                prev_offsets, prev_nbrs = csr(batch.column("pnbrs"))
+                extra = dict(prev=prev.fill_null(0).to_numpy(zero_copy_only=False),
+                             has_prev=prev.is_valid().to_numpy(zero_copy_only=False), prev_offsets=prev_offsets,
+                             prev_nbrs=prev_nbrs.to_numpy(zero_copy_only=False), p=p, q=q)
+            nxt, moved = choose_next(offsets, nbrs.to_numpy(zero_copy_only=False), weights, u, **extra)
+            keep = pa.array(moved)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("start").filter(keep), batch.column("r").filter(keep), pa.array(nxt[moved]),
+                 batch.column("cur").filter(keep)], names=["start", "r", "cur", "prev"])
+
+    return step
+
+
+def generate_walks(spark, cfg: Config, log=print) -> dict:
+    """Run the whole walk job; -> its statistics (also written as walks_stats.json)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    w = cfg.walks
+    fs = HadoopFS(spark)
+    out_dir = cfg.output.dir
+    existing = [n for n in OUTPUTS if fs.exists(join(out_dir, n))]
+    if existing and not cfg.output.overwrite:
+        raise OutputExistsError(f"{join(out_dir, existing[0])} already exists; set output.overwrite=true to "
+                                f"replace it")
+    edges = read_edges(spark, fs, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    cached = [edges]
+    try:
+        spark.sparkContext.setJobDescription("w2vspark walks: check the edge list")
+        stats = check_edges(edges, w.edges)
+        parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+        nodes, adjacency = build_graph(edges, w.directed, parts)
+        nodes, adjacency = nodes.persist(StorageLevel.MEMORY_AND_DISK), adjacency.persist(StorageLevel.MEMORY_AND_DISK)
+        cached += [nodes, adjacency]
+        num_nodes, with_edges = nodes.count(), adjacency.count()
+        if nodes.select("key").distinct().count() != num_nodes:
+            raise InputError(f"edge list {w.edges}: two node names share a 64-bit hash; rename one of them")
+        walked = adjacency.agg(F.sum(F.size("nbrs"))).first()[0]
+        log(f"graph: {num_nodes} nodes ({num_nodes - with_edges} without out-edges), {stats['edges']} edges "
+            f"listed, {walked} walked ({'directed' if w.directed else 'both ways'}); dropped {stats['self_loops']} "
+            f"self-loops and {stats['zero_weight']} zero-weight edges")
+
+        second_order = w.p != 1.0 or w.q != 1.0
+        walkers = (nodes.select(F.col("key").alias("start"))
+                   .crossJoin(spark.range(w.per_node).select(F.col("id").cast("int").alias("r")))
+                   .select("start", "r", F.col("start").alias("cur"), F.lit(None).cast("long").alias("prev")))
+        steps = [walkers.select("start", "r", F.lit(0).alias("step"), F.col("cur").alias("node"))]
+        adj = adjacency.withColumnRenamed("node", "cur")
+        prev_adj = adjacency.select(F.col("node").alias("prev"), F.col("nbrs").alias("pnbrs"))
+        step_fn = _step_function(w.p, w.q, second_order)
+        for s in range(1, w.length):
+            spark.sparkContext.setJobDescription(f"w2vspark walks: step {s} of {w.length - 1}")
+            j = walkers.join(adj, "cur", "left")
+            if second_order:
+                j = j.join(prev_adj, "prev", "left")
+            u = F.shiftrightunsigned(F.xxhash64(F.lit(w.seed), "start", "r", F.lit(s)), 11).cast("double") / 2.0 ** 53
+            j = j.select("start", "r", "cur", "prev", "nbrs", "wts", *(["pnbrs"] if second_order else []),
+                         u.alias("u"))
+            walkers = j.mapInArrow(step_fn, "start long, r int, cur long, prev long").localCheckpoint(eager=True)
+            active = walkers.count()
+            steps.append(walkers.select("start", "r", F.lit(s).alias("step"), F.col("cur").alias("node")))
+            if s == 1 or s == w.length - 1 or s % 10 == 0:
+                log(f"step {s}/{w.length - 1}: {active} of {num_nodes * w.per_node} walks still going")
+            if not active:
+                break
+
+        spark.sparkContext.setJobDescription("w2vspark walks: assemble and write the walks")
+        all_steps = steps[0]
+        for more in steps[1:]:
+            all_steps = all_steps.union(more)
+        named = all_steps.join(nodes.select(F.col("key").alias("node"), F.col("node").alias("name")), "node")
+        walks = (named.groupBy("start", "r").agg(F.sort_array(F.collect_list(F.struct("step", "name"))).alias("s"))
+                 .select(F.col("s")["name"].alias("walk")))
+        tmp = join(out_dir, f"_tmp-walks-{uuid.uuid4().hex[:8]}")
+        try:
+            walks.write.parquet(join(tmp, "walks"))
+            written = spark.read.parquet(join(tmp, "walks")).agg(
+                F.count("*").alias("walks"), F.sum(F.size("walk")).alias("tokens"),
+                F.sum((F.size("walk") == 1).cast("long")).alias("single")).first()
+            seconds = time.perf_counter() - t0
+            stats.update({
+                "edge_list": w.edges, "nodes": int(num_nodes), "nodes_without_out_edges": int(num_nodes - with_edges),
+                "directed_edges_walked": int(walked or 0), "directed": w.directed, "per_node": w.per_node,
+                "length": w.length, "p": w.p, "q": w.q, "seed": w.seed, "walks": int(written["walks"]),
+                "tokens": int(written["tokens"] or 0), "walks_of_one_node": int(written["single"] or 0),
+                "seconds": round(seconds, 3),
+                "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3)})
+            fs.write_json(join(tmp, "walks_stats.json"), stats)
+            for name in OUTPUTS:
+                fs.replace(join(tmp, name), join(out_dir, name))
+        finally:
+            fs.delete(tmp)
+    finally:
+        for df in cached:
+            df.unpersist()
+    return stats
