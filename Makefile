@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test check-env bench clean
+.PHONY: demo demo-graph test check-env bench clean
 
 check-env:
 	@scripts/check_env.sh $(PYTHON)
@@ -30,6 +30,17 @@ demo: check-env $(STAMP)
 	@echo "model:   out/demo/model/        (Spark ML Word2VecModel layout + w2vspark.json)"
 	@echo "exports: out/demo/export/       (vectors.txt, vectors.bin, vectors.tsv, metadata.tsv)"
 	@echo "report:  out/demo/report/report.md  plots: out/demo/report/loss.png, out/demo/report/words.png"
+
+# Graph embeddings: a planted-community graph -> random walks -> vocabulary -> training -> node classification
+# and link prediction, all in local mode (conf/graph.toml).
+demo-graph: check-env $(STAMP)
+	$(VPY) -m w2vspark.graphs --nodes 2000 --communities 10 --out out/graph/input
+	$(DEMO) jobs/walks.py --config conf/graph.toml
+	$(DEMO) jobs/build_vocab.py --config conf/graph.toml
+	$(DEMO) jobs/train.py --config conf/graph.toml
+	$(DEMO) jobs/evaluate.py --config conf/graph.toml
+	@echo
+	@echo "walks:  out/graph/walks/   model: out/graph/model/   report: out/graph/report/report.md"
 
 test: check-env $(STAMP)
 	$(VPY) -m pytest tests

@@ -92,6 +92,8 @@ class EvalConfig:
     analogy_restrict: int = 30000  # analogy candidates: the most frequent words only
     words: tuple[str, ...] = ("king", "water", "gold", "three", "good", "said")  # neighbours in the report
     topn: int = 8
+    labels: str = ""  # node/item labels (Parquet or CSV: id, label): node classification and a coloured map
+    edges_holdout: float = 0.0  # jobs/walks.py holds out this share of edges; evaluate reports link prediction
     plot_words: tuple[str, ...] = ("king", "queen", "man", "woman", "gold", "silver", "iron", "water", "river",
                                    "sea", "one", "two", "three", "four", "red", "green", "blue")
 
@@ -254,6 +256,7 @@ def validate(cfg: Config) -> None:
     need(cfg.eval.analogy_restrict >= 1, "eval.analogy_restrict", ">= 1", cfg.eval.analogy_restrict)
     need(cfg.eval.topn >= 1, "eval.topn", ">= 1", cfg.eval.topn)
     need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)
+    need(0 <= cfg.eval.edges_holdout < 1, "eval.edges_holdout", ">= 0 and < 1", cfg.eval.edges_holdout)
     w = cfg.walks
     need(w.format in ("", "parquet", "csv"), "walks.format", '"parquet", "csv" or "" (from the file name)', w.format)
     need(w.per_node >= 1, "walks.per_node", ">= 1", w.per_node)

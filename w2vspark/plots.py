@@ -5,7 +5,7 @@ matplotlib is the ``plot`` extra; functions return PNG bytes so that callers can
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -80,6 +80,27 @@ def words_plot(model: Word2VecModel, words: Sequence[str], fallback: int = 30) -
     for (x, y), w in zip(points, present):
         ax.annotate(w, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=9)
     ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _png(fig)
+
+
+def labels_plot(model: Word2VecModel, labels: Mapping[str, str], count: int = 500) -> bytes:
+    """2-D PCA map of the ``count`` most frequent labelled ids (nodes, items), coloured by label."""
+    present = [w for w in model.words if w in labels][:count]
+    if len(present) < 3:
+        raise UserError(f"label map needs at least 3 labelled ids in the model; it has {len(present)}")
+    points = pca_2d(np.stack([model.vector(w) for w in present]).astype(np.float64))
+    classes = sorted({labels[w] for w in present})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    cmap = plt.get_cmap("tab20")
+    for k, c in enumerate(classes):
+        mine = np.array([labels[w] == c for w in present])
+        ax.scatter(points[mine, 0], points[mine, 1], s=8, color=cmap(k % 20), label=c)
+    if len(classes) <= 20:
+        ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
+    ax.set_title(f"the {len(present)} most frequent labelled ids, first two principal components")
     ax.set_xticks([])
     ax.set_yticks([])
     return _png(fig)

@@ -7,9 +7,10 @@ from pathlib import Path
 from .config import Config
 from .errors import UserError
 from .evaluate import evaluate_model, format_score, summary_line
+from .graph_eval import link_prediction, node_classification, read_labels
 from .hadoop import HadoopFS, join
 from .model import Word2VecModel
-from .plots import loss_plot, loss_rounds, words_plot
+from .plots import labels_plot, loss_plot, loss_rounds, words_plot
 from .spark_io import load_model
 
 
@@ -46,6 +47,21 @@ def health_lines(metrics: list[dict]) -> list[str]:
     return lines or [f"- no rollback; the last round's loss is within {LOSS_WARN_RATIO:g} x the lowest"]
 
 
+def graph_lines(scores: dict) -> list[str]:
+    """The report's rows for ID evaluations (none when the run had neither labels nor held-out edges)."""
+    lines = []
+    nc, lp = scores.get("node_classification"), scores.get("link_prediction")
+    if nc:
+        lines += [f"| node classification micro-F1 | {format_score(nc['micro_f1'])} | {nc['test']} test ids "
+                  f"({nc['with_vectors']}/{nc['labelled']} labelled ids have vectors) |",
+                  f"| node classification macro-F1 | {format_score(nc['macro_f1'])} | {nc['classes']} classes |"]
+    if lp:
+        lines.append(f"| link prediction AUC (cosine) | {format_score(lp['auc'])} | {lp['edges_scored']} held-out "
+                     f"edges, {lp['non_edges_scored']} non-edges ({lp['pairs_outside_vocabulary']} pairs outside "
+                     f"the vocabulary) |")
+    return lines
+
+
 def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:
     t = cfg.train
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
@@ -74,6 +90,7 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         a = an[kind]
         lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | {format_score(a['accuracy'], True)} "
                      f"| {a['seen']}/{a['total']} questions |")
+    lines += graph_lines(scores)
     lines += ["", "## Nearest neighbours", ""]
     for word in cfg.eval.words:
         if word in model:
@@ -87,6 +104,28 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
                   "words instead.", ""]
     lines += ["![loss per round](loss.png)", "", "![word map](words.png)", ""]
     return "\n".join(lines)
+
+
+def graph_evaluation(spark, cfg: Config, model: Word2VecModel, log=print) -> tuple[dict, dict]:
+    """Node classification (with eval.labels) and link prediction (when the run has link_pairs/). -> (scores,
+    labels of the most frequent ids, for the map)."""
+    from pyspark.sql import functions as F
+
+    fs = HadoopFS(spark)
+    scores, label_of = {}, {}
+    if cfg.eval.labels:
+        labels = read_labels(spark, fs, cfg.eval.labels)
+        nc = scores["node_classification"] = node_classification(spark, join(cfg.output.dir, "model"), labels)
+        log(f"node classification: micro-F1 {format_score(nc['micro_f1'])}, macro-F1 {format_score(nc['macro_f1'])} "
+            f"({nc['test']} test ids of {nc['with_vectors']} labelled ids with vectors)")
+        top = list(model.words[:500])
+        label_of = {r["id"]: r["label"] for r in labels.where(F.col("id").isin(top)).collect()}
+    pairs = join(cfg.output.dir, "link_pairs")
+    if fs.exists(pairs):
+        lp = scores["link_prediction"] = link_prediction(spark, model, pairs)
+        log(f"link prediction: AUC {format_score(lp['auc'])} ({lp['edges_scored']} held-out edges, "
+            f"{lp['non_edges_scored']} non-edges)")
+    return scores, label_of
 
 
 def evaluate_run(spark, cfg: Config, log=print) -> dict:
@@ -107,7 +146,10 @@ def evaluate_run(spark, cfg: Config, log=print) -> dict:
     fs.write_text(join(report_dir, "evaluation.json"), json.dumps(scores, indent=2, sort_keys=True) + "\n")
     if any("event" not in m for m in metrics):
         fs.write_chunks(join(report_dir, "loss.png"), [loss_plot(metrics)])
-    fs.write_chunks(join(report_dir, "words.png"), [words_plot(model, cfg.eval.plot_words)])
+    graph_scores, label_of = graph_evaluation(spark, cfg, model, log)
+    scores.update(graph_scores)
+    fs.write_chunks(join(report_dir, "words.png"),
+                    [labels_plot(model, label_of) if len(label_of) >= 3 else words_plot(model, cfg.eval.plot_words)])
     fs.write_text(join(report_dir, "report.md"), render_report(cfg, model, scores, metrics, stats))
     for word in cfg.eval.words:
         if word in model:

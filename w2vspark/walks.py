@@ -22,7 +22,7 @@ from .errors import InputError
 from .hadoop import HadoopFS, join
 from .storage import OutputExistsError
 
-OUTPUTS = ("walks", "walks_stats.json")
+OUTPUTS = ("walks", "walks_stats.json", "link_pairs")
 NODE_TYPES = ("string", "int", "bigint")
 WEIGHT_TYPES = ("double", "float", "int", "bigint", "smallint", "tinyint", "string")  # csv columns are strings
 
@@ -101,15 +101,21 @@ def check_edges(edges, path: str) -> dict:
     return {"edges": int(c["edges"]), "self_loops": int(c["self_loops"]), "zero_weight": int(c["zero"])}
 
 
-def build_graph(edges, directed: bool, num_partitions: int):
-    """-> (nodes DataFrame (key long, node string): every node named in the list; adjacency DataFrame (node long,
-    nbrs array<long>, wts array<double>) hash-partitioned by node; the number of directed edges walked).
-    Self-loops and zero weights are dropped; repeated edges are merged, their weights summed."""
+def graph_nodes(edges):
+    """-> DataFrame (key long, node string): every node named in ``edges``, keyed by the xxhash64 of its name."""
     from pyspark.sql import functions as F
 
-    nodes = (edges.select(F.col("src").alias("node")).union(edges.select(F.col("dst").alias("node")))
-             .distinct().select(F.xxhash64("node").alias("key"), "node"))
-    e = edges.where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)).select("src", "dst", "weight")
+    return (edges.select(F.col("src").alias("node")).union(edges.select(F.col("dst").alias("node")))
+            .distinct().select(F.xxhash64("node").alias("key"), "node"))
+
+
+def build_adjacency(walked_edges, directed: bool, num_partitions: int):
+    """-> DataFrame (node long, nbrs array<long>, wts array<double>) hash-partitioned by node: the out-edges of
+    every node that has one. Self-loops and zero weights are dropped; repeated edges are merged, their weights
+    summed; neighbours are sorted by key (deterministic)."""
+    from pyspark.sql import functions as F
+
+    e = walked_edges.where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)).select("src", "dst", "weight")
     if not directed:
         e = e.union(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "weight"))
     e = (e.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
@@ -117,7 +123,47 @@ def build_graph(edges, directed: bool, num_partitions: int):
     adjacency = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
                  .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts"))
                  .repartition(num_partitions, "node"))
-    return nodes, adjacency
+    return adjacency
+
+
+def _uniform(*columns):
+    """A number in [0, 1) that is a function of the columns' values only (53 bits of their xxhash64)."""
+    from pyspark.sql import functions as F
+
+    return F.shiftrightunsigned(F.xxhash64(*columns), 11).cast("double") / 2.0 ** 53
+
+
+def hold_out(edges, fraction: float, directed: bool, seed: int):
+    """-> (the edges to walk, the held-out edges (src, dst)): a share ``fraction`` of the usable edges (no
+    self-loops, weight > 0), drawn by a hash of (seed, edge); an undirected edge is held out in both directions."""
+    from pyspark.sql import functions as F
+
+    src, dst = F.col("src"), F.col("dst")
+    a, b = (src, dst) if directed else (F.least(src, dst), F.greatest(src, dst))
+    held = (src != dst) & (F.col("weight") > 0) & (_uniform(F.lit(seed), F.lit("holdout"), a, b) < fraction)
+    return edges.where(~held), edges.where(held).select(a.alias("src"), b.alias("dst")).distinct()
+
+
+def non_edges(spark, nodes, edges, count: int, directed: bool, seed: int):
+    """-> about ``count`` node pairs (src, dst) that are not edges of ``edges`` in either direction (for an
+    undirected graph), drawn uniformly by a hash of (seed, draw index): the negatives of link prediction."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    indexed = nodes.select("node", (F.row_number().over(Window.orderBy("key")) - 1).alias("i"))
+    n = indexed.count()
+    draws = spark.range(int(count * 1.2) + 20).select(
+        "id", F.pmod(F.xxhash64(F.lit(seed), F.lit("non-edge"), "id", F.lit(0)), F.lit(n)).alias("a"),
+        F.pmod(F.xxhash64(F.lit(seed), F.lit("non-edge"), "id", F.lit(1)), F.lit(n)).alias("b"))
+    pairs = (draws.where(F.col("a") != F.col("b"))
+             .join(indexed.select(F.col("i").alias("a"), F.col("node").alias("src")), "a")
+             .join(indexed.select(F.col("i").alias("b"), F.col("node").alias("dst")), "b"))
+    known = edges.select("src", "dst")
+    if not directed:
+        known = known.union(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
+    pairs = pairs.join(known.distinct(), ["src", "dst"], "left_anti")
+    ranked = pairs.select("src", "dst", F.row_number().over(Window.orderBy("id")).alias("k"))
+    return ranked.where(F.col("k") <= count).select("src", "dst")
 
 
 def _step_function(p: float, q: float, second_order: bool):
@@ -154,8 +200,24 @@ def _step_function(p: float, q: float, second_order: bool):
     return step
 
 
+WALKERS_PER_PARTITION = 1_000_000  # rows of a step's join per partition (a few tens of bytes each)
+
+
 def generate_walks(spark, cfg: Config, log=print) -> dict:
-    """Run the whole walk job; -> its statistics (also written as walks_stats.json)."""
+    """Run the whole walk job; -> its statistics (also written as walks_stats.json).
+
+    The job's shuffles use max(default parallelism, walkers / 1M) partitions (set for its duration): a step's
+    data is small per walker, and Spark's default of 200 partitions made each step of a small graph cost seconds
+    of task overhead (measured: 2,000 nodes, 5 steps, local[2]: 169 s with 200 partitions, 41 s with 4)."""
+    conf_key = "spark.sql.shuffle.partitions"
+    saved = spark.conf.get(conf_key)
+    try:
+        return _generate_walks(spark, cfg, log, lambda n: spark.conf.set(conf_key, str(n)))
+    finally:
+        spark.conf.set(conf_key, saved)
+
+
+def _generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -172,11 +234,17 @@ def generate_walks(spark, cfg: Config, log=print) -> dict:
     try:
         spark.sparkContext.setJobDescription("w2vspark walks: check the edge list")
         stats = check_edges(edges, w.edges)
-        parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-        nodes, adjacency = build_graph(edges, w.directed, parts)
-        nodes, adjacency = nodes.persist(StorageLevel.MEMORY_AND_DISK), adjacency.persist(StorageLevel.MEMORY_AND_DISK)
-        cached += [nodes, adjacency]
-        num_nodes, with_edges = nodes.count(), adjacency.count()
+        set_partitions(max(spark.sparkContext.defaultParallelism, 1))
+        nodes = graph_nodes(edges).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(nodes)
+        num_nodes = nodes.count()
+        parts = max(spark.sparkContext.defaultParallelism, 1, -(-num_nodes * w.per_node // WALKERS_PER_PARTITION))
+        set_partitions(parts)
+        holdout = cfg.eval.edges_holdout
+        walked_edges, held = hold_out(edges, holdout, w.directed, w.seed) if holdout else (edges, None)
+        adjacency = build_adjacency(walked_edges, w.directed, parts).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(adjacency)
+        with_edges = adjacency.count()
         if nodes.select("key").distinct().count() != num_nodes:
             raise InputError(f"edge list {w.edges}: two node names share a 64-bit hash; rename one of them")
         walked = adjacency.agg(F.sum(F.size("nbrs"))).first()[0]
@@ -197,7 +265,7 @@ def generate_walks(spark, cfg: Config, log=print) -> dict:
             j = walkers.join(adj, "cur", "left")
             if second_order:
                 j = j.join(prev_adj, "prev", "left")
-            u = F.shiftrightunsigned(F.xxhash64(F.lit(w.seed), "start", "r", F.lit(s)), 11).cast("double") / 2.0 ** 53
+            u = _uniform(F.lit(w.seed), "start", "r", F.lit(s))
             j = j.select("start", "r", "cur", "prev", "nbrs", "wts", *(["pnbrs"] if second_order else []),
                          u.alias("u"))
             walkers = j.mapInArrow(step_fn, "start long, r int, cur long, prev long").localCheckpoint(eager=True)
@@ -218,6 +286,20 @@ def generate_walks(spark, cfg: Config, log=print) -> dict:
         tmp = join(out_dir, f"_tmp-walks-{uuid.uuid4().hex[:8]}")
         try:
             walks.write.parquet(join(tmp, "walks"))
+            if held is not None:
+                spark.sparkContext.setJobDescription("w2vspark walks: held-out edges and non-edges")
+                positives = held.persist(StorageLevel.MEMORY_AND_DISK)
+                cached.append(positives)
+                num_held = positives.count()
+                negatives = non_edges(spark, nodes, edges, num_held, w.directed, w.seed)
+                (positives.select("src", "dst", F.lit(True).alias("edge"))
+                 .union(negatives.select("src", "dst", F.lit(False).alias("edge")))
+                 .write.parquet(join(tmp, "link_pairs")))
+                pairs = spark.read.parquet(join(tmp, "link_pairs")).groupBy("edge").count().collect()
+                stats.update({"edges_holdout": holdout, **{("held_out_edges" if r["edge"] else "non_edges"):
+                                                          int(r["count"]) for r in pairs}})
+                log(f"held out {stats.get('held_out_edges', 0)} edges and drew {stats.get('non_edges', 0)} "
+                    f"non-edges for link prediction (link_pairs/)")
             written = spark.read.parquet(join(tmp, "walks")).agg(
                 F.count("*").alias("walks"), F.sum(F.size("walk")).alias("tokens"),
                 F.sum((F.size("walk") == 1).cast("long")).alias("single")).first()
@@ -231,7 +313,10 @@ def generate_walks(spark, cfg: Config, log=print) -> dict:
                 "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3)})
             fs.write_json(join(tmp, "walks_stats.json"), stats)
             for name in OUTPUTS:
-                fs.replace(join(tmp, name), join(out_dir, name))
+                if fs.exists(join(tmp, name)):
+                    fs.replace(join(tmp, name), join(out_dir, name))
+                else:  # no hold-out this time: pairs of an earlier run would not match these walks
+                    fs.delete(join(out_dir, name))
         finally:
             fs.delete(tmp)
     finally:

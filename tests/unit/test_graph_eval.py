@@ -1,0 +1,37 @@
+"""ID evaluations' arithmetic against hand-worked values, and the planted graph generator's structure."""
+import math
+
+import numpy as np
+import pytest
+
+from w2vspark.graph_eval import auc, f1_scores
+from w2vspark.graphs import planted_graph
+
+
+def test_f1_scores_by_hand():
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 1, 1, 2, 2])
+    # class 0: tp 2, fp 0, fn 1 -> 4/5; class 1: tp 1, fp 1, fn 1 -> 1/2; class 2: tp 1, fp 1, fn 0 -> 2/3
+    got = f1_scores(truth, predicted)
+    assert got["micro_f1"] == pytest.approx(4 / 6)
+    assert got["macro_f1"] == pytest.approx((4 / 5 + 1 / 2 + 2 / 3) / 3)
+
+
+def test_auc_counts_pairs_and_half_ties():
+    # pairs (p, n): 3 > 1, 3 > 2, 2 > 1, 2 = 2 (half): (3 + 0.5) / 4
+    assert auc(np.array([3.0, 2.0]), np.array([1.0, 2.0])) == pytest.approx(3.5 / 4)
+    assert auc(np.array([1.0]), np.array([2.0])) == 0.0
+    assert math.isnan(auc(np.array([]), np.array([1.0])))
+
+
+def test_planted_graph_keeps_most_edges_inside_communities():
+    src, dst, community = planted_graph(3000, 6, degree=8, mixing=0.2, seed=3)
+    assert len(community) == 3000 and not np.any(src == dst)
+    assert abs(len(src) - 12_000) < 200  # n x degree / 2 edges, minus the few self-loops dropped
+    inside = np.mean(community[src] == community[dst])
+    # 80% drawn inside, plus 20% x ~1/6 that land inside by chance: 0.833; 12,000 edges: sd 0.004, allow 5 sd
+    assert abs(inside - (0.8 + 0.2 / 6)) < 0.02
+    degrees = np.bincount(np.concatenate([src, dst]), minlength=3000)
+    assert degrees.max() > 5 * np.median(degrees)  # Pareto degree weights: a heavy tail
+    again = planted_graph(3000, 6, degree=8, mixing=0.2, seed=3)
+    assert np.array_equal(again[0], src) and np.array_equal(again[1], dst)

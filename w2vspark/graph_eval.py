@@ -1,0 +1,109 @@
+"""Evaluation of ID embeddings (graph nodes, items): node classification and link prediction.
+
+- Node classification (``eval.labels``: Parquet or CSV with columns id, label): the model's vectors joined with
+  the labels, split 50/50 by a hash of (seed, id), one-vs-rest logistic regression (Spark ML) trained on one half
+  and scored on the other: micro-F1 (for one label per node, the accuracy) and macro-F1 (the mean of the
+  classes' F1), as in the DeepWalk and node2vec papers.
+- Link prediction (``link_pairs/`` written by jobs/walks.py with ``eval.edges_holdout``): the cosine of the two
+  ends' vectors scores held-out edges against as many random non-edges; AUC = the probability that a held-out
+  edge outscores a non-edge (ties count half).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .evaluate import rank
+from .hadoop import HadoopFS, join
+from .model import Word2VecModel
+
+SPLIT_SEED = 1
+
+
+def read_labels(spark, fs: HadoopFS, path: str):
+    """-> DataFrame (id string, label string), one row per labelled id; clear errors for a missing file/column."""
+    from pyspark.sql import functions as F
+
+    if not fs.glob(path):
+        raise InputError(f"labels not found: {path} (eval.labels)")
+    fmt = "csv" if path.lower().rstrip("/").endswith(".csv") else "parquet"
+    reader = spark.read.option("header", True) if fmt == "csv" else spark.read
+    try:
+        df = reader.format(fmt).load(path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read labels {path} as {fmt}: {first}") from None
+    for column in ("id", "label"):
+        if column not in df.columns:
+            raise InputError(f"labels {path} have no column '{column}'; their columns are: {', '.join(df.columns)}")
+    return (df.where(F.col("id").isNotNull() & F.col("label").isNotNull())
+            .select(F.col("id").cast("string").alias("id"), F.col("label").cast("string").alias("label"))
+            .dropDuplicates(["id"]))
+
+
+def f1_scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Micro and macro F1 of single-label predictions; truth, predicted (n,) class indices."""
+    classes = np.unique(truth)
+    per_class = []
+    for c in classes:
+        tp = np.sum((predicted == c) & (truth == c))
+        fp, fn = np.sum((predicted == c) & (truth != c)), np.sum((predicted != c) & (truth == c))
+        per_class.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return {"micro_f1": float(np.mean(truth == predicted)) if len(truth) else float("nan"),
+            "macro_f1": float(np.mean(per_class)) if per_class else float("nan")}
+
+
+def node_classification(spark, model_dir: str, labels, seed: int = SPLIT_SEED) -> dict:
+    """Train and score one-vs-rest logistic regression on the model's vectors of the labelled ids."""
+    from pyspark.ml.classification import LogisticRegression, OneVsRest
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    vectors = spark.read.parquet(join(model_dir, "data"))  # (word, vector array<float>): the Spark ML layout
+    data = (vectors.join(labels, vectors["word"] == labels["id"])
+            .select("id", "label", array_to_vector("vector").alias("features"),
+                    (F.pmod(F.xxhash64(F.lit(seed), "id"), F.lit(2)) == 0).alias("train")))
+    data = StringIndexer(inputCol="label", outputCol="y", stringOrderType="alphabetAsc").fit(data).transform(data)
+    data = data.persist()
+    try:
+        sizes = {r["train"]: r["count"] for r in data.groupBy("train").count().collect()}
+        train, test = data.where("train"), data.where("not train")
+        out = {"labelled": int(labels.count()), "with_vectors": int(sum(sizes.values())),
+               "train": int(sizes.get(True, 0)), "test": int(sizes.get(False, 0)),
+               "classes": int(data.select("y").distinct().count())}
+        if out["train"] == 0 or out["test"] == 0 or out["classes"] < 2:
+            return {**out, "micro_f1": float("nan"), "macro_f1": float("nan"),
+                    "note": "too few labelled ids with vectors (need both halves and two classes)"}
+        classifier = OneVsRest(classifier=LogisticRegression(maxIter=100, regParam=1e-4), labelCol="y",
+                               featuresCol="features", parallelism=2)
+        scored = classifier.fit(train).transform(test).select("y", "prediction").toPandas()
+        return {**out, **f1_scores(scored["y"].to_numpy(), scored["prediction"].to_numpy())}
+    finally:
+        data.unpersist()
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive's score > a negative's), ties counting half (the Mann-Whitney U statistic / (n+ n-))."""
+    if not len(positive) or not len(negative):
+        return float("nan")
+    ranks = rank(np.concatenate([positive, negative]))  # average ranks of ties, 1-based
+    u = ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2
+    return float(u / (len(positive) * len(negative)))
+
+
+def link_prediction(spark, model: Word2VecModel, pairs_uri: str) -> dict:
+    """AUC of cosine scores of held-out edges against non-edges; pairs with an end outside the vocabulary (a node
+    whose walks were all too short) are not scored and counted."""
+    rows = spark.read.parquet(pairs_uri).toPandas()
+    index = {w: i for i, w in enumerate(model.words)}
+    a = rows["src"].map(index)
+    b = rows["dst"].map(index)
+    known = a.notna() & b.notna()
+    unit = model.vectors / np.maximum(np.linalg.norm(model.vectors, axis=1, keepdims=True), 1e-12)  # (V, d)
+    ia, ib = a[known].astype(int).to_numpy(), b[known].astype(int).to_numpy()
+    scores = np.einsum("nd,nd->n", unit[ia], unit[ib])  # (n,) cosine of the two ends
+    edge = rows["edge"][known].to_numpy()
+    return {"auc": auc(scores[edge], scores[~edge]), "edges_scored": int(edge.sum()),
+            "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
+            "pairs_outside_vocabulary": int((~known).sum())}
