@@ -140,14 +140,14 @@ def evaluate_run(spark, cfg: Config, log=print) -> dict:
     model = load_model(spark, join(run, "model"))
     scores = evaluate_model(model, data_dir, cfg.eval.analogy_restrict)
     log(summary_line(scores))
+    graph_scores, label_of = graph_evaluation(spark, cfg, model, log)
+    scores.update(graph_scores)
     metrics = read_metrics(fs, run)
     stats_uri = join(run, "corpus_stats.json")
     stats = fs.read_json(stats_uri) if fs.exists(stats_uri) else None
     fs.write_text(join(report_dir, "evaluation.json"), json.dumps(scores, indent=2, sort_keys=True) + "\n")
     if any("event" not in m for m in metrics):
         fs.write_chunks(join(report_dir, "loss.png"), [loss_plot(metrics)])
-    graph_scores, label_of = graph_evaluation(spark, cfg, model, log)
-    scores.update(graph_scores)
     fs.write_chunks(join(report_dir, "words.png"),
                     [labels_plot(model, label_of) if len(label_of) >= 3 else words_plot(model, cfg.eval.plot_words)])
     fs.write_text(join(report_dir, "report.md"), render_report(cfg, model, scores, metrics, stats))

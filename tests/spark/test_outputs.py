@@ -120,3 +120,32 @@ def test_jobs_print_user_errors_without_a_traceback(tmp_path):
     assert f"input path not found: {tmp_path / 'missing.txt'}" in output and "Traceback" not in output
     res = subprocess.run([str(ROOT / "spark-submit.sh"), "jobs/nope.py"], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2 and "job script not found: jobs/nope.py" in res.stderr
+
+
+def test_graph_pipeline_walks_to_report(spark, tmp_path):
+    """A planted-community graph -> walks with 10% of edges held out -> vocabulary from the walk column ->
+    training -> node classification and link prediction in the report. Chance is micro-F1 0.25 (4 equal
+    communities) and AUC 0.5; the thresholds sit far above chance and well below what this graph gives (seed 0:
+    0.96 / 0.78), so a broken join, split or score fails while seed noise does not."""
+    from w2vspark.graphs import planted_graph, write_graph
+    from w2vspark.walks import generate_walks
+
+    write_graph(tmp_path / "graph", *planted_graph(400, 4, degree=8, mixing=0.1, seed=0))
+    cfg = load_config(ROOT / "conf" / "graph.toml", [
+        f"walks.edges={tmp_path / 'graph' / 'edges'}", f"eval.labels={tmp_path / 'graph' / 'labels'}",
+        f"input.path={tmp_path / 'run' / 'walks'}", f"output.dir={tmp_path / 'run'}", "train.dim=16",
+        "train.checkpoint_every=0"])
+    stats = generate_walks(spark, cfg, **quiet)
+    assert stats["held_out_edges"] > 0 and stats["non_edges"] == stats["held_out_edges"]
+    build_corpus(spark, cfg, **quiet)
+    train_on_spark(spark, cfg, **quiet)
+    lines = []
+    scores = evaluate_run(spark, cfg, log=lines.append)
+    nc, lp = scores["node_classification"], scores["link_prediction"]
+    assert nc["classes"] == 4 and nc["train"] + nc["test"] == nc["with_vectors"] > 350
+    assert nc["micro_f1"] > 0.6 and nc["macro_f1"] > 0.6
+    assert lp["auc"] > 0.65 and lp["edges_scored"] + lp["pairs_outside_vocabulary"] >= stats["held_out_edges"]
+    text = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert "| node classification micro-F1 |" in text and "| link prediction AUC (cosine) |" in text
+    saved = json.loads((tmp_path / "run" / "report" / "evaluation.json").read_text())
+    assert saved["node_classification"]["micro_f1"] == pytest.approx(nc["micro_f1"])
