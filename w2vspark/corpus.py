@@ -20,6 +20,7 @@ from .errors import InputError
 from .hadoop import HadoopFS, join
 from .partitioning import partition_for_training
 from .storage import OutputExistsError
+from .tables import read_table
 from .text import JAVA_TOKEN_PATTERN
 from .vocab import Vocabulary, VocabularyError, rank_counts
 
@@ -49,11 +50,7 @@ def read_input(spark, fs: HadoopFS, cfg: Config):
         if all(size == 0 for _, size in files):
             raise InputError(f"input {path} is empty ({len(files)} file(s) of 0 bytes)")
         return spark.read.text(path).select(F.col("value").alias("text"))
-    try:
-        df = spark.read.format(fmt).load(path)
-    except Exception as exc:  # unknown format or unreadable table: report it without the JVM stack
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read {path} as format '{fmt}': {first}") from None
+    df = read_table(spark, fs, path, fmt, "input", "input.path")
     if cfg.input.tokens_column:
         column = cfg.input.tokens_column
         require_sequence_column(df, column, f"input table {path}", "input.tokens_column")

@@ -16,6 +16,7 @@ from .errors import InputError
 from .evaluate import rank
 from .hadoop import HadoopFS, join
 from .model import Word2VecModel
+from .tables import read_table, source_format
 
 SPLIT_SEED = 1
 
@@ -24,15 +25,7 @@ def read_labels(spark, fs: HadoopFS, path: str):
     """-> DataFrame (id string, label string), one row per labelled id; clear errors for a missing file/column."""
     from pyspark.sql import functions as F
 
-    if not fs.glob(path):
-        raise InputError(f"labels not found: {path} (eval.labels)")
-    fmt = "csv" if path.lower().rstrip("/").endswith(".csv") else "parquet"
-    reader = spark.read.option("header", True) if fmt == "csv" else spark.read
-    try:
-        df = reader.format(fmt).load(path)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read labels {path} as {fmt}: {first}") from None
+    df = read_table(spark, fs, path, source_format(path), "labels", "eval.labels")
     for column in ("id", "label"):
         if column not in df.columns:
             raise InputError(f"labels {path} have no column '{column}'; their columns are: {', '.join(df.columns)}")

@@ -21,15 +21,11 @@ from .config import Config, ConfigError
 from .errors import InputError
 from .hadoop import HadoopFS, join
 from .storage import OutputExistsError
+from .tables import read_table, source_format
 
 OUTPUTS = ("walks", "walks_stats.json", "link_pairs")
 NODE_TYPES = ("string", "int", "bigint")
 WEIGHT_TYPES = ("double", "float", "int", "bigint", "smallint", "tinyint", "string")  # csv columns are strings
-
-
-def edge_format(cfg: Config) -> str:
-    w = cfg.walks
-    return w.format or ("csv" if w.edges.lower().rstrip("/").endswith(".csv") else "parquet")
 
 
 def read_edges(spark, fs: HadoopFS, cfg: Config):
@@ -41,15 +37,7 @@ def read_edges(spark, fs: HadoopFS, cfg: Config):
     if not path:
         raise ConfigError("config key 'walks.edges' must name an edge list (Parquet or CSV with columns src, dst "
                           "and optional weight)")
-    if not fs.glob(path):
-        raise InputError(f"edge list not found: {path} (walks.edges)")
-    fmt = edge_format(cfg)
-    try:
-        reader = spark.read.option("header", True) if fmt == "csv" else spark.read
-        df = reader.format(fmt).load(path)
-    except Exception as exc:  # unreadable file: report it without the JVM stack
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read edge list {path} as {fmt}: {first}") from None
+    df = read_table(spark, fs, path, source_format(path, cfg.walks.format), "edge list", "walks.edges")
     types = dict(df.dtypes)
     for column in ("src", "dst"):
         if column not in types:
