@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from w2vspark import synthetic  # noqa: E402
 from w2vspark.config import load_config  # noqa: E402
 from w2vspark.local import corpus_from_sentences, split_round_robin, train_local  # noqa: E402
+from w2vspark.trainer import TrainingDiverged  # noqa: E402
 
 LOSS_TOLERANCE = 0.05  # final loss within 5% of the 1-partition run's
 MIN_PURITY = 0.95
@@ -66,8 +68,14 @@ def run_cell(data: synthetic.Synthetic, settings: list[str], partitions: int, se
     vocab, sentences = corpus_from_sentences(data.sentences, cfg)
     records, events = [], []
     t0 = time.perf_counter()
-    model = train_local(cfg, split_round_robin(sentences, partitions), vocab, on_round=records.append,
-                        on_rollback=events.append)
+    try:
+        model = train_local(cfg, split_round_robin(sentences, partitions), vocab, on_round=records.append,
+                            on_rollback=events.append)
+    except TrainingDiverged as exc:  # a finding of the matrix, not the end of it
+        return {"partitions": partitions, "seed": seed, "final_loss": math.nan, "min_loss": math.nan,
+                "rollbacks": len(events), "purity": 0.0, "seconds": time.perf_counter() - t0,
+                "words": int(sum(len(s) for s in sentences)) * cfg.train.epochs, "vocab_size": len(vocab),
+                "diverged": str(exc).split(";")[0]}
     seconds = time.perf_counter() - t0
     kept = {r["round"]: r for r in records if r["pairs"]}  # a rolled-back round's record is replaced by its re-run
     losses = [kept[k]["loss"] for k in sorted(kept)]
@@ -82,7 +90,7 @@ def judge(cells: list[dict]) -> list[dict]:
     base = {(c["shape"], c["seed"]): c for c in cells if c["partitions"] == 1}
     for c in cells:
         ref = base.get((c["shape"], c["seed"]))
-        problems = []
+        problems = [c["diverged"]] if c.get("diverged") else []
         if ref is not None and c["final_loss"] > ref["final_loss"] * (1 + LOSS_TOLERANCE):
             problems.append(f"loss {c['final_loss']:.3f} > {1 + LOSS_TOLERANCE:g} x {ref['final_loss']:.3f}")
         if c["purity"] < MIN_PURITY:
