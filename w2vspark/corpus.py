@@ -53,33 +53,26 @@ def read_input(spark, fs: HadoopFS, cfg: Config):
     df = read_table(spark, fs, path, fmt, "input", "input.path")
     if cfg.input.tokens_column:
         column = cfg.input.tokens_column
-        require_sequence_column(df, column, f"input table {path}", "input.tokens_column")
+        require_column(df, column, SEQUENCE_TYPES, f"input table {path}", "input.tokens_column")
         return df.select(F.col(column).alias("seq"))
     column = cfg.input.text_column
     require_column(df, column, "string", f"input table {path}", "input.text_column")
     return df.select(F.col(column).alias("text"))
 
 
-def require_column(df, column: str, dtype: str, where: str, key: str) -> None:
-    """A clear error unless ``df`` has ``column`` of Spark type ``dtype``; ``key`` is the setting naming it."""
+def require_column(df, column: str, dtypes: str | tuple[str, ...], where: str, key: str) -> None:
+    """A clear error unless ``df`` has ``column`` of Spark type ``dtypes`` (one, or a tuple of allowed types);
+    ``key`` is the setting naming it."""
+    allowed = (dtypes,) if isinstance(dtypes, str) else dtypes
     if column not in df.columns:
         raise InputError(f"{where} has no column '{column}' ({key}); its columns are: {', '.join(df.columns)}")
     actual = dict(df.dtypes)[column]
-    if actual != dtype:
-        raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type {dtype}")
+    if actual not in allowed:
+        names = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type {names}")
 
 
-SEQUENCE_TYPES = ("array<string>", "array<int>", "array<bigint>")
-
-
-def require_sequence_column(df, column: str, where: str, key: str) -> None:
-    """A clear error unless ``df`` has ``column`` of one of the :data:`SEQUENCE_TYPES`."""
-    if column not in df.columns:
-        raise InputError(f"{where} has no column '{column}' ({key}); its columns are: {', '.join(df.columns)}")
-    actual = dict(df.dtypes)[column]
-    if actual not in SEQUENCE_TYPES:
-        raise InputError(f"column '{column}' of {where} has type {actual}; {key} must name a column of type "
-                         f"{', '.join(SEQUENCE_TYPES[:-1])} or {SEQUENCE_TYPES[-1]}")
+SEQUENCE_TYPES = ("array<string>", "array<int>", "array<bigint>")  # ready-made sequences (input.tokens_column)
 
 
 def check_token_pattern(spark, pattern: str) -> None:
@@ -129,7 +122,7 @@ def sentence_chunks(text_df, cfg: Config):
 
 
 def sequence_chunks(df, column: str, max_sentence_length: int):
-    """An array column of sequences (one of :data:`SEQUENCE_TYPES`) -> the rows of :func:`sentence_chunks`.
+    """An array column of sequences (one of the :data:`SEQUENCE_TYPES`) -> the rows of :func:`sentence_chunks`.
 
     Tokens are used as they are: numbers become their decimal string, nothing is lowercased or re-tokenized.
     Null elements are removed (counted in ``null_tokens`` on the first chunk); a null array is one empty chunk

@@ -166,14 +166,14 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
-        from .corpus import count_words, encode, require_sequence_column, select_vocab, sequence_chunks
+        from .corpus import SEQUENCE_TYPES, count_words, encode, require_column, select_vocab, sequence_chunks
         from .partitioning import partition_for_training
         from .trainer import init_params
         from .training import check_model_size, train_partitioned
 
         cfg = self._to_config()
         column = self.getInputCol()
-        require_sequence_column(dataset, column, "the dataset", "inputCol")
+        require_column(dataset, column, SEQUENCE_TYPES, "the dataset", "inputCol")
         spark = dataset.sparkSession
         chunks = sequence_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(
             StorageLevel.MEMORY_AND_DISK)

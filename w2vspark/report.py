@@ -66,8 +66,8 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
     t = cfg.train
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
              "| setting | value |", "|---|---|"]
-    for key in ("dim", "window", "shrink_windows", "num_negatives", "ns_exponent", "sample", "lr", "min_lr", "epochs", "loss", "num_partitions",
-                "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step", "rollback_ratio", "seed"):
+    for key in ("dim", "window", "shrink_windows", "num_negatives", "ns_exponent", "sample", "lr", "min_lr",
+                "epochs", "loss", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step", "rollback_ratio", "seed"):
         lines.append(f"| train.{key} | {getattr(t, key)} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
     lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]
@@ -88,8 +88,8 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
               f"| SimLex-999 Spearman | {format_score(sl['spearman'])} | {sl['pairs']}/{sl['total']} pairs |"]
     for kind in ("semantic", "syntactic", "total"):
         a = an[kind]
-        lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | {format_score(a['accuracy'], True)} "
-                     f"| {a['seen']}/{a['total']} questions |")
+        lines.append(f"| analogy {kind} (3CosAdd, top {cfg.eval.analogy_restrict:,}) | "
+                     f"{format_score(a['accuracy'], True)} | {a['seen']}/{a['total']} questions |")
     lines += graph_lines(scores)
     lines += ["", "## Nearest neighbours", ""]
     for word in cfg.eval.words:

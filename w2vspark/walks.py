@@ -18,9 +18,9 @@ import time
 import uuid
 
 from .config import Config, ConfigError
+from .corpus import check_outputs
 from .errors import InputError
 from .hadoop import HadoopFS, join
-from .storage import OutputExistsError
 from .tables import read_table, source_format
 
 OUTPUTS = ("walks", "walks_stats.json", "link_pairs")
@@ -108,10 +108,9 @@ def build_adjacency(walked_edges, directed: bool, num_partitions: int):
         e = e.union(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "weight"))
     e = (e.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
          .select(F.xxhash64("src").alias("node"), F.struct(F.xxhash64("dst").alias("nbr"), "weight").alias("e")))
-    adjacency = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
+    return (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
                  .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts"))
                  .repartition(num_partitions, "node"))
-    return adjacency
 
 
 def _uniform(*columns):
@@ -213,10 +212,7 @@ def _generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
     w = cfg.walks
     fs = HadoopFS(spark)
     out_dir = cfg.output.dir
-    existing = [n for n in OUTPUTS if fs.exists(join(out_dir, n))]
-    if existing and not cfg.output.overwrite:
-        raise OutputExistsError(f"{join(out_dir, existing[0])} already exists; set output.overwrite=true to "
-                                f"replace it")
+    check_outputs(fs, out_dir, OUTPUTS, cfg.output.overwrite)
     edges = read_edges(spark, fs, cfg).persist(StorageLevel.MEMORY_AND_DISK)
     cached = [edges]
     try:
