@@ -9,6 +9,16 @@ syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize and batchPa
 full softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
+
+A saved model folder is Spark ML's own layout (metadata class ``org.apache.spark.ml.feature.Word2VecModel``, MLlib's
+Params only, data/ as Parquet word + vector) plus w2vspark.json, with w2vspark's own Params in a ``w2vspark``
+metadata field that Spark ignores: ``pyspark.ml.feature.Word2VecModel.load`` reads it on a cluster without
+w2vspark, and so does a PipelineModel reloaded there (its Word2Vec stage comes back as pyspark's model).
+:meth:`Word2VecModel.load` reads folders written by this class, by ``jobs/train.py`` and by Spark MLlib.
+
+When ``PYSPARK_PYTHON`` is unset, Spark starts its Python workers with ``python3`` from the PATH, which may lack
+this project's dependencies; in local mode fit and transform give the workers this interpreter, on a cluster they
+check once that the workers can import them and say what to set if not.
 """
 from __future__ import annotations
 
@@ -25,9 +35,16 @@ from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 
 from . import model as core
 from .config import Config, OutputConfig, TrainConfig, VocabConfig, validate
+from .errors import UserError
 from .hadoop import HadoopFS, join
+from .session import use_driver_python
 
 __all__ = ["Word2Vec", "Word2VecModel"]
+
+# pyspark.ml.feature.Word2VecModel's Params: the only ones Spark's reader accepts in metadata/part-00000
+MLLIB_PARAMS = ("inputCol", "outputCol", "vectorSize", "windowSize", "minCount", "maxIter", "stepSize",
+                "numPartitions", "seed", "maxSentenceLength")
+_CLASS = __name__ + ".Word2VecModel"
 
 
 class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSize):
@@ -109,7 +126,15 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         return cfg
 
 
-class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsWritable):
+class _HasColumnSetters:
+    def setInputCol(self, value):
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value):
+        return self._set(outputCol=value)
+
+
+class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsWritable):
     """Skip-gram word2vec trained on Spark by w2vspark, with pyspark.ml.feature.Word2Vec's Params."""
 
     @keyword_only
@@ -157,12 +182,6 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
     def setSeed(self, value):
         return self._set(seed=value)
 
-    def setInputCol(self, value):
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value):
-        return self._set(outputCol=value)
-
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
@@ -175,6 +194,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
         column = self.getInputCol()
         require_column(dataset, column, SEQUENCE_TYPES, "the dataset", "inputCol")
         spark = dataset.sparkSession
+        use_driver_python(spark)
         chunks = sequence_chunks(dataset, column, cfg.vocab.max_sentence_length).persist(
             StorageLevel.MEMORY_AND_DISK)
         corpus = words_bc = None
@@ -196,7 +216,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsW
         return self._copyValues(model)
 
 
-class Word2VecModel(Model, _Word2VecParams, MLReadable, MLWritable):
+class Word2VecModel(_HasColumnSetters, Model, _Word2VecParams, MLReadable, MLWritable):
     """Word vectors trained by :class:`Word2Vec`, with pyspark.ml.feature.Word2VecModel's methods."""
 
     def __init__(self, vectors: core.Word2VecModel | None = None):
@@ -235,6 +255,7 @@ class Word2VecModel(Model, _Word2VecParams, MLReadable, MLWritable):
         from pyspark.sql.functions import pandas_udf
 
         spark = dataset.sparkSession
+        use_driver_python(spark)
         if self._bc is None:
             index = {w: i for i, w in enumerate(self._core.words)}
             self._bc = spark.sparkContext.broadcast((index, self._core.vectors))
@@ -271,9 +292,16 @@ class _ModelWriter(MLWriter):
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sc)
+        model = self.instance
+        mine = {p.name: v for p, v in model._paramMap.items()}
+        defaults = {p.name: v for p, v in model._defaultParamMap.items()}
+        spark_only = {"class": core.SPARK_ML_CLASS,
+                      "defaultParamMap": {k: v for k, v in defaults.items() if k in MLLIB_PARAMS},
+                      "w2vspark": {"class": _CLASS, "paramMap": mine, "defaultParamMap": defaults}}
+        DefaultParamsWriter.saveMetadata(model, path, self.sparkSession, extraMetadata=spark_only,
+                                         paramMap={k: v for k, v in mine.items() if k in MLLIB_PARAMS})
         spark = self.sparkSession
-        m = self.instance.wordVectors
+        m = model.wordVectors
         m.to_spark(spark).coalesce(1).write.parquet(join(path, "data"))
         HadoopFS(spark).write_text(join(path, "w2vspark.json"), json.dumps(m.info()) + "\n")
 
@@ -285,10 +313,18 @@ class _ModelReader(MLReader):
 
     def load(self, path: str) -> Word2VecModel:
         spark = self.sparkSession
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
-        info = HadoopFS(spark).read_json(join(path, "w2vspark.json"))
+        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        if metadata["class"] not in (core.SPARK_ML_CLASS, _CLASS):
+            raise UserError(f"{path} holds a {metadata['class']}, not a Word2VecModel")
         table = spark.read.parquet(join(path, "data")).toArrow()
-        model = self.cls(core.Word2VecModel.from_parts(info, table, join(path, "w2vspark.json")))
+        fs = HadoopFS(spark)
+        info_uri = join(path, "w2vspark.json")
+        if fs.exists(info_uri):
+            vectors = core.Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
+        else:  # saved by Spark MLlib: vectors only
+            vectors = core.Word2VecModel.from_table(table)
+        model = self.cls(vectors)
         model._resetUid(metadata["uid"])
-        DefaultParamsReader.getAndSetParams(model, metadata)
+        params = metadata.get("w2vspark", metadata)  # w2vspark's Params, else MLlib's (all of them exist here)
+        DefaultParamsReader.getAndSetParams(model, {**params, "sparkVersion": metadata["sparkVersion"]})
         return model

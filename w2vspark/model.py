@@ -151,10 +151,21 @@ class Word2VecModel:
         if version != FORMAT_VERSION:
             raise ValueError(f"{where} has format_version {version!r}; this w2vspark reads version "
                              f"{FORMAT_VERSION} only (upgrade w2vspark to read it)")
-        words = table.column("word").to_pylist()
-        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        vectors = flat.astype(np.float32).reshape(len(words), info["dim"])
+        words, vectors = _words_and_vectors(table, info["dim"])
         return cls(words, vectors, info.get("counts"), info.get("config"))
+
+    @classmethod
+    def from_table(cls, table) -> "Word2VecModel":
+        """Rebuild from a data table alone (a model folder written by Spark MLlib): no counts, no settings."""
+        column = table.column("vector").combine_chunks()
+        dim = len(column[0]) if len(column) else 0
+        return cls(*_words_and_vectors(table, dim))
+
+
+def _words_and_vectors(table, dim: int) -> tuple[list[str], np.ndarray]:
+    words = table.column("word").to_pylist()
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return words, flat.astype(np.float32).reshape(len(words), dim)  # (V, dim)
 
 
 def _spark_version() -> str:
