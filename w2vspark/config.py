@@ -81,6 +81,15 @@ class WalksConfig:
 
 
 @dataclass(frozen=True)
+class PhrasesConfig:
+    min_count: int = 5  # subtracted from a candidate's count in its score (jobs/phrases.py)
+    threshold: float = 10.0  # a candidate scoring above this becomes one token
+    passes: int = 1  # 2: phrases of phrases (up to four words)
+    delimiter: str = "_"  # joins the words of a phrase
+    common_words: tuple[str, ...] = ()  # connector words that may sit inside a phrase ("of": bank_of_america)
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = "out/run"  # the run folder every stage reads and writes
     overwrite: bool = False
@@ -104,6 +113,7 @@ class Config:
     vocab: VocabConfig = field(default_factory=VocabConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     walks: WalksConfig = field(default_factory=WalksConfig)
+    phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -263,6 +273,11 @@ def validate(cfg: Config) -> None:
     need(w.length >= 2, "walks.length", ">= 2", w.length)
     need(w.p > 0 and math.isfinite(w.p), "walks.p", "> 0", w.p)
     need(w.q > 0 and math.isfinite(w.q), "walks.q", "> 0", w.q)
+    ph = cfg.phrases
+    need(ph.min_count >= 0, "phrases.min_count", ">= 0", ph.min_count)
+    need(math.isfinite(ph.threshold), "phrases.threshold", "a finite number", ph.threshold)
+    need(1 <= ph.passes <= 4, "phrases.passes", "between 1 and 4", ph.passes)
+    need(bool(ph.delimiter), "phrases.delimiter", "a non-empty string", ph.delimiter)
     if cfg.input.tokens_column:
         need(cfg.input.format != "text", "input.format",
              "a table source such as \"parquet\" when input.tokens_column is set (text files hold no arrays)",

@@ -95,6 +95,24 @@ def _chunks_expr(length: int):
         f"i -> struct(i as chunk, slice(_tokens, i * {length} + 1, {length}) as tokens))")
 
 
+def text_tokens(text, cfg: Config):
+    """A string column -> its tokens (array<string>) as the vocabulary sees them: invalid UTF-8 replaced by
+    U+FFFD, lowercased when ``vocab.lowercase``, split by ``vocab.token_pattern``; null -> empty array."""
+    from pyspark.sql import functions as F
+
+    v = cfg.vocab
+    clean = F.make_valid_utf8(F.coalesce(text, F.lit("")))
+    lowered = F.lower(clean) if v.lowercase else clean
+    return F.regexp_extract_all(lowered, F.lit(v.token_pattern or JAVA_TOKEN_PATTERN), 0)
+
+
+def sequence_tokens(raw):
+    """An array<string> column of ready-made sequences -> the same without null elements; null -> empty."""
+    from pyspark.sql import functions as F
+
+    return F.filter(F.coalesce(raw, F.array().cast("array<string>")), lambda x: x.isNotNull())
+
+
 def sentence_chunks(text_df, cfg: Config):
     """text -> rows (key: long, chunk: int, tokens: array<string>, bad_utf8: boolean, null_row: boolean,
     null_tokens: int).
@@ -105,12 +123,8 @@ def sentence_chunks(text_df, cfg: Config):
     """
     from pyspark.sql import functions as F
 
-    v = cfg.vocab
-    pattern = v.token_pattern or JAVA_TOKEN_PATTERN
     text = F.col("text")
-    clean = F.make_valid_utf8(F.coalesce(text, F.lit("")))
-    lowered = F.lower(clean) if v.lowercase else clean
-    tokens = F.regexp_extract_all(lowered, F.lit(pattern), 0)
+    tokens = text_tokens(text, cfg)
     chunks = _chunks_expr(v.max_sentence_length)
     first = F.col("chunk") == 0
     return (text_df.select(text, F.coalesce(~F.is_valid_utf8(text), F.lit(False)).alias("_bad"),
@@ -131,7 +145,7 @@ def sequence_chunks(df, column: str, max_sentence_length: int):
     from pyspark.sql import functions as F
 
     raw = F.col(column).cast("array<string>")
-    tokens = F.filter(F.coalesce(raw, F.array().cast("array<string>")), lambda x: x.isNotNull())
+    tokens = sequence_tokens(raw)
     dropped = F.when(raw.isNull(), F.lit(0)).otherwise(F.size(raw) - F.size(tokens))
     chunks = _chunks_expr(max_sentence_length)
     first = F.col("chunk") == 0
