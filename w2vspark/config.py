@@ -58,6 +58,7 @@ class TrainConfig:
     max_step: float = 1.0  # a row moves at most this x max(min(its length, 4 typical), typical) per round; 0 = off
     rollback_ratio: float = 1.5  # a round whose loss exceeds this x the best so far is rolled back; 0 = off
     seed: int = 1
+    init_model: str = ""  # continue from this model folder or word2vec file ("" = random start); see README
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False
 

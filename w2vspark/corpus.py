@@ -125,7 +125,7 @@ def sentence_chunks(text_df, cfg: Config):
 
     text = F.col("text")
     tokens = text_tokens(text, cfg)
-    chunks = _chunks_expr(v.max_sentence_length)
+    chunks = _chunks_expr(cfg.vocab.max_sentence_length)
     first = F.col("chunk") == 0
     return (text_df.select(text, F.coalesce(~F.is_valid_utf8(text), F.lit(False)).alias("_bad"),
                            text.isNull().alias("_null"), tokens.alias("_tokens"))
@@ -177,6 +177,21 @@ def select_vocab(counts, cfg: Config) -> Vocabulary:
                               f"words and the highest count is {summary['top'] or 0}; lower vocab.min_count")
     ranked = rank_counts([(r["word"], r["count"]) for r in rows], v.min_count)  # same order, checked in Python
     return Vocabulary(tuple(w for w, _ in ranked), [c for _, c in ranked])
+
+
+def continued_vocab(spark, counts, cfg: Config, start=None):
+    """The vocabulary of ``train.init_model`` merged with this corpus's counts (see :mod:`w2vspark.continued`)
+    -> (vocabulary, statistics for corpus_stats.json). Only the counts of known words and of words reaching
+    min_count come to the driver."""
+    from pyspark.sql import functions as F
+
+    from .continued import merge_vocab, read_start_model
+
+    start = start or read_start_model(spark, cfg.train.init_model)
+    known = spark.createDataFrame([(w,) for w in start.words], "word string")
+    wanted = counts.where(F.col("count") >= cfg.vocab.min_count).unionByName(counts.join(known, "word", "left_semi"))
+    rows = wanted.distinct().orderBy("word").collect()
+    return merge_vocab(start, [(r["word"], r["count"]) for r in rows], cfg.vocab.min_count, cfg.vocab.max_vocab_size)
 
 
 def _encoder(words_broadcast):
@@ -249,9 +264,16 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
             log(f"skipped {totals['nulls']} null and {totals['empty']} empty sequences and "
                 f"{totals['null_tokens']} null elements of {what}")
         counts = count_words(chunks)
-        vocab = select_vocab(counts, cfg)
+        continued = {}
+        if cfg.train.init_model:
+            vocab, continued = continued_vocab(spark, counts, cfg)
+        else:
+            vocab = select_vocab(counts, cfg)
         distinct = counts.count()
-        log(f"vocabulary: {len(vocab)} of {distinct} distinct words reach min_count={cfg.vocab.min_count}")
+        log(f"vocabulary: {len(vocab)} of {distinct} distinct words reach min_count={cfg.vocab.min_count}"
+            + (f" or are known to {cfg.train.init_model} ({continued['known_words']} known, "
+               f"{continued['known_words_in_corpus']} of them in this corpus; {continued['new_words']} new)"
+               if continued else ""))
 
         tmp = join(out_dir, f"_tmp-build_vocab-{uuid.uuid4().hex[:8]}")
         try:
@@ -281,7 +303,7 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                 "empty_rows": int(totals["empty"] or 0), "null_tokens": int(totals["null_tokens"] or 0),
                 "num_partitions": cfg.train.num_partitions, "min_count": cfg.vocab.min_count,
                 "max_sentence_length": cfg.vocab.max_sentence_length,
-                "seconds": round(time.perf_counter() - t0, 3),
+                "seconds": round(time.perf_counter() - t0, 3), **continued,
             }
             fs.write_json(join(tmp, "corpus_stats.json"), stats)
             for name in OUTPUTS:

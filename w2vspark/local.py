@@ -66,12 +66,15 @@ def local_runner(parts: Sequence[tuple[np.ndarray, np.ndarray]], plan: TaskPlan)
 
 def train_local(cfg: Config, parts: Sequence[tuple[np.ndarray, np.ndarray]], vocab: Vocabulary,
                 on_round: Callable[[dict], None] | None = None,
-                on_rollback: Callable[[dict], None] | None = None) -> Word2VecModel:
-    """Train on in-memory partitions (each (ids, offsets)) and return the model (input vectors)."""
+                on_rollback: Callable[[dict], None] | None = None,
+                params: tuple[np.ndarray, np.ndarray] | None = None) -> Word2VecModel:
+    """Train on in-memory partitions (each (ids, offsets)) and return the model (input vectors).
+
+    ``params`` (w_in, w_out), each (V, d) float32, are the start (trained in place); None = a random start."""
     t = cfg.train
     plan = task_plan(cfg, vocab)
     corpus_words = int(sum(len(ids) for ids, _ in parts))
-    w_in, w_out = init_params(len(vocab), t.dim, t.seed)
+    w_in, w_out = params if params is not None else init_params(len(vocab), t.dim, t.seed)
     specs = round_specs(t, corpus_words, len(parts))
     fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round, on_rollback=on_rollback)
     return Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())

@@ -5,7 +5,8 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
-syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize and batchPairs. ``fit`` trains skip-gram with negative sampling (or the
+syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs and initialModel (continued
+training). ``fit`` trains skip-gram with negative sampling (or the
 full softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
@@ -38,6 +39,7 @@ from .config import Config, OutputConfig, TrainConfig, VocabConfig, validate
 from .errors import UserError
 from .hadoop import HadoopFS, join
 from .session import use_driver_python
+from .spark_io import write_vectors
 
 __all__ = ["Word2Vec", "Word2VecModel"]
 
@@ -83,6 +85,9 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
+    initialModel = Param(Params._dummy(), "initialModel", "continue from this saved model folder (w2vspark or Spark "
+                         "ML) or word2vec file: its words keep their vectors, new words are added; '' = random start",
+                         typeConverter=TypeConverters.toString)
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -90,7 +95,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                         outputCol=self.uid + "__output")
+                         initialModel="", outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -118,7 +123,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
             damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
-            seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0)
+            seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0, init_model=self.getOrDefault(self.initialModel))
         cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
                                                     max_sentence_length=self.getMaxSentenceLength()),
                      output=OutputConfig(dir="(in memory)"))
@@ -141,7 +146,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                 batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True):
+                 batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
+                 initialModel=""):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -149,7 +155,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
-                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True):
+                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
+                 initialModel=""):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -170,6 +177,9 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def setShrinkWindows(self, value):
         return self._set(shrinkWindows=value)
 
+    def setInitialModel(self, value):
+        return self._set(initialModel=value)
+
     def setMaxSentenceLength(self, value):
         return self._set(maxSentenceLength=value)
 
@@ -185,7 +195,9 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
-        from .corpus import SEQUENCE_TYPES, count_words, encode, require_column, select_vocab, sequence_chunks
+        from .continued import initial_params, read_start_model
+        from .corpus import (SEQUENCE_TYPES, continued_vocab, count_words, encode, require_column, select_vocab,
+                             sequence_chunks)
         from .partitioning import partition_for_training
         from .trainer import init_params
         from .training import check_model_size, train_partitioned
@@ -199,11 +211,18 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
             StorageLevel.MEMORY_AND_DISK)
         corpus = words_bc = None
         try:
-            vocab = select_vocab(count_words(chunks), cfg)
+            if cfg.train.init_model:
+                start = read_start_model(spark, cfg.train.init_model)
+                vocab, _ = continued_vocab(spark, count_words(chunks), cfg, start)
+            else:
+                vocab = select_vocab(count_words(chunks), cfg)
             check_model_size(spark, cfg, len(vocab))
             encoded, words_bc = encode(spark, chunks, vocab)
             corpus = partition_for_training(spark, encoded, cfg.train.num_partitions)
-            w_in, w_out = init_params(len(vocab), cfg.train.dim, cfg.train.seed)
+            if cfg.train.init_model:
+                w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed)
+            else:
+                w_in, w_out = init_params(len(vocab), cfg.train.dim, cfg.train.seed)
             train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
         finally:
             if corpus is not None:
@@ -211,7 +230,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
             if words_bc is not None:
                 words_bc.unpersist()
             chunks.unpersist()
-        model = Word2VecModel(core.Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict()))
+        model = Word2VecModel(core.Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict()), w_out)
         model._resetUid(self.uid)
         return self._copyValues(model)
 
@@ -219,9 +238,10 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
 class Word2VecModel(_HasColumnSetters, Model, _Word2VecParams, MLReadable, MLWritable):
     """Word vectors trained by :class:`Word2Vec`, with pyspark.ml.feature.Word2VecModel's methods."""
 
-    def __init__(self, vectors: core.Word2VecModel | None = None):
+    def __init__(self, vectors: core.Word2VecModel | None = None, w_out: np.ndarray | None = None):
         super().__init__()
         self._core = vectors
+        self._w_out = w_out  # (V, d) output vectors after fit: saved as w_out/ for continued training
         self._bc = None
 
     @property
@@ -302,7 +322,9 @@ class _ModelWriter(MLWriter):
                                          paramMap={k: v for k, v in mine.items() if k in MLLIB_PARAMS})
         spark = self.sparkSession
         m = model.wordVectors
-        m.to_spark(spark).coalesce(1).write.parquet(join(path, "data"))
+        write_vectors(spark, m, join(path, "data"))
+        if model._w_out is not None:
+            write_vectors(spark, core.Word2VecModel(m.words, model._w_out), join(path, "w_out"))
         HadoopFS(spark).write_text(join(path, "w2vspark.json"), json.dumps(m.info()) + "\n")
 
 

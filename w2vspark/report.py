@@ -75,6 +75,11 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         lines.append(f"- corpus: {stats['tokens']:,} tokens in {stats['input_lines']:,} lines; "
                      f"{stats['kept_tokens']:,} kept in {stats['sentences']:,} sentences "
                      f"({stats['rare_fraction']:.1%} of tokens below min_count)")
+        if stats.get("init_model"):
+            new = ", ".join(f"`{w}`" for w in stats["new_words_most_frequent"][:12])
+            lines.append(f"- continued from `{stats['init_model']}`: {stats['known_words']:,} known words "
+                         f"({stats['known_words_in_corpus']:,} of them in this corpus) kept their ids; "
+                         f"{stats['new_words']:,} new words appended" + (f", most frequent: {new}" if new else ""))
     rounds = [m for m in metrics if "event" not in m]
     if rounds:
         seconds = sum(m["seconds"] for m in rounds)

@@ -23,19 +23,27 @@ CHECKPOINT_FORMAT = 1
 _EPOCH_DIR = re.compile(r"epoch=(\d+)$")
 
 
-def save_model(spark, model: Word2VecModel, uri: str, overwrite: bool = False) -> None:
-    """Write ``model`` in the Spark ML Word2VecModel layout plus w2vspark.json at ``uri``."""
+def save_model(spark, model: Word2VecModel, uri: str, overwrite: bool = False, w_out=None) -> None:
+    """Write ``model`` in the Spark ML Word2VecModel layout plus w2vspark.json at ``uri``, and the output vectors
+    ``w_out`` (V, d), when given, as ``w_out/`` (Parquet word, vector in the same order) for continued training."""
     fs = HadoopFS(spark)
     if fs.exists(uri) and not overwrite:
         raise OutputExistsError(f"{uri} already exists; set output.overwrite=true to replace it")
     tmp = f"{uri.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         fs.write_text(join(tmp, "metadata", "part-00000"), json.dumps(model.spark_metadata()) + "\n")
-        model.to_spark(spark).coalesce(1).write.parquet(join(tmp, "data"))
+        write_vectors(spark, model, join(tmp, "data"))
+        if w_out is not None:
+            write_vectors(spark, Word2VecModel(model.words, w_out), join(tmp, "w_out"))
         fs.write_json(join(tmp, "w2vspark.json"), model.info())
         fs.replace(tmp, uri)
     finally:
         fs.delete(tmp)
+
+
+def write_vectors(spark, model: Word2VecModel, uri: str) -> None:
+    """One Parquet file (word: string, vector: array<float>) at ``uri``: Spark ML's data/ layout."""
+    model.to_spark(spark).coalesce(1).write.parquet(uri)
 
 
 def load_model(spark, uri: str) -> Word2VecModel:
@@ -45,6 +53,18 @@ def load_model(spark, uri: str) -> Word2VecModel:
         raise UserError(f"{uri} is not a w2vspark model folder (no w2vspark.json)")
     table = spark.read.parquet(join(uri, "data")).toArrow()
     return Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
+
+
+def load_output_vectors(spark, uri: str, words) -> np.ndarray | None:
+    """The output vectors saved beside a model (``w_out/``) in the order of ``words``; None when absent."""
+    path = join(uri, "w_out")
+    if not HadoopFS(spark).exists(path):
+        return None
+    table = spark.read.parquet(path).toArrow()
+    out = Word2VecModel.from_table(table)
+    if out.words != list(words):
+        raise UserError(f"{path} does not list the words of {join(uri, 'data')} in the same order")
+    return out.vectors
 
 
 def _blocks_table(w_in: np.ndarray, w_out: np.ndarray):

@@ -21,10 +21,10 @@ NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample", "lr", "min_lr",
                 "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch", "combine",
-                "task_lr_scale", "max_step", "rollback_ratio", "seed")
+                "task_lr_scale", "max_step", "rollback_ratio", "seed", "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
-_ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True}
+_ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": ""}
 
 
 class _Stop(Exception):
@@ -79,6 +79,20 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
         log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
 
 
+def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):
+    """(w_in, w_out) to start from: word2vec.c's random start, or the rows of ``train.init_model``."""
+    t = cfg.train
+    if not t.init_model:
+        return init_params(len(vocab), t.dim, t.seed)
+    from .continued import initial_params, read_start_model
+
+    start = read_start_model(spark, t.init_model)
+    log(f"continuing from {t.init_model}: {len(start.words)} known words"
+        f"{'' if start.w_out is not None else ' (input vectors only: output vectors start at zero)'}, "
+        f"{len(vocab) - len(start.words)} new")
+    return initial_params(vocab, start, t.dim, t.seed)
+
+
 def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
                    stop_after_epochs: int | None = None,
                    fail_first_attempt_round: int | None = None) -> Word2VecModel | None:
@@ -119,7 +133,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             log(f"no complete checkpoint under {ckpt_uri}: training from the start")
         for uri in (ckpt_uri, metrics_uri):
             fs.delete(uri)
-        w_in, w_out = init_params(V, t.dim, t.seed)
+        w_in, w_out = start_params(spark, cfg, vocab, log)
 
     def on_round(record: dict) -> None:
         records.append(record)
@@ -160,6 +174,6 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "
             f"train.lr or train.task_lr_scale avoids the lost rounds")
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
-    save_model(spark, model, model_uri, overwrite=True)
+    save_model(spark, model, model_uri, overwrite=True, w_out=w_out)
     log(f"model written to {model_uri}")
     return model

@@ -83,7 +83,8 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
     if sample <= 0:
         return np.ones_like(counts)
     threshold = sample * counts.sum()
-    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
+    seen = np.maximum(counts, 1.0)  # a word of count 0 (known to a continued model only) never occurs: 1 is moot
+    return np.minimum(1.0, (np.sqrt(seen / threshold) + 1.0) * threshold / seen)
 
 
 class NoiseSampler:
@@ -96,7 +97,9 @@ class NoiseSampler:
     """
 
     def __init__(self, counts: np.ndarray, power: float = 0.75):
-        weights = np.asarray(counts, dtype=np.float64) ** power  # (V,)
+        counts = np.asarray(counts, dtype=np.float64)  # (V,)
+        # a word of count 0 (known only to the model a run continues from) is never drawn, whatever the power
+        weights = np.where(counts > 0, np.maximum(counts, 1.0) ** power, 0.0)  # (V,)
         if weights.sum() <= 0:
             raise ValueError("noise distribution needs at least one positive count")
         self.probs = weights / weights.sum()  # (V,)
