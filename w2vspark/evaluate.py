@@ -91,6 +91,7 @@ def word_similarity(model: Word2VecModel, pairs) -> dict:
 
 def analogy_accuracy(model: Word2VecModel, sections, restrict: int = 30_000, chunk: int = 512) -> dict:
     """3CosAdd accuracy per section, semantic (non-``gram``), syntactic (``gram``) and total."""
+    model = model.by_frequency()  # candidates: the ``restrict`` most frequent words
     index = _folded_index(model, restrict)
     limit = min(restrict, len(model.words))
     unit = model._unit_vectors()[:limit]  # (R, d)

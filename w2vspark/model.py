@@ -96,6 +96,14 @@ class Word2VecModel:
         ia, ib, ic = self.index(a), self.index(b), self.index(c)
         return self._query(unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], topn)
 
+    def by_frequency(self) -> "Word2VecModel":
+        """This model with its words in count order, most frequent first (itself when they already are, or when
+        it has no counts). A continued run's vocabulary lists the start's words first, then the new ones."""
+        if self.counts is None or bool(np.all(self.counts[:-1] >= self.counts[1:])):
+            return self
+        order = np.argsort(-self.counts, kind="stable")  # (V,)
+        return Word2VecModel([self.words[i] for i in order], self.vectors[order], self.counts[order], self.config)
+
     # ------------------------------------------------------------------ persistence
     def spark_metadata(self) -> dict:
         """The one-line JSON of Spark ML's metadata/part-00000."""

@@ -130,3 +130,17 @@ def test_continued_training_ends_closer_to_training_on_everything():
     assert overlap(continued, shared) >= overlap(b_only, shared) - 0.05
     a_only_words = [w for w in everything.words if w[:2] in ("aa", "bb")]
     assert all(o[:2] == w[:2] for w in a_only_words for o, _ in continued.most_similar(w, 3))
+
+
+def test_analogy_candidates_are_the_most_frequent_words_whatever_the_ids():
+    from w2vspark.evaluate import analogy_accuracy
+
+    # ids as a continued vocabulary: the start's words first ("zz" rare), then a frequent new word "d"
+    words = ["a", "b", "c", "zz", "d"]
+    vectors = np.array([[1, 0], [1, 1], [0, 1], [-0.17, 1], [0.3, 1]], np.float32)
+    model = Word2VecModel(words, vectors, counts=[50, 40, 30, 1, 45])
+    question = [("s", [("a", "b", "c", "d")])]
+    # with the 4 most frequent words as candidates "zz" (the nearest to b - a + c, but rare) is out: d wins
+    assert model.by_frequency().words == ["a", "d", "b", "c", "zz"]
+    assert analogy_accuracy(model, question, restrict=4)["total"]["accuracy"] == 1.0
+    assert analogy_accuracy(model, question, restrict=5)["total"]["accuracy"] == 0.0
