@@ -21,6 +21,24 @@ def build_spark(app_name: str, conf: Mapping[str, str] | None = None):
     return builder.getOrCreate()
 
 
+class ShufflePartitions:
+    """``with ShufflePartitions(spark) as set_partitions:`` lets a job size its own shuffles
+    (``set_partitions(n)``) and gives the session back its ``spark.sql.shuffle.partitions`` afterwards."""
+
+    KEY = "spark.sql.shuffle.partitions"
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.saved = spark.conf.get(self.KEY)
+
+    def __enter__(self):
+        return lambda n: self.spark.conf.set(self.KEY, str(max(int(n), 1)))
+
+    def __exit__(self, *exc):
+        self.spark.conf.set(self.KEY, self.saved)
+        return False
+
+
 _WORKER_MODULES = ("numpy", "pandas", "pyarrow", "w2vspark")
 
 

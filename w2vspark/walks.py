@@ -196,12 +196,10 @@ def generate_walks(spark, cfg: Config, log=print) -> dict:
     The job's shuffles use max(default parallelism, walkers / 1M) partitions (set for its duration): a step's
     data is small per walker, and Spark's default of 200 partitions made each step of a small graph cost seconds
     of task overhead (measured: 2,000 nodes, 5 steps, local[2]: 169 s with 200 partitions, 41 s with 4)."""
-    conf_key = "spark.sql.shuffle.partitions"
-    saved = spark.conf.get(conf_key)
-    try:
-        return _generate_walks(spark, cfg, log, lambda n: spark.conf.set(conf_key, str(n)))
-    finally:
-        spark.conf.set(conf_key, saved)
+    from .session import ShufflePartitions
+
+    with ShufflePartitions(spark) as set_partitions:
+        return _generate_walks(spark, cfg, log, set_partitions)
 
 
 def _generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
