@@ -74,18 +74,13 @@ def join_phrases(tokens: Sequence[str], phrases: dict, connectors: frozenset) ->
 
 
 def candidate_rows(rows, connectors: Sequence[str], delimiter: str):
-    """rows (tokens: array<string>) -> one row (a, b, joined) per candidate.
+    """rows (tokens: array<string>) -> one row (a, b, joined) per candidate "a [connectors...] b".
 
-    Without connectors the candidates are the adjacent pairs, built without lambda functions (Spark interprets
-    those row by row: 86 s against 28 s for the pairs of 15M words on 2 cores)."""
+    Spark runs the lambda functions here row by row, interpreted (the pairs of 15M words took 86 s against 28 s
+    without them), so :func:`find_phrases` counts plain adjacent pairs without this when there are no connectors."""
     from pyspark.sql import functions as F
 
     tokens = F.col("tokens")
-    if not connectors:
-        n = F.greatest(F.size(tokens) - 1, F.lit(0))
-        pairs = rows.select(F.explode(F.arrays_zip(F.slice(tokens, 1, n), F.slice(tokens, 2, n))).alias("c"))
-        a, b = F.col("c")["0"], F.col("c")["1"]  # arrays_zip names the fields of unnamed arrays "0" and "1"
-        return pairs.select(a.alias("a"), b.alias("b"), F.concat_ws(delimiter, a, b).alias("joined"))
     conn = F.array(*[F.lit(c) for c in connectors]).cast("array<string>")
     # 0-based positions of the tokens that are not connectors (an empty row: [0] with a null token, dropped)
     last = F.greatest(F.size(tokens) - 1, F.lit(0))
@@ -109,10 +104,19 @@ def find_phrases(spark, rows, cfg: Config):
     if connectors:
         conn = F.array(*[F.lit(c) for c in connectors]).cast("array<string>")
         tokens = F.filter(tokens, lambda t: ~F.array_contains(conn, t))
-    words = rows.select(F.explode(tokens).alias("key")).groupBy("key").count()
-    # one row per distinct candidate split (a, b): its count
-    splits = (candidate_rows(rows, connectors, p.delimiter).groupBy("joined", "a", "b").count()
-              .persist(StorageLevel.MEMORY_AND_DISK))
+    if connectors:
+        words = rows.select(F.explode(tokens).alias("key")).groupBy("key").count()
+        # one row per distinct candidate split (a, b): its count
+        splits = (candidate_rows(rows, connectors, p.delimiter).groupBy("joined", "a", "b").count()
+                  .persist(StorageLevel.MEMORY_AND_DISK))
+    else:  # one pass: every token with the token after it (null at the end of a row), counted once per pair
+        n = F.size(tokens)
+        after = F.concat(F.slice(tokens, 2, F.greatest(n - 1, F.lit(0))), F.array(F.lit(None).cast("string")))
+        pairs = (rows.select(F.explode(F.arrays_zip(tokens, after)).alias("c")).select("c.*").toDF("a", "b")
+                 .groupBy("a", "b").count().persist(StorageLevel.MEMORY_AND_DISK))
+        words = pairs.groupBy(F.col("a").alias("key")).agg(F.sum("count").alias("count"))
+        splits = pairs.where(F.col("b").isNotNull()).select(
+            F.concat_ws(p.delimiter, "a", "b").alias("joined"), "a", "b", "count")
     # words and joined candidates share one table of counts keyed by their string, as gensim's vocabulary
     counts = (words.unionByName(splits.select(F.col("joined").alias("key"), "count"))
               .groupBy("key").agg(F.sum("count").alias("count")).persist(StorageLevel.MEMORY_AND_DISK))
@@ -123,7 +127,7 @@ def find_phrases(spark, rows, cfg: Config):
     scored = (scored.join(counts.toDF("a", "n_a"), "a").join(counts.toDF("b", "n_b"), "b")
               .select(F.col("joined").alias("phrase"), "a", "b", F.col("n_ab").alias("count"),
                       ((F.col("n_ab") - p.min_count) / (F.col("n_a") * F.col("n_b")) * vocab_size).alias("score")))
-    return scored.where(F.col("score") > p.threshold), vocab_size, [splits, counts]
+    return scored.where(F.col("score") > p.threshold), vocab_size, [pairs if not connectors else splits, counts]
 
 
 def join_pairs(values: list, offsets: np.ndarray, pairs: dict) -> tuple[list, np.ndarray]:
