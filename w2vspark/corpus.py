@@ -306,8 +306,7 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                 "seconds": round(time.perf_counter() - t0, 3), **continued,
             }
             fs.write_json(join(tmp, "corpus_stats.json"), stats)
-            for name in OUTPUTS:
-                fs.replace(join(tmp, name), join(out_dir, name))
+            fs.publish(tmp, out_dir, OUTPUTS)
         finally:
             fs.delete(tmp)
     finally:

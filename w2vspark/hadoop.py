@@ -64,6 +64,15 @@ class HadoopFS:
         if aside is not None:
             self.delete(aside)
 
+    def publish(self, tmp: str, out_dir: str, names) -> None:
+        """Move each of ``names`` from the folder ``tmp`` into ``out_dir`` (replacing what is there); a name that
+        ``tmp`` does not hold is deleted from ``out_dir``, so no output of an earlier run stays beside new ones."""
+        for name in names:
+            if self.exists(join(tmp, name)):
+                self.replace(join(tmp, name), join(out_dir, name))
+            else:
+                self.delete(join(out_dir, name))
+
     def _write(self, uri: str, chunks) -> None:
         """Write an iterable of bytes to ``uri`` in place; a failed write leaves no file behind."""
         p = self._path(uri)

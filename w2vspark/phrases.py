@@ -27,6 +27,7 @@ from .config import Config
 from .corpus import check_outputs, read_input, sequence_tokens, text_tokens
 from .errors import InputError
 from .hadoop import HadoopFS, join
+from .session import sized_shuffles
 
 OUTPUTS = ("phrases", "phrased", "phrases_stats.json")
 
@@ -197,18 +198,12 @@ def input_rows(spark, fs: HadoopFS, cfg: Config):
 TOKENS_PER_SHUFFLE_PARTITION = 2_000_000
 
 
-def build_phrases(spark, cfg: Config, log=print) -> dict:
+@sized_shuffles
+def build_phrases(spark, cfg: Config, log, set_partitions) -> dict:
     """Run the phrase job; -> its statistics (also written as phrases_stats.json).
 
     The job's shuffles use max(2 x default parallelism, tokens / 2M) partitions (set for its duration): with
     Spark's 200 the 15M-word benchmark corpus took 232 s on 2 cores, with 8 partitions 154 s."""
-    from .session import ShufflePartitions
-
-    with ShufflePartitions(spark) as set_partitions:
-        return _build_phrases(spark, cfg, log, set_partitions)
-
-
-def _build_phrases(spark, cfg: Config, log, set_partitions) -> dict:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -266,8 +261,7 @@ def _build_phrases(spark, cfg: Config, log, set_partitions) -> dict:
                      "common_words": sorted(connectors), "passes": passes, "phrases": len(found),
                      "seconds": round(time.perf_counter() - t0, 3)}
             fs.write_json(join(tmp, "phrases_stats.json"), stats)
-            for name in OUTPUTS:
-                fs.replace(join(tmp, name), join(out_dir, name))
+            fs.publish(tmp, out_dir, OUTPUTS)
         finally:
             fs.delete(tmp)
     finally:

@@ -21,22 +21,22 @@ def build_spark(app_name: str, conf: Mapping[str, str] | None = None):
     return builder.getOrCreate()
 
 
-class ShufflePartitions:
-    """``with ShufflePartitions(spark) as set_partitions:`` lets a job size its own shuffles
-    (``set_partitions(n)``) and gives the session back its ``spark.sql.shuffle.partitions`` afterwards."""
+def sized_shuffles(job):
+    """Decorator for a job ``job(spark, cfg, log, set_partitions)`` that sizes its own shuffles: the result is
+    ``job(spark, cfg, log=print)``, and ``set_partitions(n)`` sets ``spark.sql.shuffle.partitions`` until the job
+    returns, when the session's own value is put back."""
+    import functools
 
-    KEY = "spark.sql.shuffle.partitions"
+    key = "spark.sql.shuffle.partitions"
 
-    def __init__(self, spark):
-        self.spark = spark
-        self.saved = spark.conf.get(self.KEY)
-
-    def __enter__(self):
-        return lambda n: self.spark.conf.set(self.KEY, str(max(int(n), 1)))
-
-    def __exit__(self, *exc):
-        self.spark.conf.set(self.KEY, self.saved)
-        return False
+    @functools.wraps(job)
+    def run(spark, cfg, log=print):
+        saved = spark.conf.get(key)
+        try:
+            return job(spark, cfg, log, lambda n: spark.conf.set(key, str(max(int(n), 1))))
+        finally:
+            spark.conf.set(key, saved)
+    return run
 
 
 _WORKER_MODULES = ("numpy", "pandas", "pyarrow", "w2vspark")

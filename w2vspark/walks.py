@@ -21,6 +21,7 @@ from .config import Config, ConfigError
 from .corpus import check_outputs
 from .errors import InputError
 from .hadoop import HadoopFS, join
+from .session import sized_shuffles
 from .tables import read_table, source_format
 
 OUTPUTS = ("walks", "walks_stats.json", "link_pairs")
@@ -190,19 +191,13 @@ def _step_function(p: float, q: float, second_order: bool):
 WALKERS_PER_PARTITION = 1_000_000  # rows of a step's join per partition (a few tens of bytes each)
 
 
-def generate_walks(spark, cfg: Config, log=print) -> dict:
+@sized_shuffles
+def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
     """Run the whole walk job; -> its statistics (also written as walks_stats.json).
 
     The job's shuffles use max(default parallelism, walkers / 1M) partitions (set for its duration): a step's
     data is small per walker, and Spark's default of 200 partitions made each step of a small graph cost seconds
     of task overhead (measured: 2,000 nodes, 5 steps, local[2]: 169 s with 200 partitions, 41 s with 4)."""
-    from .session import ShufflePartitions
-
-    with ShufflePartitions(spark) as set_partitions:
-        return _generate_walks(spark, cfg, log, set_partitions)
-
-
-def _generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -294,11 +289,7 @@ def _generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
                 "seconds": round(seconds, 3),
                 "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3)})
             fs.write_json(join(tmp, "walks_stats.json"), stats)
-            for name in OUTPUTS:
-                if fs.exists(join(tmp, name)):
-                    fs.replace(join(tmp, name), join(out_dir, name))
-                else:  # no hold-out this time: pairs of an earlier run would not match these walks
-                    fs.delete(join(out_dir, name))
+            fs.publish(tmp, out_dir, OUTPUTS)  # without a hold-out, link_pairs of an earlier run go
         finally:
             fs.delete(tmp)
     finally:

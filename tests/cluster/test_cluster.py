@@ -1,5 +1,6 @@
 """The pipeline through spark-submit.sh on a real standalone cluster: both workers used, the model equal bit for
-bit to local mode's, and a run that survives losing a worker in the middle of a training round."""
+bit to local mode's, and a run that survives losing a worker in the middle of a training round. (The export job
+runs on the driver only; tests/spark covers it.)"""
 import gzip
 import re
 import shutil
@@ -46,7 +47,7 @@ def copy_corpus(src: Path, dst: Path) -> Path:
 def corpus_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cluster-data") / "kjv-part.txt"
     with gzip.open(ROOT / "data" / "kjv.txt.gz", "rt", encoding="utf-8") as f:
-        path.write_text("".join(next(f) for _ in range(4000)))
+        path.write_text("".join(next(f) for _ in range(2500)))
     return path
 
 
@@ -60,8 +61,6 @@ def test_pipeline_on_the_cluster_matches_local_mode(cluster, corpus_file, tmp_pa
     assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
     if native_kernel():  # spark-submit.sh shipped the compiled helper with --files
         assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
-    submit(cluster_args(cluster), "export", on_cluster, env=env)
-    assert (on_cluster / "export" / "vectors.bin").stat().st_size > 0
 
     local = copy_corpus(on_cluster, tmp_path / "local")
     local_out = submit(["--master", "local[2]"], "train", local)
@@ -75,19 +74,18 @@ def test_losing_a_worker_mid_round_gives_the_same_model(cluster, corpus_file, tm
     env = dict(cluster.env)
     base = tmp_path / "base"
     submit(["--master", "local[2]"], "build_vocab", base, "--set", f"input.path={corpus_file}")
-    more = ["--set", "train.epochs=3"]
     reference = copy_corpus(base, tmp_path / "reference")
-    submit(["--master", "local[2]"], "train", reference, *more)
+    submit(["--master", "local[2]"], "train", reference)
 
     run = copy_corpus(base, tmp_path / "faulty")
     cmd = [str(ROOT / "spark-submit.sh"), *cluster_args(cluster), "jobs/train.py", "--config", "conf/demo.toml",
-           "--set", f"output.dir={run}", *SETTINGS, *more]
+           "--set", f"output.dir={run}", *SETTINGS]
     log_path = tmp_path / "faulty.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
         try:
             deadline = time.time() + 240
-            while "round 2/" not in log_path.read_text():  # round 3 is running now
+            while "round 2/" not in log_path.read_text():  # round 3 of 4 is running now
                 assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
                 time.sleep(0.2)
             cluster.kill("worker1")
@@ -96,7 +94,7 @@ def test_losing_a_worker_mid_round_gives_the_same_model(cluster, corpus_file, tm
             if proc.poll() is None:
                 proc.kill()
     output = log_path.read_text()
-    assert "round 6/6" in output
+    assert "round 4/4" in output
     assert cluster.alive_workers() == 1  # the worker really is gone; its tasks ran again on the other one
     a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(reference / "model")
     assert np.array_equal(a.vectors, b.vectors)
