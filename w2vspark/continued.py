@@ -62,9 +62,12 @@ def merge_vocab(start: StartModel, new_counts: Iterable[tuple[str, int]], min_co
     return vocab, stats
 
 
-def initial_params(vocab: Vocabulary, start: StartModel, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def initial_params(vocab: Vocabulary, start: StartModel | None, dim: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(w_in, w_out) for ``vocab`` (built by :func:`merge_vocab` from ``start``): the start's rows first, new
-    rows as a fresh run would start them."""
+    rows as a fresh run would start them; without a start, a fresh run's."""
+    if start is None:
+        return init_params(len(vocab), dim, seed)
     k = len(start.words)
     if dim != start.dim:
         raise UserError(f"train.dim={dim} but the model to continue from ({start.source}) has {start.dim} "
@@ -155,13 +158,8 @@ def read_start_model(spark, path: str) -> StartModel:
     if not fs.exists(path):
         raise InputError(f"train.init_model not found: {path}")
     if fs.exists(join(path, "data")):
-        if fs.exists(join(path, "w2vspark.json")):
-            model = load_model(spark, path)
-            counts = None if model.counts is None else np.asarray(model.counts, np.int64)
-        else:  # a Spark MLlib folder
-            from .model import Word2VecModel
-
-            model, counts = Word2VecModel.from_table(spark.read.parquet(join(path, "data")).toArrow()), None
+        model = load_model(spark, path, mllib=True)
+        counts = None if model.counts is None else np.asarray(model.counts, np.int64)
         w_out = load_output_vectors(spark, path, model.words)
         return StartModel(tuple(model.words), model.vectors, w_out, counts, path)
     if fs.files_under(path) and fs.exists(join(path, "metadata")):

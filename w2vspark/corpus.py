@@ -13,7 +13,6 @@ names or cluster size.
 from __future__ import annotations
 
 import time
-import uuid
 
 from .config import Config, ConfigError
 from .errors import InputError
@@ -275,8 +274,7 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                f"{continued['known_words_in_corpus']} of them in this corpus; {continued['new_words']} new)"
                if continued else ""))
 
-        tmp = join(out_dir, f"_tmp-build_vocab-{uuid.uuid4().hex[:8]}")
-        try:
+        with fs.staged(out_dir, "build_vocab", OUTPUTS) as tmp:
             schema = StructType([StructField("id", IntegerType(), False), StructField("word", StringType(), False),
                                  StructField("count", LongType(), False)])
             vocab_rows = [(i, w, int(c)) for i, (w, c) in enumerate(zip(vocab.words, vocab.counts))]
@@ -306,9 +304,6 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                 "seconds": round(time.perf_counter() - t0, 3), **continued,
             }
             fs.write_json(join(tmp, "corpus_stats.json"), stats)
-            fs.publish(tmp, out_dir, OUTPUTS)
-        finally:
-            fs.delete(tmp)
     finally:
         chunks.unpersist()
     return stats

@@ -4,6 +4,7 @@ Used for what Spark's DataFrame writer does not do itself: existence checks, ato
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -64,14 +65,22 @@ class HadoopFS:
         if aside is not None:
             self.delete(aside)
 
-    def publish(self, tmp: str, out_dir: str, names) -> None:
-        """Move each of ``names`` from the folder ``tmp`` into ``out_dir`` (replacing what is there); a name that
-        ``tmp`` does not hold is deleted from ``out_dir``, so no output of an earlier run stays beside new ones."""
-        for name in names:
-            if self.exists(join(tmp, name)):
-                self.replace(join(tmp, name), join(out_dir, name))
-            else:
-                self.delete(join(out_dir, name))
+    @contextlib.contextmanager
+    def staged(self, out_dir: str, job: str, names):
+        """``with fs.staged(out_dir, job, names) as tmp:`` a job writes its outputs ``names`` into the temporary
+        folder ``tmp``; when the block ends without an error each is moved into ``out_dir`` (replacing what is
+        there), and a name that ``tmp`` does not hold is deleted from ``out_dir``, so no output of an earlier run
+        stays beside new ones. ``tmp`` is deleted in any case: a failed job leaves ``out_dir`` as it was."""
+        tmp = join(out_dir, f"_tmp-{job}-{uuid.uuid4().hex[:8]}")
+        try:
+            yield tmp
+            for name in names:
+                if self.exists(join(tmp, name)):
+                    self.replace(join(tmp, name), join(out_dir, name))
+                else:
+                    self.delete(join(out_dir, name))
+        finally:
+            self.delete(tmp)
 
     def _write(self, uri: str, chunks) -> None:
         """Write an iterable of bytes to ``uri`` in place; a failed write leaves no file behind."""

@@ -39,7 +39,7 @@ from .config import Config, OutputConfig, TrainConfig, VocabConfig, validate
 from .errors import UserError
 from .hadoop import HadoopFS, join
 from .session import use_driver_python
-from .spark_io import write_vectors
+from .spark_io import load_model, write_vectors
 
 __all__ = ["Word2Vec", "Word2VecModel"]
 
@@ -156,7 +156,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel=""):
+                  initialModel=""):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -199,7 +199,6 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
         from .corpus import (SEQUENCE_TYPES, continued_vocab, count_words, encode, require_column, select_vocab,
                              sequence_chunks)
         from .partitioning import partition_for_training
-        from .trainer import init_params
         from .training import check_model_size, train_partitioned
 
         cfg = self._to_config()
@@ -211,18 +210,15 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
             StorageLevel.MEMORY_AND_DISK)
         corpus = words_bc = None
         try:
-            if cfg.train.init_model:
-                start = read_start_model(spark, cfg.train.init_model)
+            start = read_start_model(spark, cfg.train.init_model) if cfg.train.init_model else None
+            if start is not None:
                 vocab, _ = continued_vocab(spark, count_words(chunks), cfg, start)
             else:
                 vocab = select_vocab(count_words(chunks), cfg)
             check_model_size(spark, cfg, len(vocab))
             encoded, words_bc = encode(spark, chunks, vocab)
             corpus = partition_for_training(spark, encoded, cfg.train.num_partitions)
-            if cfg.train.init_model:
-                w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed)
-            else:
-                w_in, w_out = init_params(len(vocab), cfg.train.dim, cfg.train.seed)
+            w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed)
             train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
         finally:
             if corpus is not None:
@@ -338,14 +334,7 @@ class _ModelReader(MLReader):
         metadata = DefaultParamsReader.loadMetadata(path, spark)
         if metadata["class"] not in (core.SPARK_ML_CLASS, _CLASS):
             raise UserError(f"{path} holds a {metadata['class']}, not a Word2VecModel")
-        table = spark.read.parquet(join(path, "data")).toArrow()
-        fs = HadoopFS(spark)
-        info_uri = join(path, "w2vspark.json")
-        if fs.exists(info_uri):
-            vectors = core.Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
-        else:  # saved by Spark MLlib: vectors only
-            vectors = core.Word2VecModel.from_table(table)
-        model = self.cls(vectors)
+        model = self.cls(load_model(spark, path, mllib=True))
         model._resetUid(metadata["uid"])
         params = metadata.get("w2vspark", metadata)  # w2vspark's Params, else MLlib's (all of them exist here)
         DefaultParamsReader.getAndSetParams(model, {**params, "sparkVersion": metadata["sparkVersion"]})

@@ -18,7 +18,6 @@ Counting runs in Spark SQL; the rewrite is one Arrow function over the rows with
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -251,8 +250,7 @@ def build_phrases(spark, cfg: Config, log, set_partitions) -> dict:
             rows = rewritten
 
         spark.sparkContext.setJobDescription("w2vspark phrases: write")
-        tmp = join(out_dir, f"_tmp-phrases-{uuid.uuid4().hex[:8]}")
-        try:
+        with fs.staged(out_dir, "phrases", OUTPUTS) as tmp:
             (spark.createDataFrame(found, "phrase string, count long, score double, pass int")
              .orderBy(F.desc("count"), "phrase").coalesce(1).write.parquet(join(tmp, "phrases")))
             rows.write.parquet(join(tmp, "phrased"))
@@ -261,9 +259,6 @@ def build_phrases(spark, cfg: Config, log, set_partitions) -> dict:
                      "common_words": sorted(connectors), "passes": passes, "phrases": len(found),
                      "seconds": round(time.perf_counter() - t0, 3)}
             fs.write_json(join(tmp, "phrases_stats.json"), stats)
-            fs.publish(tmp, out_dir, OUTPUTS)
-        finally:
-            fs.delete(tmp)
     finally:
         for df in cached:
             df.unpersist()

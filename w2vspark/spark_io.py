@@ -46,12 +46,17 @@ def write_vectors(spark, model: Word2VecModel, uri: str) -> None:
     model.to_spark(spark).coalesce(1).write.parquet(uri)
 
 
-def load_model(spark, uri: str) -> Word2VecModel:
+def load_model(spark, uri: str, mllib: bool = False) -> Word2VecModel:
+    """The model folder at ``uri``; with ``mllib`` a folder that Spark MLlib wrote (no w2vspark.json) is read
+    too, as vectors without counts or settings."""
     fs = HadoopFS(spark)
     info_uri = join(uri, "w2vspark.json")
-    if not fs.exists(info_uri):
+    has_info = fs.exists(info_uri)
+    if not has_info and not mllib:
         raise UserError(f"{uri} is not a w2vspark model folder (no w2vspark.json)")
     table = spark.read.parquet(join(uri, "data")).toArrow()
+    if not has_info:
+        return Word2VecModel.from_table(table)
     return Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
 
 

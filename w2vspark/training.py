@@ -15,7 +15,7 @@ from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_m
 from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
 from .storage import OutputExistsError
 from .report import health_warnings
-from .trainer import GuardState, fit, format_progress, format_rollback, init_params, round_specs, task_plan
+from .trainer import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
@@ -81,11 +81,11 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
 
 def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):
     """(w_in, w_out) to start from: word2vec.c's random start, or the rows of ``train.init_model``."""
-    t = cfg.train
-    if not t.init_model:
-        return init_params(len(vocab), t.dim, t.seed)
     from .continued import initial_params, read_start_model
 
+    t = cfg.train
+    if not t.init_model:
+        return initial_params(vocab, None, t.dim, t.seed)
     start = read_start_model(spark, t.init_model)
     log(f"continuing from {t.init_model}: {len(start.words)} known words"
         f"{'' if start.w_out is not None else ' (input vectors only: output vectors start at zero)'}, "

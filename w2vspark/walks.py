@@ -15,7 +15,6 @@ does not grow with the walk length.
 from __future__ import annotations
 
 import time
-import uuid
 
 from .config import Config, ConfigError
 from .corpus import check_outputs
@@ -260,8 +259,7 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         named = all_steps.join(nodes.select(F.col("key").alias("node"), F.col("node").alias("name")), "node")
         walks = (named.groupBy("start", "r").agg(F.sort_array(F.collect_list(F.struct("step", "name"))).alias("s"))
                  .select(F.col("s")["name"].alias("walk")))
-        tmp = join(out_dir, f"_tmp-walks-{uuid.uuid4().hex[:8]}")
-        try:
+        with fs.staged(out_dir, "walks", OUTPUTS) as tmp:
             walks.write.parquet(join(tmp, "walks"))
             if held is not None:
                 spark.sparkContext.setJobDescription("w2vspark walks: held-out edges and non-edges")
@@ -289,9 +287,6 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
                 "seconds": round(seconds, 3),
                 "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3)})
             fs.write_json(join(tmp, "walks_stats.json"), stats)
-            fs.publish(tmp, out_dir, OUTPUTS)  # without a hold-out, link_pairs of an earlier run go
-        finally:
-            fs.delete(tmp)
     finally:
         for df in cached:
             df.unpersist()
