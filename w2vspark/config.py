@@ -48,7 +48,9 @@ class TrainConfig:
     lr: float = 0.025
     min_lr: float = 0.0001
     epochs: int = 5
-    loss: str = "neg_sampling"  # or "naive_softmax" (full softmax; small vocabularies only)
+    model: str = "skipgram"  # or "cbow": the context words' mean vector predicts the word in the middle
+    cbow_mean: bool = True  # CBOW: mean of the context vectors (word2vec.c, gensim); false = their sum
+    loss: str = "neg_sampling"  # "hierarchical_softmax" (Huffman tree, as Spark MLlib) or "naive_softmax"
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     damping: bool = True  # a row repeated in a minibatch steps at most to its quadratic model's minimum
     num_partitions: int = 2
@@ -122,7 +124,8 @@ class Config:
         return dataclasses.asdict(self)
 
 
-LOSSES = ("neg_sampling", "naive_softmax")
+LOSSES = ("neg_sampling", "hierarchical_softmax", "naive_softmax")
+MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 
 
@@ -250,6 +253,7 @@ def validate(cfg: Config) -> None:
     need(0 <= t.min_lr <= t.lr, "train.min_lr", "between 0 and train.lr", t.min_lr)
     need(t.epochs >= 1, "train.epochs", ">= 1", t.epochs)
     need(t.loss in LOSSES, "train.loss", f"one of {LOSSES}", t.loss)
+    need(t.model in MODELS, "train.model", f"one of {MODELS}", t.model)
     need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
     need(t.num_partitions >= 1, "train.num_partitions", ">= 1", t.num_partitions)
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)

@@ -1,4 +1,4 @@
-"""Skip-gram losses and their gradients, in pure numpy (CS224n assignment 2 notation).
+"""Skip-gram and CBOW losses and their gradients, in pure numpy (CS224n assignment 2 notation).
 
 V is the vocabulary size and d the dimension. ``outside_vectors`` (V, d) holds the outside vectors u as rows;
 ``center_vec`` (d,) is one center vector v_c.
@@ -8,6 +8,15 @@ V is the vocabulary size and d the dimension. ``outside_vectors`` (V, d) holds t
 - negative sampling:  J = -log s(u_o.v_c) - sum_k log s(-u_k.v_c)
                       dJ/dv_c = (s(u_o.v_c) - 1) u_o + sum_k s(u_k.v_c) u_k
                       dJ/du_o = (s(u_o.v_c) - 1) v_c,  dJ/du_k = s(u_k.v_c) v_c once per occurrence of k
+- hierarchical softmax: the outside word o is a leaf of a Huffman tree (:mod:`w2vspark.huffman`); with n_j the
+                      inner nodes on its path, b_j their code bits and sign_j = 1 - 2 b_j,
+                      J = -sum_j log s(sign_j u_{n_j}.v_c)  (U holds the inner nodes' vectors)
+                      dJ/dv_c = sum_j -sign_j s(-sign_j u_{n_j}.v_c) u_{n_j},
+                      dJ/du_{n_j} = -sign_j s(-sign_j u_{n_j}.v_c) v_c
+
+Skip-gram sums one of these losses over the outside words of a center word; CBOW (:func:`cbow`) predicts one
+word from h, the mean (or sum) of its context words' vectors, and sends dJ/dh back to them (divided by their
+number for the mean).
 
 The negatives are an argument (drawn by the caller), so every function here is deterministic and can be
 gradient-checked. Every function stays finite, without overflow warnings, for scores of +-1000.
@@ -69,6 +78,22 @@ def naive_softmax_loss_and_gradient(center_vec: np.ndarray, outside_idx: int, ou
     return loss, grad_center_vec, grad_outside_vectors
 
 
+def _logistic_terms(center_vec: np.ndarray, ids: np.ndarray, signs: np.ndarray, outside_vectors: np.ndarray):
+    """J = -sum_i log s(signs_i u_{ids_i}.v_c): the loss shared by negative sampling and hierarchical softmax.
+
+    center_vec (d,), ids (n,) rows of outside_vectors (V, d) (may repeat), signs (n,) +-1 -> loss float,
+    grad_center_vec (d,), grad_outside_vectors (V, d).
+    """
+    u = outside_vectors[ids]  # (n, d)
+    z = signs * (u @ center_vec)  # (n,)
+    loss = float(-log_sigmoid(z).sum())
+    coef = -signs * sigmoid(-z)  # (n,)  dJ/d(u_i . v_c)
+    grad_center_vec = coef @ u  # (d,)
+    grad_outside_vectors = np.zeros_like(outside_vectors)  # (V, d)
+    np.add.at(grad_outside_vectors, ids, coef[:, None] * center_vec[None, :])  # repeats accumulate
+    return loss, grad_center_vec, grad_outside_vectors
+
+
 def neg_sampling_loss_and_gradient(center_vec: np.ndarray, outside_idx: int, outside_vectors: np.ndarray,
                                    negative_ids: Sequence[int]):
     """Negative-sampling loss for one (center, outside) pair and K given negatives (which may repeat).
@@ -79,14 +104,21 @@ def neg_sampling_loss_and_gradient(center_vec: np.ndarray, outside_idx: int, out
     ids = np.concatenate([[outside_idx], np.asarray(negative_ids, dtype=np.int64)])  # (K+1,)
     signs = np.ones(len(ids))
     signs[1:] = -1.0  # (K+1,)  +1 for the outside word, -1 for negatives
-    u = outside_vectors[ids]  # (K+1, d)
-    z = signs * (u @ center_vec)  # (K+1,)
-    loss = float(-log_sigmoid(z).sum())
-    coef = -signs * sigmoid(-z)  # (K+1,)  dJ/d(u_i . v_c)
-    grad_center_vec = coef @ u  # (d,)
-    grad_outside_vectors = np.zeros_like(outside_vectors)  # (V, d)
-    np.add.at(grad_outside_vectors, ids, coef[:, None] * center_vec[None, :])  # repeats accumulate
-    return loss, grad_center_vec, grad_outside_vectors
+    return _logistic_terms(center_vec, ids, signs, outside_vectors)
+
+
+def hierarchical_softmax_loss_and_gradient(center_vec: np.ndarray, outside_idx: int, node_vectors: np.ndarray,
+                                           tree):
+    """Hierarchical-softmax loss of one (center, outside) pair: -log P(outside | center) along the outside
+    word's path in ``tree`` (a :class:`w2vspark.huffman.HuffmanTree`).
+
+    center_vec (d,), outside_idx int, node_vectors (N, d) with N >= V - 1 (row n: inner node n) -> loss float,
+    grad_center_vec (d,), grad_node_vectors (N, d).
+    """
+    length = int(tree.lengths[outside_idx])
+    nodes = tree.points[outside_idx, :length].astype(np.int64)  # (L,)
+    signs = 1.0 - 2.0 * tree.codes[outside_idx, :length]  # (L,)  branch 0: +1, branch 1: -1
+    return _logistic_terms(center_vec, nodes, signs, node_vectors)
 
 
 def skipgram(center_idx: int, outside_ids: Sequence[int], center_vectors: np.ndarray, outside_vectors: np.ndarray,
@@ -109,6 +141,29 @@ def skipgram(center_idx: int, outside_ids: Sequence[int], center_vectors: np.nda
         loss += pair_loss
         grad_center_vectors[center_idx] += grad_center
         grad_outside_vectors += grad_outside
+    return loss, grad_center_vectors, grad_outside_vectors
+
+
+def cbow(outside_idx: int, context_ids: Sequence[int], center_vectors: np.ndarray, outside_vectors: np.ndarray,
+         loss_fn: Callable = naive_softmax_loss_and_gradient, extra: tuple = (), mean: bool = True):
+    """CBOW loss of one window: ``outside_idx`` (the word in the middle) predicted from h, the mean (``mean``)
+    or the sum of the input vectors of its context words, with ``loss_fn(h, outside_idx, outside_vectors,
+    *extra)``.
+
+    context_ids (C,) (may repeat), center_vectors (V, d), outside_vectors (N, d) -> loss float,
+    grad_center_vectors (V, d), grad_outside_vectors (N, d). Each context occurrence gets dJ/dh / C (mean)
+    or dJ/dh (sum): the exact gradient.
+    """
+    context_ids = np.asarray(context_ids, dtype=np.int64)  # (C,)
+    if len(context_ids) == 0:
+        raise ValueError("a CBOW window needs at least one context word")
+    h = center_vectors[context_ids].sum(axis=0)  # (d,)
+    if mean:
+        h = h / len(context_ids)
+    loss, grad_h, grad_outside_vectors = loss_fn(h, outside_idx, outside_vectors, *extra)
+    grad_center_vectors = np.zeros_like(center_vectors)  # (V, d)
+    share = grad_h / len(context_ids) if mean else grad_h  # (d,)
+    np.add.at(grad_center_vectors, context_ids, share[None, :])
     return loss, grad_center_vectors, grad_outside_vectors
 
 

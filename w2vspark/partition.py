@@ -1,4 +1,4 @@
-"""The partition trainer: minibatch skip-gram SGD on one slice of sentences, in vectorized float32 numpy.
+"""The partition trainer: minibatch skip-gram or CBOW SGD on one slice of sentences, in vectorized float32 numpy.
 
 This is what each Spark task runs (and what the local trainer runs in-process). It trains a private copy of
 the parameters and returns only the rows it touched, as deltas against the parameters it started from.
@@ -8,6 +8,9 @@ its dynamic window are scored against the output vectors of the target and of K 
 window: one small (C, d) x (d, K+1) product per window, batched over about ``batch_pairs`` pairs. Every pair's
 loss is the CS224n negative-sampling loss with v_c = w_in[context], u_o = w_out[target]; all gradients of a
 minibatch are taken at the same parameters and then applied together (minibatch SGD, deterministic).
+Hierarchical softmax has the same form with the inner nodes on the target's Huffman path in place of the target
+and its negatives (:func:`output_rows`). CBOW scores h, the mean of the window's context vectors, once per
+window instead of every context vector (:func:`cbow_step`).
 
 Rows that occur many times in one minibatch (the glue words of a small vocabulary, "the" as a negative, a word
 with very repetitive contexts) would get the sum of many gradients taken at the same point, where sequential SGD
@@ -24,6 +27,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .huffman import HuffmanTree
 from .losses import log_sigmoid, naive_softmax_loss_and_gradient_batch, sigmoid
 from .sampling import pair_counts, subsample, window_groups
 from .vocab import NoiseSampler
@@ -36,7 +40,9 @@ LOSS_EVERY = 8  # the reported loss is measured on every 8th minibatch (its cost
 class KernelParams:
     window: int = 5
     num_negatives: int = 5
-    loss: str = "neg_sampling"
+    loss: str = "neg_sampling"  # or "hierarchical_softmax", "naive_softmax"
+    model: str = "skipgram"  # or "cbow"
+    cbow_mean: bool = True  # CBOW's h is the mean of the context vectors (false: their sum)
     batch_pairs: int = 4096
     damping: bool = True  # repeated rows' minibatch steps stop at their quadratic model's minimum
     shrink_windows: bool = True  # each center draws its window size from 1..window
@@ -48,8 +54,8 @@ class PartitionResult:
     in_delta: np.ndarray  # (n_in, d) float32
     out_ids: np.ndarray  # (n_out,) int32, ascending
     out_delta: np.ndarray  # (n_out, d) float32
-    loss_sum: float  # summed pair losses (negative sampling: estimated from every LOSS_EVERY-th minibatch)
-    pairs: int
+    loss_sum: float  # summed example losses (except naive softmax: estimated from every LOSS_EVERY-th minibatch)
+    pairs: int  # training examples: (context, target) pairs for skip-gram, windows for CBOW
     words: int  # raw tokens read (before subsampling)
     seconds: float
 
@@ -178,49 +184,153 @@ def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_
     return np.where(valid, 1.0 / np.maximum(1.0, float(lr) * total), 1.0)
 
 
-def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True,
-                      damping: bool = True) -> float:
-    """One minibatch of the HogBatch kernel, applied in place. -> summed loss of its pairs (0.0 when
-    ``with_loss`` is false: the update is the same, the loss is not computed). ``damping``: scale repeated
-    rows' steps with :func:`trust_region_factors` (False: plain minibatch SGD).
+def output_rows(targets: np.ndarray, negatives: np.ndarray | None = None, tree: HuffmanTree | None = None):
+    """The output rows each window is scored against and their labels: the target and K negatives (labels
+    1, 0, ..., 0), or the inner nodes on the target's path in ``tree`` (label 1 - code bit).
 
-    targets (G,), contexts (G, C) padded with -1, negatives (G, K), lr float32.
+    targets (G,), negatives (G, K) -> out_ids (G, L) int (-1 pads a path shorter than the batch's longest),
+    labels (G, L) or (1, L) float32.
+    """
+    if tree is None:
+        labels = np.zeros((1, negatives.shape[1] + 1), dtype=np.float32)
+        labels[0, 0] = 1.0
+        return np.concatenate([targets[:, None], negatives], axis=1), labels
+    length = int(tree.lengths[targets].max())
+    return tree.points[targets, :length], (1 - tree.codes[targets, :length]).astype(np.float32)
+
+
+def _gather_out(w_out: np.ndarray, out_ids: np.ndarray):
+    """-> u (G, L, d) and the validity mask of out_ids (None when nothing is padded)."""
+    out_mask = out_ids >= 0
+    if out_mask.all():
+        return w_out[out_ids], None
+    return w_out[np.where(out_mask, out_ids, 0)], out_mask
+
+
+def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
+                  damping: bool = True) -> float:
+    """One skip-gram minibatch of the HogBatch kernel, applied in place: every context word of window g is
+    scored against the output rows out_ids[g] (negative sampling or hierarchical softmax, see
+    :func:`output_rows`). -> summed loss of its pairs (0.0 when ``with_loss`` is false: the update is the same,
+    the loss is not computed). ``damping``: scale repeated rows' steps with :func:`trust_region_factors` (False:
+    plain minibatch SGD).
+
+    contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
     """
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
-    out_ids = np.concatenate([targets[:, None], negatives], axis=1)  # (G, K+1)
+    u, out_mask = _gather_out(w_out, out_ids)  # (G, L, d)
     v = w_in[ctx]  # (G, C, d)
-    u = w_out[out_ids]  # (G, K+1, d)
-    scores = v @ u.transpose(0, 2, 1)  # (G, C, K+1)
+    scores = v @ u.transpose(0, 2, 1)  # (G, C, L)
+    weight = mask[:, :, None] if out_mask is None else mask[:, :, None] & out_mask[:, None, :]  # (G, C, L|1)
     loss = 0.0
     if with_loss:
-        signed = scores.copy()
-        signed[:, :, 1:] *= -1.0
-        loss = float(-(log_sigmoid(signed).sum(axis=2) * mask).sum())
-    s = sigmoid(scores)  # (G, C, K+1)
-    g = -s  # (G, C, K+1)   label - s(score), times lr below
-    g[:, :, 0] += 1.0
-    g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
+        signed = scores * (2.0 * labels - 1.0)[:, None, :].astype(scores.dtype)
+        loss = float(-(log_sigmoid(signed) * weight).sum())
+    s = sigmoid(scores)  # (G, C, L)
+    g = labels[:, None, :] - s  # (G, C, L)   label - s(score), times lr below
+    g *= (weight * lr).astype(g.dtype, copy=False)
     g_out = g
     if damping:
-        curv = s * (1.0 - s)  # (G, C, K+1)
+        curv = s * (1.0 - s)  # (G, C, L)
         v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
-        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, K+1)
+        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L)
+        if out_mask is not None:
+            u2 *= out_mask
         f_in = trust_region_factors(np.where(mask, contexts, -1).reshape(-1),
-                                  np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
+                                    np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
         f_out = trust_region_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
-                                   len(w_out))  # (G*(K+1),)
-        g_out = g * f_out.reshape(out_ids.shape)[:, None, :].astype(g.dtype)  # (G, C, K+1)
+                                     len(w_out))  # (G*L,)
+        g_out = g * f_out.reshape(out_ids.shape)[:, None, :].astype(g.dtype)  # (G, C, L)
         g = g * f_in.reshape(mask.shape)[:, :, None].astype(g.dtype)
     dv = g @ u  # (G, C, d)
-    du = g_out.transpose(0, 2, 1) @ v  # (G, K+1, d)
-    _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows of dv are exact zeros
-    _scatter_add(w_out, out_ids.reshape(-1), du.reshape(-1, du.shape[2]))
+    du = g_out.transpose(0, 2, 1) @ v  # (G, L, d)
+    _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows are exact zeros
+    _scatter_add(w_out, np.maximum(out_ids, 0).reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
 
 
-def naive_softmax_step(w_in, w_out, targets, contexts, lr) -> float:
+def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True,
+                      damping: bool = True) -> float:
+    """:func:`skipgram_step` with negative sampling: targets (G,), contexts (G, C), negatives (G, K)."""
+    out_ids, labels = output_rows(targets, negatives)
+    return skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss, damping)
+
+
+def _window_mean(w_in, contexts, mean: bool):
+    """-> flat (N,) the context ids window by window, n (G,) context words per window, h (G, d)."""
+    mask = contexts >= 0  # (G, C), every row a prefix of valid ids (see by_width)
+    flat = contexts[mask]  # (N,)
+    n = mask.sum(axis=1)  # (G,) >= 1: windows without context are never formed
+    h = np.add.reduceat(w_in[flat], np.concatenate([[0], np.cumsum(n)[:-1]]), axis=0)  # (G, d)
+    if mean:
+        h /= n[:, None].astype(h.dtype)
+    return flat, n, h
+
+
+def _spread_to_context(w_in, flat, n, dh, mean: bool, f_in=None) -> None:
+    """Move every context vector of window g by dh[g] (mean) or dh[g] / n[g] (sum), times f_in (N,): either way
+    the window's h moves by one SGD step on h, as word2vec.c and gensim train CBOW."""
+    rows = np.repeat(dh if mean else dh / n[:, None].astype(dh.dtype), n, axis=0)  # (N, d)
+    if f_in is not None:
+        rows *= f_in[:, None].astype(rows.dtype)
+    _scatter_add(w_in, flat, rows)
+
+
+def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, with_loss: bool = True,
+              damping: bool = True) -> float:
+    """One CBOW minibatch, applied in place: window g's h (the mean, or with ``mean`` false the sum, of its
+    context words' input vectors) is scored against the output rows out_ids[g]. -> summed loss of its windows.
+
+    The output rows take the SGD step of the loss J(h); h takes its SGD step -lr dJ/dh, shared out to the
+    context vectors by :func:`_spread_to_context` (for the mean that is C times the exact gradient of each
+    context vector, the convention of word2vec.c and gensim). ``damping`` as in :func:`skipgram_step`, with
+    the curvature of each context vector along its actual step.
+
+    contexts (G, C) padded with -1 after the valid ids, out_ids (G, L) padded with -1, labels (G, L) or
+    (1, L), lr float32.
+    """
+    flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
+    u, out_mask = _gather_out(w_out, out_ids)  # (G, L, d)
+    scores = (u @ h[:, :, None])[:, :, 0]  # (G, L)
+    loss = 0.0
+    if with_loss:
+        terms = log_sigmoid(scores * (2.0 * labels - 1.0).astype(scores.dtype))
+        loss = float(-(terms if out_mask is None else terms * out_mask).sum())
+    s = sigmoid(scores)  # (G, L)
+    g = (labels - s) * lr  # (G, L)
+    if out_mask is not None:
+        g *= out_mask
+    g = g.astype(h.dtype, copy=False)
+    g_out, f_in = g, None
+    if damping:
+        curv = s * (1.0 - s)  # (G, L)
+        u2 = np.einsum("gld,gld->gl", u, u)  # (G, L)
+        if out_mask is not None:
+            u2 *= out_mask
+        # a context vector's step moves h by 1/n of it (mean) or moves it by 1/n of h's step (sum): either way
+        # its curvature along the step is the window's curvature in h divided by n
+        f_in = trust_region_factors(flat, np.repeat((curv * u2).sum(axis=1) / n, n), lr, len(w_in))  # (N,)
+        h2 = np.einsum("gd,gd->g", h, h)  # (G,)
+        f_out = trust_region_factors(out_ids.reshape(-1), (curv * h2[:, None]).reshape(-1), lr, len(w_out))
+        g_out = g * f_out.reshape(out_ids.shape).astype(g.dtype)
+    dh = (g[:, None, :] @ u)[:, 0, :]  # (G, d)
+    du = g_out[:, :, None] * h[:, None, :]  # (G, L, d)
+    _spread_to_context(w_in, flat, n, dh, mean, f_in)
+    _scatter_add(w_out, np.maximum(out_ids, 0).reshape(-1), du.reshape(-1, du.shape[2]))
+    return loss
+
+
+def naive_softmax_step(w_in, w_out, targets, contexts, lr, model: str = "skipgram", mean: bool = True) -> float:
     """One minibatch with the full softmax over the vocabulary, applied in place. -> summed loss."""
+    if model == "cbow":
+        flat, n, h = _window_mean(w_in, contexts, mean)
+        batch = len(targets)
+        mean_loss, grad_h, (_, grad_rows) = naive_softmax_loss_and_gradient_batch(h, targets, w_out)
+        step = np.float32(lr * batch)  # gradients are of the mean loss; SGD steps on every window's own loss
+        _spread_to_context(w_in, flat, n, (-step * grad_h).astype(w_in.dtype, copy=False), mean)
+        w_out -= (step * grad_rows).astype(w_out.dtype, copy=False)
+        return mean_loss * batch
     mask = contexts >= 0
     centers = contexts[mask]  # (B,)
     outside = np.repeat(targets, mask.sum(axis=1))  # (B,)
@@ -234,18 +344,23 @@ def naive_softmax_step(w_in, w_out, targets, contexts, lr) -> float:
 
 def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.ndarray, w_out: np.ndarray,
                     params: KernelParams, keep_probs: np.ndarray, noise: NoiseSampler, rng: np.random.Generator,
-                    lr_start: float, lr_end: float, planned_words: int) -> PartitionResult:
+                    lr_start: float, lr_end: float, planned_words: int,
+                    tree: HuffmanTree | None = None) -> PartitionResult:
     """Train a private copy of (w_in, w_out) on ``batches`` of sentences; return the touched rows' deltas.
 
     batches: (ids (N,), offsets (S+1,)) pairs. The learning rate falls linearly from ``lr_start`` to ``lr_end``
-    as the raw tokens read go from 0 to ``planned_words`` (and stays at ``lr_end`` after).
+    as the raw tokens read go from 0 to ``planned_words`` (and stays at ``lr_end`` after). ``tree`` is required
+    by (and only used for) hierarchical softmax.
     """
+    if params.loss == "hierarchical_softmax" and tree is None:
+        raise ValueError("hierarchical softmax needs the vocabulary's Huffman tree")
+    cbow = params.model == "cbow"
     t0 = time.perf_counter()
     local_in, local_out = w_in.copy(), w_out.copy()  # (V, d) each
     touched_in = np.zeros(len(w_in), dtype=bool)
     touched_out = np.zeros(len(w_out), dtype=bool)
-    loss_sum, pairs, words = 0.0, 0, 0
-    measured_pairs, step = 0, 0  # pairs whose loss was computed; minibatches run
+    loss_sum, examples, words = 0.0, 0, 0
+    measured, step = 0, 0  # examples whose loss was computed; minibatches run
     span = max(int(planned_words), 1)
     for ids, offsets in rechunk(batches):
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
@@ -259,26 +374,31 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                 progress = min(1.0, (words + len(ids) * lo / len(targets)) / span)
                 lr = np.float32(lr_start + (lr_end - lr_start) * progress)
                 t, c = targets[lo:hi], contexts[lo:hi, :counts[lo]]  # the widest window leads the batch
-                with_loss = params.loss != "neg_sampling" or step % LOSS_EVERY == 0
-                if params.loss == "neg_sampling":
-                    negatives = noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
-                    loss_sum += neg_sampling_step(local_in, local_out, t, c, negatives, lr, with_loss,
-                                                  params.damping)
-                    touched_out[negatives] = True
-                else:
-                    loss_sum += naive_softmax_step(local_in, local_out, t, c, lr)
+                with_loss = params.loss == "naive_softmax" or step % LOSS_EVERY == 0
+                if params.loss == "naive_softmax":
+                    loss_sum += naive_softmax_step(local_in, local_out, t, c, lr, params.model, params.cbow_mean)
                     touched_out[:] = True
+                else:
+                    negatives = (noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
+                                 if params.loss == "neg_sampling" else None)
+                    out_ids, labels = output_rows(t, negatives, tree if negatives is None else None)
+                    if cbow:
+                        loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
+                                              with_loss, params.damping)
+                    else:
+                        loss_sum += skipgram_step(local_in, local_out, c, out_ids, labels, lr, with_loss,
+                                                  params.damping)
+                    touched_out[out_ids[out_ids >= 0]] = True
                 if with_loss:
-                    measured_pairs += int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
+                    measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
                 touched_in[c[c >= 0]] = True
-                touched_out[t] = True
-            pairs += int(cum[-1])
+            examples += len(targets) if cbow else int(cum[-1])
         words += len(ids)
     in_ids = np.flatnonzero(touched_in).astype(np.int32)
     out_ids = np.flatnonzero(touched_out).astype(np.int32)
     return PartitionResult(
         in_ids=in_ids, in_delta=local_in[in_ids] - w_in[in_ids],
         out_ids=out_ids, out_delta=local_out[out_ids] - w_out[out_ids],
-        loss_sum=loss_sum * pairs / measured_pairs if measured_pairs else 0.0, pairs=pairs, words=words,
+        loss_sum=loss_sum * examples / measured if measured else 0.0, pairs=examples, words=words,
         seconds=time.perf_counter() - t0)

@@ -21,6 +21,7 @@ from .aggregate import (Combined, DeltaAccumulator, default_task_lr_scale, row_n
                         step_limits)
 from .config import Config, TrainConfig
 from .errors import UserError
+from .huffman import HuffmanTree, huffman_tree
 from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
 from .vocab import NoiseSampler, Vocabulary, keep_probabilities
 
@@ -58,6 +59,12 @@ class TaskPlan:
     def noise(self) -> NoiseSampler:
         return self._memo("_noise", lambda: NoiseSampler(self.counts, self.ns_exponent))
 
+    def tree(self) -> HuffmanTree | None:
+        """The Huffman tree of hierarchical softmax (None for the other losses), built from the counts."""
+        if self.kernel.loss != "hierarchical_softmax":
+            return None
+        return self._memo("_tree", lambda: huffman_tree(self.counts))
+
     def _memo(self, name: str, build):
         """Built once per plan object: a Python worker keeps a broadcast plan for all tasks of a run."""
         if name not in self.__dict__:
@@ -76,13 +83,14 @@ def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, s
         batches if sliced else take_slice(batches, spec.sync, spec.syncs_per_epoch), w_in, w_out, plan.kernel,
         plan.keep_probs() if keep_probs is None else keep_probs,
         plan.noise() if noise is None else noise,
-        rng, spec.lr_start, spec.lr_end, spec.planned_words)
+        rng, spec.lr_start, spec.lr_end, spec.planned_words, plan.tree())
 
 
 def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
     t = cfg.train
     return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed, ns_exponent=t.ns_exponent,
                     kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
+                                        model=t.model, cbow_mean=t.cbow_mean,
                                         batch_pairs=t.batch_pairs, damping=t.damping,
                                         shrink_windows=t.shrink_windows))
 

@@ -19,12 +19,13 @@ from .trainer import GuardState, fit, format_progress, format_rollback, round_sp
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
-_RESUME_KEYS = ("dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample", "lr", "min_lr",
+_RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample", "lr", "min_lr",
                 "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch", "combine",
                 "task_lr_scale", "max_step", "rollback_ratio", "seed", "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
-_ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": ""}
+_ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": "", "model": "skipgram",
+               "cbow_mean": True}
 
 
 class _Stop(Exception):
@@ -39,6 +40,9 @@ def _fingerprint(cfg: Config, vocab_size: int) -> dict:
 def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
     """Fail before training when the model cannot fit; warn when the full softmax will be slow."""
     t = cfg.train
+    if t.loss == "hierarchical_softmax" and vocab_size < 2:
+        raise UserError(f"train.loss=hierarchical_softmax needs a vocabulary of at least 2 words, this one has "
+                        f"{vocab_size}; lower vocab.min_count or use neg_sampling")
     if t.loss == "naive_softmax" and vocab_size > NAIVE_SOFTMAX_WARN_VOCAB:
         print(f"warning: train.loss=naive_softmax scores all {vocab_size} words for every pair (about "
               f"{vocab_size * t.dim * 6:,} flops per pair, {vocab_size // (t.num_negatives + 1)}x negative "
@@ -62,7 +66,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     specs = round_specs(t, corpus_words, t.num_partitions)
     runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round)
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
-        f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, loss={t.loss}")
+        f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}")
     done = []
     t0 = time.perf_counter()
     try:

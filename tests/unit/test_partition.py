@@ -274,3 +274,99 @@ def test_planted_classes_are_recovered(partitions):
     model = train_local(cfg, split_round_robin(sents, partitions), vocab)
     # chance level is 7/31 = 0.23: a trained model must put most neighbours in the word's own class
     assert planted_class_accuracy(model, words) > 0.9
+
+
+def _tree_problem(seed=2, V=8):
+    from w2vspark.huffman import huffman_tree
+    w_in, w_out, targets, contexts, negatives = _problem(seed, V=V)
+    tree = huffman_tree(np.random.default_rng(seed).integers(1, 50, size=V))
+    contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)  # as by_width
+    return w_in, w_out, targets, contexts, negatives, tree
+
+
+def test_hierarchical_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
+    from w2vspark.losses import hierarchical_softmax_loss_and_gradient
+    w_in, w_out, targets, contexts, _, tree = _tree_problem()
+    lr = 0.1
+    exp_in, exp_out, exp_loss = w_in.copy(), w_out.copy(), 0.0
+    for g in range(len(targets)):
+        for c in contexts[g][contexts[g] >= 0]:
+            loss, grad_center, grad_nodes = hierarchical_softmax_loss_and_gradient(w_in[c], targets[g], w_out, tree)
+            exp_loss += loss
+            exp_in[c] -= lr * grad_center
+            exp_out -= lr * grad_nodes
+    got_in, got_out = w_in.copy(), w_out.copy()
+    out_ids, labels = partition.output_rows(targets, tree=tree)
+    assert (out_ids < 0).any()  # paths of different lengths: padding is exercised
+    got_loss = partition.skipgram_step(got_in, got_out, contexts, out_ids, labels, lr, damping=False)
+    assert got_loss == pytest.approx(exp_loss, rel=1e-12)
+    assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
+    assert np.array_equal(got_out[tree.num_inner:], w_out[tree.num_inner:])  # the spare row stays as it was
+
+
+@pytest.mark.parametrize("mean", [True, False])
+@pytest.mark.parametrize("loss_name", ["neg_sampling", "hierarchical_softmax", "naive_softmax"])
+def test_cbow_kernel_is_minibatch_sgd_with_the_word2vec_context_step(loss_name, mean):
+    """Output rows take the exact SGD step; each context vector of window g takes n_g x its exact gradient for
+    the mean (h's own step, as word2vec.c) and 1 / n_g x for the sum (gensim's cbow_mean=0)."""
+    from w2vspark.losses import cbow, hierarchical_softmax_loss_and_gradient
+    w_in, w_out, targets, contexts, negatives, tree = _tree_problem(3)
+    fn = {"neg_sampling": neg_sampling_loss_and_gradient, "naive_softmax": naive_softmax_loss_and_gradient,
+          "hierarchical_softmax": hierarchical_softmax_loss_and_gradient}[loss_name]
+    lr = 0.1
+    exp_in, exp_out, exp_loss = w_in.copy(), w_out.copy(), 0.0
+    for g in range(len(targets)):
+        ctx = contexts[g][contexts[g] >= 0]
+        extra = {"neg_sampling": (negatives[g],), "hierarchical_softmax": (tree,)}.get(loss_name, ())
+        loss, grad_in, grad_out = cbow(targets[g], ctx, w_in, w_out, fn, extra, mean)
+        exp_loss += loss
+        exp_in -= lr * (len(ctx) if mean else 1.0 / len(ctx)) * grad_in
+        exp_out -= lr * grad_out
+    got_in, got_out = w_in.copy(), w_out.copy()
+    if loss_name == "naive_softmax":
+        got_loss = naive_softmax_step(got_in, got_out, targets, contexts, lr, "cbow", mean)
+    else:
+        out_ids, labels = partition.output_rows(targets, negatives if loss_name == "neg_sampling" else None,
+                                                tree if loss_name == "hierarchical_softmax" else None)
+        got_loss = partition.cbow_step(got_in, got_out, contexts, out_ids, labels, lr, mean, damping=False)
+    assert got_loss == pytest.approx(exp_loss, rel=1e-12)
+    assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_damped_hs_and_cbow_steps_stop_at_the_quadratic_minimum(model):
+    """A row repeated in every window of a minibatch at a learning rate far too large: plain minibatch SGD
+    multiplies its length many times over, the damped step keeps it within a small factor."""
+    rng = np.random.default_rng(0)
+    V, d, G = 6, 4, 200
+    from w2vspark.huffman import huffman_tree
+    tree = huffman_tree(np.array([50, 20, 10, 5, 3, 1]))
+    w_in, w_out = rng.normal(size=(V, d)).astype(np.float32), rng.normal(size=(V, d)).astype(np.float32)
+    targets = rng.integers(0, V, size=G)
+    contexts = np.stack([np.zeros(G, int), rng.integers(0, V, size=G)], axis=1)  # word 0 in every window
+    out_ids, labels = partition.output_rows(targets, tree=tree)
+    norms = {}
+    for damping in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        if model == "cbow":
+            partition.cbow_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, False, damping)
+        else:
+            partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), False, damping)
+        norms[damping] = np.linalg.norm(a[0]) / np.linalg.norm(w_in[0]), np.linalg.norm(b[0]) / np.linalg.norm(w_out[0])
+    assert max(norms[False]) > 20  # the overshoot the damping exists for
+    assert max(norms[True]) < 5
+
+
+@pytest.mark.parametrize("model,loss", [("cbow", "neg_sampling"), ("skipgram", "hierarchical_softmax"),
+                                        ("cbow", "hierarchical_softmax")])
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_planted_classes_are_recovered_by_every_architecture(model, loss, partitions):
+    words, lines = _planted_corpus()
+    from collections import Counter
+    vocab = Vocabulary.from_counts(Counter(t for s in lines for t in s), min_count=1)
+    sents = [vocab.encode(s) for s in lines]
+    cfg = load_config(None, ["train.dim=16", "train.epochs=3", "train.sample=0", "train.window=3",
+                             f"train.num_partitions={partitions}", "train.syncs_per_epoch=2", "train.lr=0.05",
+                             "train.batch_pairs=128", f"train.model={model}", f"train.loss={loss}"])
+    model_ = train_local(cfg, split_round_robin(sents, partitions), vocab)
+    assert planted_class_accuracy(model_, words) > 0.9  # chance 7/31 = 0.23, as above
