@@ -2,13 +2,16 @@
 
     python bench/run_bench.py [--corpus FILE] [--runs 1:scaled:4,2:scaled:4,...] [--gensim-workers 2]
                               [--mllib-partitions 2] [--epochs 5] [--cores 2] [--out bench/results]
+                              [--model skipgram|cbow] [--loss neg_sampling|hierarchical_softmax]
 
 Every system gets the same settings (dim 100, window 5, min_count 5, 5 negatives, sample 1e-3, lr 0.025) and
 is scored with w2vspark.evaluate on the same data. Training words/s = corpus tokens x epochs / training
 seconds for every system (the same base for all). Peak memory is sampled from /proc for the whole process
 tree and per role (Spark JVM, the job's Python, Python workers); a do-nothing Spark application gives the
 baseline. Writes results/bench-<time>.json, a Markdown table and bench-<time>-scaling.png (words/s and
-analogy accuracy against partitions).
+analogy accuracy against partitions). ``--model`` and ``--loss`` choose the architecture for w2vspark and gensim
+alike (gensim's sg and hs/negative); Spark MLlib only trains skip-gram with hierarchical softmax and runs
+whatever they are.
 """
 from __future__ import annotations
 
@@ -146,7 +149,7 @@ def scores_row(model: Word2VecModel) -> dict:
 
 
 def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]], epochs: int, cores: int,
-                   tokens: int) -> list[dict]:
+                   tokens: int, model: str = "skipgram", loss: str = "neg_sampling") -> list[dict]:
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]"]
     base = work / "w2vspark-base"
     vocab_s, vocab_peaks = run_measured(submit + [str(ROOT / "jobs" / "build_vocab.py"), "--set", f"input.path={corpus}",
@@ -154,7 +157,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                        work / "w2vspark-vocab.log")
     out = []
     for partitions, combine, syncs, seed in runs:
-        run = work / (f"w2vspark-p{partitions}-{combine}-s{syncs}"
+        arch = "" if (model, loss) == ("skipgram", "neg_sampling") else f"-{model}-{loss}"
+        run = work / (f"w2vspark{arch}-p{partitions}-{combine}-s{syncs}"
                       + (f"-seed{seed}" if seed != TrainConfig.seed else ""))
         run.mkdir(parents=True, exist_ok=True)
         for name in ("vocab", "corpus", "corpus_stats.json"):
@@ -166,13 +170,14 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                             "--set", f"train.combine={combine}",
                                             "--set", f"train.syncs_per_epoch={syncs}",
                                             "--set", f"train.seed={seed}",
+                                            "--set", f"train.model={model}", "--set", f"train.loss={loss}",
                                             # MLlib's rule as MLlib runs it: no step limit
                                             *(["--set", "train.max_step=0"] if combine == "average" else []),
                                             "--set", "train.checkpoint_every=0"], run.with_suffix(".log"))
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
         model = Word2VecModel.load(run / "model")
-        row = {"system": "w2vspark", "partitions": partitions, "combine": combine,
+        row = {"system": "w2vspark", "model": model, "loss": loss, "partitions": partitions, "combine": combine,
                "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
                "syncs_setting": syncs, "seed": seed,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
@@ -185,15 +190,18 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
     return out
 
 
-def bench_gensim(corpus: str, work: Path, workers: int, epochs: int, tokens: int) -> dict:
+def bench_gensim(corpus: str, work: Path, workers: int, epochs: int, tokens: int, model: str = "skipgram",
+                 loss: str = "neg_sampling") -> dict:
+    sg, hs = int(model == "skipgram"), int(loss == "hierarchical_softmax")
+    negative = 0 if hs else SETTINGS["negatives"]
     script = work / "gensim_run.py"
     script.write_text(f"""
 import json, time, sys
 from gensim.models import Word2Vec
 from gensim.models.word2vec import LineSentence
 t0 = time.perf_counter()
-m = Word2Vec(vector_size={SETTINGS['dim']}, window={SETTINGS['window']}, min_count={SETTINGS['min_count']}, sg=1, hs=0,
-             negative={SETTINGS['negatives']}, sample={SETTINGS['sample']}, alpha={SETTINGS['lr']},
+m = Word2Vec(vector_size={SETTINGS['dim']}, window={SETTINGS['window']}, min_count={SETTINGS['min_count']}, sg={sg}, hs={hs},
+             negative={negative}, sample={SETTINGS['sample']}, alpha={SETTINGS['lr']},
              min_alpha={SETTINGS['min_lr']}, workers={workers}, seed=1)
 m.build_vocab(LineSentence({corpus!r}))
 t1 = time.perf_counter()
@@ -207,7 +215,8 @@ json.dump({{"vocab_seconds": t1 - t0, "train_seconds": t2 - t1}}, open({str(work
     from gensim.models import KeyedVectors
     kv = KeyedVectors.load_word2vec_format(str(work / "gensim.bin"), binary=True)
     model = Word2VecModel(kv.index_to_key, kv.vectors)
-    row = {"system": "gensim", "partitions": workers, "train_seconds": times["train_seconds"],
+    row = {"system": "gensim", "model": model, "loss": loss, "partitions": workers,
+           "train_seconds": times["train_seconds"],
            "total_seconds": wall, "vocab_seconds": times["vocab_seconds"],
            "words_per_sec": tokens * epochs / times["train_seconds"], **memory_fields(peaks),
            "vocab_size": len(model.words), **scores_row(model)}
@@ -251,11 +260,15 @@ spark.stop()
                 counts[w] = counts.get(w, 0) + 1
     order = sorted(range(len(model.words)), key=lambda i: (-counts.get(model.words[i], 0), model.words[i]))
     model = Word2VecModel([model.words[i] for i in order], model.vectors[order])
-    row = {"system": "mllib", "partitions": partitions, "train_seconds": times["train_seconds"],
+    row = {"system": "mllib", "model": "skipgram", "loss": "hierarchical_softmax", "partitions": partitions,
+           "train_seconds": times["train_seconds"],
            "total_seconds": wall, "words_per_sec": tokens * epochs / times["train_seconds"], **memory_fields(peaks),
            "vocab_size": len(model.words), **scores_row(model)}
     print(json.dumps(row), flush=True)
     return row
+
+
+ABBREV = {"neg_sampling": "NS", "hierarchical_softmax": "HS"}
 
 
 def gb(x) -> str:
@@ -273,7 +286,9 @@ def markdown(rows: list[dict], baseline: dict | None) -> str:
         vs_g = f"{r['words_per_sec'] / gensim['words_per_sec']:.2f}" if gensim else ""
         vs_m = f"{r['words_per_sec'] / mllib['words_per_sec']:.2f}" if mllib else ""
         driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
-        body.append(f"| {r['system']} | {r['partitions']} | {r.get('combine', '')} | {r.get('syncs_per_epoch', '')} "
+        arch = (r.get("model", "skipgram"), r.get("loss", "neg_sampling"))
+        system = r["system"] + ("" if arch == ("skipgram", "neg_sampling") else f" {arch[0]} {ABBREV[arch[1]]}")
+        body.append(f"| {system} | {r['partitions']} | {r.get('combine', '')} | {r.get('syncs_per_epoch', '')} "
                     f"| {r.get('seed', '')} "
                     f"| {r['words_per_sec'] / 1000:.0f}k | {vs_g} | {vs_m} | {r['ws353']:.3f} | {r['simlex']:.3f} "
                     f"| {r['analogy']:.1%} | {r['train_seconds']:.0f} | {r['total_seconds']:.0f} "
@@ -353,6 +368,8 @@ def main(argv=None):
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--model", choices=("skipgram", "cbow"), default="skipgram")
+    p.add_argument("--loss", choices=("neg_sampling", "hierarchical_softmax"), default="neg_sampling")
     p.add_argument("--work", default=str(ROOT / "bench" / "cache" / "work"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
@@ -367,13 +384,14 @@ def main(argv=None):
     runs = [parse_run(r) for r in args.runs.split(",") if r]
     rows = []
     if args.gensim_workers:
-        rows.append(bench_gensim(args.corpus, work, args.gensim_workers, args.epochs, tokens))
+        rows.append(bench_gensim(args.corpus, work, args.gensim_workers, args.epochs, tokens, args.model, args.loss))
     for mp in [int(x) for x in args.mllib_partitions.split(",") if x]:
         rows.append(bench_mllib(args.corpus, work, mp, args.epochs, args.cores, tokens))
     baseline = spark_baseline(work, args.cores) if runs else None
-    rows += bench_w2vspark(args.corpus, work, runs, args.epochs, args.cores, tokens)
+    rows += bench_w2vspark(args.corpus, work, runs, args.epochs, args.cores, tokens, args.model, args.loss)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result = {"corpus": args.corpus, "tokens": tokens, "epochs": args.epochs, "cores": args.cores,
+              "model": args.model, "loss": args.loss,
               "settings": SETTINGS, "spark_baseline": baseline, "rows": rows,
               "max_rss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -62,10 +62,17 @@ def merge_vocab(start: StartModel, new_counts: Iterable[tuple[str, int]], min_co
     return vocab, stats
 
 
-def initial_params(vocab: Vocabulary, start: StartModel | None, dim: int,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+def word_outputs(loss: str) -> bool:
+    """Whether row i of w_out is word i's output vector (false for hierarchical softmax, whose rows are the
+    inner nodes of a Huffman tree that changes with the counts: such rows are neither saved nor reused)."""
+    return loss != "hierarchical_softmax"
+
+
+def initial_params(vocab: Vocabulary, start: StartModel | None, dim: int, seed: int,
+                   loss: str = "neg_sampling") -> tuple[np.ndarray, np.ndarray]:
     """(w_in, w_out) for ``vocab`` (built by :func:`merge_vocab` from ``start``): the start's rows first, new
-    rows as a fresh run would start them; without a start, a fresh run's."""
+    rows as a fresh run would start them; without a start, a fresh run's. The start's output vectors are
+    reused when both index them by word (see :func:`word_outputs`)."""
     if start is None:
         return init_params(len(vocab), dim, seed)
     k = len(start.words)
@@ -77,7 +84,7 @@ def initial_params(vocab: Vocabulary, start: StartModel | None, dim: int,
                         f"the same train.init_model")
     w_in, w_out = init_params(len(vocab), dim, seed)
     w_in[:k] = start.w_in
-    if start.w_out is not None:
+    if start.w_out is not None and word_outputs(loss):
         w_out[:k] = start.w_out
     return w_in, w_out
 

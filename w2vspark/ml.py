@@ -4,10 +4,10 @@
     model = Word2Vec(vectorSize=100, minCount=5, maxIter=5, inputCol="tokens", outputCol="vec").fit(df)
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
-stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds numNegatives, sample, loss,
-syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs and initialModel (continued
-training). ``fit`` trains skip-gram with negative sampling (or the
-full softmax) with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
+stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds model, cbowMean, loss, numNegatives,
+sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs and initialModel
+(continued training). ``fit`` trains skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own
+objective: ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
 transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
 loads as an MLWritable / MLReadable, alone or inside a Pipeline.
 
@@ -69,7 +69,11 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                           "(false: every context within windowSize)", typeConverter=TypeConverters.toBoolean)
     sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
                    typeConverter=TypeConverters.toFloat)
-    loss = Param(Params._dummy(), "loss", "'neg_sampling' or 'naive_softmax'", typeConverter=TypeConverters.toString)
+    loss = Param(Params._dummy(), "loss", "'neg_sampling', 'hierarchical_softmax' (MLlib's objective) or "
+                 "'naive_softmax'", typeConverter=TypeConverters.toString)
+    model = Param(Params._dummy(), "model", "'skipgram' or 'cbow'", typeConverter=TypeConverters.toString)
+    cbowMean = Param(Params._dummy(), "cbowMean", "cbow: the mean of the context vectors (false: their sum)",
+                     typeConverter=TypeConverters.toBoolean)
     syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x numPartitions))",
                           typeConverter=TypeConverters.toInt)
     combine = Param(Params._dummy(), "combine",
@@ -95,7 +99,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                         initialModel="", outputCol=self.uid + "__output")
+                         initialModel="", model="skipgram", cbowMean=True, outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -119,7 +123,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             ns_exponent=self.getOrDefault(self.nsExponent), shrink_windows=self.getOrDefault(self.shrinkWindows),
             sample=self.getOrDefault(self.sample), lr=self.getStepSize(),
             min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
-            loss=self.getOrDefault(self.loss), batch_pairs=self.getOrDefault(self.batchPairs),
+            loss=self.getOrDefault(self.loss), model=self.getOrDefault(self.model),
+            cbow_mean=self.getOrDefault(self.cbowMean), batch_pairs=self.getOrDefault(self.batchPairs),
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
             damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
@@ -140,14 +145,14 @@ class _HasColumnSetters:
 
 
 class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReadable, DefaultParamsWritable):
-    """Skip-gram word2vec trained on Spark by w2vspark, with pyspark.ml.feature.Word2Vec's Params."""
+    """Skip-gram or CBOW word2vec trained on Spark by w2vspark, with pyspark.ml.feature.Word2Vec's Params."""
 
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel=""):
+                 initialModel="", model="skipgram", cbowMean=True):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -156,7 +161,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel=""):
+                  initialModel="", model="skipgram", cbowMean=True):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -177,6 +182,15 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def setShrinkWindows(self, value):
         return self._set(shrinkWindows=value)
 
+    def setModel(self, value):
+        return self._set(model=value)
+
+    def setLoss(self, value):
+        return self._set(loss=value)
+
+    def setCbowMean(self, value):
+        return self._set(cbowMean=value)
+
     def setInitialModel(self, value):
         return self._set(initialModel=value)
 
@@ -195,7 +209,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def _fit(self, dataset):
         from pyspark import StorageLevel
 
-        from .continued import initial_params, read_start_model
+        from .continued import initial_params, read_start_model, word_outputs
         from .corpus import (SEQUENCE_TYPES, continued_vocab, count_words, encode, require_column, select_vocab,
                              sequence_chunks)
         from .partitioning import partition_for_training
@@ -218,7 +232,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
             check_model_size(spark, cfg, len(vocab))
             encoded, words_bc = encode(spark, chunks, vocab)
             corpus = partition_for_training(spark, encoded, cfg.train.num_partitions)
-            w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed)
+            w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed, cfg.train.loss)
             train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
         finally:
             if corpus is not None:
@@ -226,7 +240,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
             if words_bc is not None:
                 words_bc.unpersist()
             chunks.unpersist()
-        model = Word2VecModel(core.Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict()), w_out)
+        model = Word2VecModel(core.Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict()),
+                              w_out if word_outputs(cfg.train.loss) else None)
         model._resetUid(self.uid)
         return self._copyValues(model)
 

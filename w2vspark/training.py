@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from .config import Config
+from .continued import word_outputs
 from .corpus import read_vocab
 from .errors import UserError
 from .hadoop import HadoopFS, join
@@ -91,10 +92,11 @@ def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):
     if not t.init_model:
         return initial_params(vocab, None, t.dim, t.seed)
     start = read_start_model(spark, t.init_model)
+    outputs = start.w_out is not None and word_outputs(t.loss)
     log(f"continuing from {t.init_model}: {len(start.words)} known words"
-        f"{'' if start.w_out is not None else ' (input vectors only: output vectors start at zero)'}, "
+        f"{'' if outputs else ' (input vectors only: output vectors start at zero)'}, "
         f"{len(vocab) - len(start.words)} new")
-    return initial_params(vocab, start, t.dim, t.seed)
+    return initial_params(vocab, start, t.dim, t.seed, t.loss)
 
 
 def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
@@ -178,6 +180,6 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "
             f"train.lr or train.task_lr_scale avoids the lost rounds")
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
-    save_model(spark, model, model_uri, overwrite=True, w_out=w_out)
+    save_model(spark, model, model_uri, overwrite=True, w_out=w_out if word_outputs(t.loss) else None)
     log(f"model written to {model_uri}")
     return model
