@@ -149,7 +149,7 @@ def scores_row(model: Word2VecModel) -> dict:
 
 
 def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]], epochs: int, cores: int,
-                   tokens: int, model: str = "skipgram", loss: str = "neg_sampling") -> list[dict]:
+                   tokens: int, arch: str = "skipgram", loss: str = "neg_sampling") -> list[dict]:
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]"]
     base = work / "w2vspark-base"
     vocab_s, vocab_peaks = run_measured(submit + [str(ROOT / "jobs" / "build_vocab.py"), "--set", f"input.path={corpus}",
@@ -157,8 +157,8 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                        work / "w2vspark-vocab.log")
     out = []
     for partitions, combine, syncs, seed in runs:
-        arch = "" if (model, loss) == ("skipgram", "neg_sampling") else f"-{model}-{loss}"
-        run = work / (f"w2vspark{arch}-p{partitions}-{combine}-s{syncs}"
+        tag = "" if (arch, loss) == ("skipgram", "neg_sampling") else f"-{arch}-{loss}"
+        run = work / (f"w2vspark{tag}-p{partitions}-{combine}-s{syncs}"
                       + (f"-seed{seed}" if seed != TrainConfig.seed else ""))
         run.mkdir(parents=True, exist_ok=True)
         for name in ("vocab", "corpus", "corpus_stats.json"):
@@ -170,14 +170,14 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                             "--set", f"train.combine={combine}",
                                             "--set", f"train.syncs_per_epoch={syncs}",
                                             "--set", f"train.seed={seed}",
-                                            "--set", f"train.model={model}", "--set", f"train.loss={loss}",
+                                            "--set", f"train.model={arch}", "--set", f"train.loss={loss}",
                                             # MLlib's rule as MLlib runs it: no step limit
                                             *(["--set", "train.max_step=0"] if combine == "average" else []),
                                             "--set", "train.checkpoint_every=0"], run.with_suffix(".log"))
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
         model = Word2VecModel.load(run / "model")
-        row = {"system": "w2vspark", "model": model, "loss": loss, "partitions": partitions, "combine": combine,
+        row = {"system": "w2vspark", "model": arch, "loss": loss, "partitions": partitions, "combine": combine,
                "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
                "syncs_setting": syncs, "seed": seed,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
@@ -190,9 +190,9 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
     return out
 
 
-def bench_gensim(corpus: str, work: Path, workers: int, epochs: int, tokens: int, model: str = "skipgram",
+def bench_gensim(corpus: str, work: Path, workers: int, epochs: int, tokens: int, arch: str = "skipgram",
                  loss: str = "neg_sampling") -> dict:
-    sg, hs = int(model == "skipgram"), int(loss == "hierarchical_softmax")
+    sg, hs = int(arch == "skipgram"), int(loss == "hierarchical_softmax")
     negative = 0 if hs else SETTINGS["negatives"]
     script = work / "gensim_run.py"
     script.write_text(f"""
@@ -215,7 +215,7 @@ json.dump({{"vocab_seconds": t1 - t0, "train_seconds": t2 - t1}}, open({str(work
     from gensim.models import KeyedVectors
     kv = KeyedVectors.load_word2vec_format(str(work / "gensim.bin"), binary=True)
     model = Word2VecModel(kv.index_to_key, kv.vectors)
-    row = {"system": "gensim", "model": model, "loss": loss, "partitions": workers,
+    row = {"system": "gensim", "model": arch, "loss": loss, "partitions": workers,
            "train_seconds": times["train_seconds"],
            "total_seconds": wall, "vocab_seconds": times["vocab_seconds"],
            "words_per_sec": tokens * epochs / times["train_seconds"], **memory_fields(peaks),

@@ -21,6 +21,9 @@ def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:
     return [json.loads(line) for line in fs.read_text(uri).splitlines() if line.strip()]
 
 
+ARCHITECTURES = {"skipgram": "skip-gram", "cbow": "CBOW"}
+LOSS_NAMES = {"neg_sampling": "negative sampling", "hierarchical_softmax": "hierarchical softmax",
+              "naive_softmax": "the full softmax"}
 LOSS_WARN_RATIO = 1.25  # a final loss this far above the run's lowest is called out in the report
 
 
@@ -64,10 +67,14 @@ def graph_lines(scores: dict) -> list[str]:
 
 def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:
     t = cfg.train
-    lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "", "## Settings", "",
+    lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "",
+             f"Architecture: {ARCHITECTURES[t.model]} with {LOSS_NAMES[t.loss]}.", "", "## Settings", "",
              "| setting | value |", "|---|---|"]
-    for key in ("dim", "window", "shrink_windows", "num_negatives", "ns_exponent", "sample", "lr", "min_lr",
-                "epochs", "loss", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step", "rollback_ratio", "seed"):
+    keys = ["model", *(["cbow_mean"] if t.model == "cbow" else []), "loss", "dim", "window", "shrink_windows",
+            *(["num_negatives", "ns_exponent"] if t.loss == "neg_sampling" else []), "sample", "lr", "min_lr",
+            "epochs", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "damping", "max_step",
+            "rollback_ratio", "seed"]
+    for key in keys:
         lines.append(f"| train.{key} | {getattr(t, key)} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
     lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]
