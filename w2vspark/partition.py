@@ -149,12 +149,16 @@ def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool 
     np.add.at(w.reshape(-1), flat.reshape(-1), rows.reshape(-1))
 
 
-def by_width(targets: np.ndarray, contexts: np.ndarray):
+def by_width(targets: np.ndarray, contexts: np.ndarray, path_lengths: np.ndarray | None = None):
     """Order windows by their number of context words (widest first, stable) and move each row's context
     words to its front, so that a run of windows needs little padding: -> targets (G,), contexts (G, 2w),
-    counts (G,) descending."""
+    counts (G,) descending. With ``path_lengths`` (V,) (hierarchical softmax) windows of equal width are
+    ordered by their target's path length, longest first, so that a minibatch pads its paths little too."""
     counts = pair_counts(contexts)  # (G,)
-    order = np.argsort(-counts, kind="stable")
+    if path_lengths is None:
+        order = np.argsort(-counts, kind="stable")
+    else:
+        order = np.lexsort((-path_lengths[targets], -counts))
     contexts = contexts[order]
     contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)
     return targets[order], contexts, counts[order]
@@ -199,12 +203,17 @@ def output_rows(targets: np.ndarray, negatives: np.ndarray | None = None, tree: 
     return tree.points[targets, :length], (1 - tree.codes[targets, :length]).astype(np.float32)
 
 
-def _gather_out(w_out: np.ndarray, out_ids: np.ndarray):
-    """-> u (G, L, d) and the validity mask of out_ids (None when nothing is padded)."""
+def _gather_out(w_out: np.ndarray, out_ids: np.ndarray, labels: np.ndarray):
+    """-> u (G, L, d), labels, and the validity mask of out_ids (None when nothing is padded).
+
+    A padded slot gets a zero vector and the label 1/2: its score is 0 and its gradient label - s(0) is exactly
+    0, so it changes nothing and needs no mask in the update (only the loss masks it)."""
     out_mask = out_ids >= 0
     if out_mask.all():
-        return w_out[out_ids], None
-    return w_out[np.where(out_mask, out_ids, 0)], out_mask
+        return w_out[out_ids], labels, None
+    u = w_out[np.where(out_mask, out_ids, 0)]
+    u[~out_mask] = 0.0
+    return u, np.where(out_mask, labels, np.float32(0.5)), out_mask
 
 
 def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
@@ -219,24 +228,22 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     """
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
-    u, out_mask = _gather_out(w_out, out_ids)  # (G, L, d)
+    u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L, d)
     v = w_in[ctx]  # (G, C, d)
     scores = v @ u.transpose(0, 2, 1)  # (G, C, L)
-    weight = mask[:, :, None] if out_mask is None else mask[:, :, None] & out_mask[:, None, :]  # (G, C, L|1)
     loss = 0.0
     if with_loss:
         signed = scores * (2.0 * labels - 1.0)[:, None, :].astype(scores.dtype)
+        weight = mask[:, :, None] if out_mask is None else mask[:, :, None] & out_mask[:, None, :]  # (G, C, L|1)
         loss = float(-(log_sigmoid(signed) * weight).sum())
     s = sigmoid(scores)  # (G, C, L)
-    g = labels[:, None, :] - s  # (G, C, L)   label - s(score), times lr below
-    g *= (weight * lr).astype(g.dtype, copy=False)
+    g = labels[:, None, :] - s  # (G, C, L)   label - s(score), times lr below; 0 on padded paths
+    g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
     g_out = g
     if damping:
         curv = s * (1.0 - s)  # (G, C, L)
         v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
-        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L)
-        if out_mask is not None:
-            u2 *= out_mask
+        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L), 0 on padded paths
         f_in = trust_region_factors(np.where(mask, contexts, -1).reshape(-1),
                                     np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
         f_out = trust_region_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
@@ -291,23 +298,18 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     (1, L), lr float32.
     """
     flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
-    u, out_mask = _gather_out(w_out, out_ids)  # (G, L, d)
+    u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L, d)
     scores = (u @ h[:, :, None])[:, :, 0]  # (G, L)
     loss = 0.0
     if with_loss:
         terms = log_sigmoid(scores * (2.0 * labels - 1.0).astype(scores.dtype))
         loss = float(-(terms if out_mask is None else terms * out_mask).sum())
     s = sigmoid(scores)  # (G, L)
-    g = (labels - s) * lr  # (G, L)
-    if out_mask is not None:
-        g *= out_mask
-    g = g.astype(h.dtype, copy=False)
+    g = ((labels - s) * lr).astype(h.dtype, copy=False)  # (G, L), 0 on padded paths
     g_out, f_in = g, None
     if damping:
         curv = s * (1.0 - s)  # (G, L)
-        u2 = np.einsum("gld,gld->gl", u, u)  # (G, L)
-        if out_mask is not None:
-            u2 *= out_mask
+        u2 = np.einsum("gld,gld->gl", u, u)  # (G, L), 0 on padded paths
         # a context vector's step moves h by 1/n of it (mean) or moves it by 1/n of h's step (sum): either way
         # its curvature along the step is the window's curvature in h divided by n
         f_in = trust_region_factors(flat, np.repeat((curv * u2).sum(axis=1) / n, n), lr, len(w_in))  # (N,)
@@ -366,7 +368,7 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
         targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng, params.shrink_windows)
         if len(targets):
-            targets, contexts, counts = by_width(targets, contexts)
+            targets, contexts, counts = by_width(targets, contexts, None if tree is None else tree.lengths)
             cum = np.cumsum(counts)
             bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
             bounds = np.unique(np.concatenate([[0], bounds + 1, [len(targets)]]))
