@@ -7,9 +7,9 @@ The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds model, cbowMean, loss, numNegatives,
 sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs and initialModel
 (continued training). ``fit`` trains skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own
-objective: ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model offers getVectors, findSynonyms, findSynonymsArray and
-transform (the average of each row's word vectors, divided by all its tokens as MLlib does), and saves and
-loads as an MLWritable / MLReadable, alone or inside a Pipeline.
+objective: ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model
+offers getVectors, findSynonyms, findSynonymsArray and transform (the average of each row's word vectors, divided
+by all its tokens as MLlib does), and saves and loads as an MLWritable / MLReadable, alone or inside a Pipeline.
 
 A saved model folder is Spark ML's own layout (metadata class ``org.apache.spark.ml.feature.Word2VecModel``, MLlib's
 Params only, data/ as Parquet word + vector) plus w2vspark.json, with w2vspark's own Params in a ``w2vspark``
@@ -80,7 +80,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
     maxStep = Param(Params._dummy(), "maxStep", "per round, a row that several partitions moved moves at most "
-                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit",
+                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit; unset: 1 for skipgram, "
+                    "0 for cbow",
                     typeConverter=TypeConverters.toFloat)
     damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to its local "
                     "quadratic model's minimum", typeConverter=TypeConverters.toBoolean)
@@ -97,7 +98,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         super().__init__(*args)
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
-                         syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001, batchPairs=4096,
+                         syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                          initialModel="", model="skipgram", cbowMean=True, outputCol=self.uid + "__output")
 
@@ -150,7 +151,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
+                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                  initialModel="", model="skipgram", cbowMean=True):
         super().__init__()
@@ -159,7 +160,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     @keyword_only
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=1.0, minStepSize=0.0001,
+                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                   initialModel="", model="skipgram", cbowMean=True):
         return self._set(**self._input_kwargs)

@@ -115,7 +115,7 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
 def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> list[RoundSpec]:
     syncs = cfg.syncs(num_partitions)
     total_rounds = cfg.epochs * syncs
-    scale = cfg.task_lr_scale or default_task_lr_scale(cfg.combine, num_partitions)
+    scale = cfg.task_lr_scale or default_task_lr_scale(cfg.combine, num_partitions, cfg.model)
     per_task = math.ceil(corpus_words / (num_partitions * syncs))
     return [RoundSpec(index=k, epoch=k // syncs, sync=k % syncs,
                       syncs_per_epoch=syncs,
@@ -302,7 +302,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
         t0 = time.perf_counter()
         waited = [0.0]
         stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
-                            cfg.max_step)
+                            cfg.step_limit())
         seconds = time.perf_counter() - t0
         rounds_run += 1
         loss = stats.loss_sum / max(stats.pairs, 1)

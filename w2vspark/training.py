@@ -20,8 +20,8 @@ from .trainer import GuardState, fit, format_progress, format_rollback, round_sp
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
-_RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample", "lr", "min_lr",
-                "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch", "combine",
+_RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample",
+                "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch", "combine",
                 "task_lr_scale", "max_step", "rollback_ratio", "seed", "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
@@ -35,7 +35,8 @@ class _Stop(Exception):
 
 def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     train = dataclasses.asdict(cfg.train)
-    return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
+    effective = {"max_step": cfg.train.step_limit()}  # what the run uses (checkpoints before "unset" hold 1.0)
+    return {"vocab_size": vocab_size, **{k: effective.get(k, train[k]) for k in _RESUME_KEYS}}
 
 
 def check_model_size(spark, cfg: Config, vocab_size: int) -> None:

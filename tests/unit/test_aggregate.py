@@ -80,6 +80,8 @@ def test_default_lr_scale():
     assert default_task_lr_scale("scaled", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("scaled_row", 16) == pytest.approx(2.0)
     assert default_task_lr_scale("average", 8) == 1.0
+    assert [default_task_lr_scale("scaled", p, "cbow") for p in (1, 2, 3, 8)] == [1.0, 2.0, 3.0, 4.0]
+    assert default_task_lr_scale("average", 8, "cbow") == 1.0
 
 
 def limit_steps(lengths, counts, updates, max_step):
