@@ -2,7 +2,10 @@
  *
  * scatter_add(w, ids, rows, dim): w[ids[i], :] += rows[i, :] for i = 0..n-1, in that order, float32.
  * The additions happen in exactly the order of numpy's np.add.at over the flattened element indices, so
- * results are bit-identical to the numpy fallback. Plain C on Python's buffer protocol: no numpy headers.
+ * results are bit-identical to the numpy fallback.
+ * segment_sum(out, w, ids, counts, dim): out[g, :] = 0 + w[ids[k], :] + w[ids[k + 1], :] + ... over the counts[g]
+ * ids of segment g (segments consecutive in ids), added one row after another as the numpy fallback does.
+ * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -53,9 +56,77 @@ done:
     return result;
 }
 
+static PyObject *segment_sum(PyObject *self, PyObject *args)
+{
+    Py_buffer out, w, ids, counts;
+    Py_ssize_t dim;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*n", &out, &w, &ids, &counts, &dim))
+        return NULL;
+    PyObject *result = NULL;
+    if (dim <= 0 || w.len % (dim * (Py_ssize_t)sizeof(float)) != 0 || ids.len % (Py_ssize_t)sizeof(int64_t) != 0
+        || counts.len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "segment_sum: w must hold float32 rows of dim values, ids and counts int64");
+        goto done;
+    }
+    const Py_ssize_t num_rows = w.len / (dim * (Py_ssize_t)sizeof(float));
+    const Py_ssize_t n = ids.len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t segments = counts.len / (Py_ssize_t)sizeof(int64_t);
+    if (out.len != segments * dim * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "segment_sum: out must be float32 of shape (len(counts), dim)");
+        goto done;
+    }
+    const int64_t *index = (const int64_t *)ids.buf;
+    const int64_t *count = (const int64_t *)counts.buf;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t g = 0; g < segments; g++) {
+        if (count[g] < 0) {
+            PyErr_SetString(PyExc_ValueError, "segment_sum: negative count");
+            goto done;
+        }
+        total += count[g];
+    }
+    if (total != n) {
+        PyErr_SetString(PyExc_ValueError, "segment_sum: the counts must add up to len(ids)");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (index[i] < 0 || index[i] >= num_rows) {
+            PyErr_Format(PyExc_IndexError, "segment_sum: row index %lld out of range [0, %zd)",
+                         (long long)index[i], num_rows);
+            goto done;
+        }
+    }
+    const float *source = (const float *)w.buf;
+    float *target = (float *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t k = 0;
+    for (Py_ssize_t g = 0; g < segments; g++) {
+        float *restrict dst = target + g * dim;
+        for (Py_ssize_t j = 0; j < dim; j++)
+            dst[j] = 0.0f;
+        for (int64_t c = 0; c < count[g]; c++, k++) {
+            const float *restrict src = source + index[k] * dim;
+            for (Py_ssize_t j = 0; j < dim; j++)
+                dst[j] += src[j];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scatter_add", scatter_add, METH_VARARGS,
      "scatter_add(w, ids, rows, dim): w[ids[i]] += rows[i] in index order (float32 w and rows, int64 ids)."},
+    {"segment_sum", segment_sum, METH_VARARGS,
+     "segment_sum(out, w, ids, counts, dim): out[g] = the sum of w[ids] over segment g, row after row (float32)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -264,12 +264,29 @@ def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: 
     return skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss, damping)
 
 
+def _segment_sum(w: np.ndarray, contexts: np.ndarray, mask: np.ndarray, flat: np.ndarray, n: np.ndarray,
+                 native: bool | None = None) -> np.ndarray:
+    """Row g of the result (G, d) is the sum of w's rows at the valid ids of contexts[g] (a prefix of the row),
+    added one after another from zero: the compiled helper and the numpy path (one column of windows at a
+    time) do the same float32 additions in the same order, so their results are bit-identical. ``native``
+    forces a path (None: the compiled one when it is built)."""
+    if w.dtype == np.float32 and ((_native is not None) if native is None else native) and w.flags.c_contiguous:
+        out = np.empty((len(n), w.shape[1]), dtype=np.float32)
+        _native.segment_sum(out, w, np.ascontiguousarray(flat, dtype=np.int64), n.astype(np.int64), w.shape[1])
+        return out
+    out = np.zeros((len(n), w.shape[1]), dtype=w.dtype)  # (G, d)
+    for c in range(contexts.shape[1]):
+        rows = np.flatnonzero(mask[:, c])  # windows with a c-th context word: a prefix, as widths descend
+        out[rows] += w[contexts[rows, c]]
+    return out
+
+
 def _window_mean(w_in, contexts, mean: bool):
     """-> flat (N,) the context ids window by window, n (G,) context words per window, h (G, d)."""
     mask = contexts >= 0  # (G, C), every row a prefix of valid ids (see by_width)
     flat = contexts[mask]  # (N,)
     n = mask.sum(axis=1)  # (G,) >= 1: windows without context are never formed
-    h = np.add.reduceat(w_in[flat], np.concatenate([[0], np.cumsum(n)[:-1]]), axis=0)  # (G, d)
+    h = _segment_sum(w_in, contexts, mask, flat, n)  # (G, d)
     if mean:
         h /= n[:, None].astype(h.dtype)
     return flat, n, h

@@ -171,6 +171,22 @@ def test_native_scatter_add_is_bit_identical_to_numpy():
     assert not np.array_equal(by_numpy, start)
 
 
+@needs_native
+def test_native_segment_sum_is_bit_identical_to_numpy():
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(500, 100)).astype(np.float32)
+    n = np.sort(rng.integers(1, 11, size=400))[::-1]  # context words per window, widest first
+    contexts = np.full((400, 10), -1, np.int64)
+    for g, k in enumerate(n):
+        contexts[g, :k] = rng.zipf(1.3, size=k) % 500  # repeated rows inside a window too
+    mask = contexts >= 0
+    flat = contexts[mask]
+    by_numpy = partition._segment_sum(w, contexts, mask, flat, n, native=False)
+    by_native = partition._segment_sum(w, contexts, mask, flat, n, native=True)
+    assert np.array_equal(by_numpy, by_native)
+    assert np.allclose(by_numpy, [w[contexts[g, :k]].sum(axis=0) for g, k in enumerate(n)], atol=1e-5)
+
+
 def _sentences(seed=0, n=300, V=30):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, V, size=rng.integers(1, 25)).astype(np.int32) for _ in range(n)]
@@ -197,14 +213,15 @@ def test_rechunk_keeps_sentences_whole_and_in_order():
     assert len(rebuilt) == len(sents) and all(np.array_equal(a, b) for a, b in zip(rebuilt, sents))
 
 
-def _train(batches, seed=3, loss="neg_sampling"):
+def _train(batches, seed=3, loss="neg_sampling", model="skipgram"):
     V, d = 30, 8
     rng = np.random.default_rng(0)
     w_in = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
     w_out = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)  # non-zero, so w_in moves in one step
     counts = np.arange(V, 0, -1) * 10
-    return train_partition(batches, w_in, w_out, KernelParams(window=3, num_negatives=4, loss=loss, batch_pairs=64),
-                           np.full(V, 0.9), NoiseSampler(counts), np.random.default_rng(seed), 0.05, 0.01, 4000), w_in
+    params = KernelParams(window=3, num_negatives=4, loss=loss, batch_pairs=64, model=model)
+    return train_partition(batches, w_in, w_out, params, np.full(V, 0.9), NoiseSampler(counts),
+                           np.random.default_rng(seed), 0.05, 0.01, 4000), w_in
 
 
 def test_result_does_not_depend_on_input_batching():
@@ -219,11 +236,12 @@ def test_result_does_not_depend_on_input_batching():
 
 
 @needs_native
-def test_training_is_the_same_with_and_without_the_compiled_kernel(monkeypatch):
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_training_is_the_same_with_and_without_the_compiled_kernel(monkeypatch, model):
     sents = _sentences(3)
-    native, _ = _train([pack(sents)])
+    native, _ = _train([pack(sents)], model=model)
     monkeypatch.setattr(partition, "_native", None)
-    plain, _ = _train([pack(sents)])
+    plain, _ = _train([pack(sents)], model=model)
     for field in ("in_ids", "in_delta", "out_ids", "out_delta"):
         assert np.array_equal(getattr(native, field), getattr(plain, field)), field
     assert native.loss_sum == plain.loss_sum
