@@ -270,9 +270,10 @@ def _segment_sum(w: np.ndarray, contexts: np.ndarray, mask: np.ndarray, flat: np
     added one after another from zero: the compiled helper and the numpy path (one column of windows at a
     time) do the same float32 additions in the same order, so their results are bit-identical. ``native``
     forces a path (None: the compiled one when it is built)."""
-    if w.dtype == np.float32 and ((_native is not None) if native is None else native) and w.flags.c_contiguous:
+    compiled = getattr(_native, "segment_sum", None)  # absent from a module built by an older version
+    if w.dtype == np.float32 and ((compiled is not None) if native is None else native) and w.flags.c_contiguous:
         out = np.empty((len(n), w.shape[1]), dtype=np.float32)
-        _native.segment_sum(out, w, np.ascontiguousarray(flat, dtype=np.int64), n.astype(np.int64), w.shape[1])
+        compiled(out, w, np.ascontiguousarray(flat, dtype=np.int64), n.astype(np.int64), w.shape[1])
         return out
     out = np.zeros((len(n), w.shape[1]), dtype=w.dtype)  # (G, d)
     for c in range(contexts.shape[1]):
