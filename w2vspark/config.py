@@ -66,14 +66,16 @@ class TrainConfig:
     resume: bool = False
 
     def step_limit(self) -> float:
-        """``max_step``, or when it is unset: 1 for skip-gram, 0 (no limit) for CBOW. Measured (6M words of the
-        benchmark corpus, 5 epochs): the limit cut up to 47,000 rows per round while CBOW's rows grow and cost it
-        4 points of analogy at 2 partitions (15.7% at 1 partition, 11.7% at 2, 14.9% without it); CBOW without
-        the limit converged on every shape of the stress matrix (no rollback), where skip-gram needs it for
-        long sentences at 8 partitions."""
+        """``max_step``, or when it is unset: 1 for skip-gram with negative sampling (or the full softmax), 0 (no
+        limit) for CBOW and for hierarchical softmax. Measured on 6M words of the benchmark corpus: the limit cut
+        up to 47,000 rows per round while the rows grow from their small start, which cost CBOW 4 points of
+        analogy at 2 partitions (5 epochs: 15.7% at 1 partition, 11.7% at 2, 14.9% without the limit) and
+        hierarchical softmax 1.6 points in one epoch (6.9% at 1 partition, 5.3% at 2, 6.5% without); both
+        converge without it on every shape of the stress matrix (no rollback), where skip-gram with negative
+        sampling needs it for long sentences at 8 partitions."""
         if self.max_step is not None:
             return self.max_step
-        return 0.0 if self.model == "cbow" else 1.0
+        return 0.0 if self.model == "cbow" or self.loss == "hierarchical_softmax" else 1.0
 
     def syncs(self, num_partitions: int | None = None) -> int:
         """Sync rounds per epoch: ``syncs_per_epoch``, or when it is 0, max(4, 2P). Measured on 11.5M words:

@@ -80,8 +80,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
     maxStep = Param(Params._dummy(), "maxStep", "per round, a row that several partitions moved moves at most "
-                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit; unset: 1 for skipgram, "
-                    "0 for cbow",
+                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit; unset: 1 for skipgram with "
+                    "neg_sampling, 0 for cbow and hierarchical_softmax",
                     typeConverter=TypeConverters.toFloat)
     damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to its local "
                     "quadratic model's minimum", typeConverter=TypeConverters.toBoolean)
