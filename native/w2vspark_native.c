@@ -11,6 +11,26 @@
 #include <Python.h>
 #include <stdint.h>
 
+/* dst[j] += src[j] for j = 0..dim-1: the one float32 addition both helpers are made of */
+static inline void add_row(float *restrict dst, const float *restrict src, Py_ssize_t dim)
+{
+    for (Py_ssize_t j = 0; j < dim; j++)
+        dst[j] += src[j];
+}
+
+/* 1 when every index lies in [0, num_rows); otherwise an IndexError naming the helper, and 0 */
+static int rows_in_range(const int64_t *index, Py_ssize_t n, Py_ssize_t num_rows, const char *name)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (index[i] < 0 || index[i] >= num_rows) {
+            PyErr_Format(PyExc_IndexError, "%s: row index %lld out of range [0, %zd)", name, (long long)index[i],
+                         num_rows);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static PyObject *scatter_add(PyObject *self, PyObject *args)
 {
     Py_buffer w, ids, rows;
@@ -30,22 +50,13 @@ static PyObject *scatter_add(PyObject *self, PyObject *args)
         goto done;
     }
     const int64_t *index = (const int64_t *)ids.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (index[i] < 0 || index[i] >= num_rows) {
-            PyErr_Format(PyExc_IndexError, "scatter_add: row index %lld out of range [0, %zd)",
-                         (long long)index[i], num_rows);
-            goto done;
-        }
-    }
+    if (!rows_in_range(index, n, num_rows, "scatter_add"))
+        goto done;
     float *target = (float *)w.buf;
     const float *source = (const float *)rows.buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        float *restrict dst = target + index[i] * dim;
-        const float *restrict src = source + i * dim;
-        for (Py_ssize_t j = 0; j < dim; j++)
-            dst[j] += src[j];
-    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        add_row(target + index[i] * dim, source + i * dim, dim);
     Py_END_ALLOW_THREADS
     Py_INCREF(Py_None);
     result = Py_None;
@@ -90,13 +101,8 @@ static PyObject *segment_sum(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "segment_sum: the counts must add up to len(ids)");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (index[i] < 0 || index[i] >= num_rows) {
-            PyErr_Format(PyExc_IndexError, "segment_sum: row index %lld out of range [0, %zd)",
-                         (long long)index[i], num_rows);
-            goto done;
-        }
-    }
+    if (!rows_in_range(index, n, num_rows, "segment_sum"))
+        goto done;
     const float *source = (const float *)w.buf;
     float *target = (float *)out.buf;
     Py_BEGIN_ALLOW_THREADS
@@ -105,11 +111,8 @@ static PyObject *segment_sum(PyObject *self, PyObject *args)
         float *restrict dst = target + g * dim;
         for (Py_ssize_t j = 0; j < dim; j++)
             dst[j] = 0.0f;
-        for (int64_t c = 0; c < count[g]; c++, k++) {
-            const float *restrict src = source + index[k] * dim;
-            for (Py_ssize_t j = 0; j < dim; j++)
-                dst[j] += src[j];
-        }
+        for (int64_t c = 0; c < count[g]; c++, k++)
+            add_row(dst, source + index[k] * dim, dim);
     }
     Py_END_ALLOW_THREADS
     Py_INCREF(Py_None);
