@@ -69,8 +69,8 @@ def huffman_tree(counts: np.ndarray) -> HuffmanTree:
         node = np.where(active, parent[node], node)
         up_points.append(np.where(active, root - node, -1))  # merged node m -> inner id V - 2 - m (root = 0)
         active = node != root
-    lengths = (np.stack(up_points, axis=1) >= 0).sum(axis=1)  # (V,)
     up_p, up_c = np.stack(up_points, axis=1), np.stack(up_codes, axis=1)  # (V, L)
+    lengths = (up_p >= 0).sum(axis=1)  # (V,)
     depth = up_p.shape[1]
     k = np.arange(depth)[None, :]
     src = np.clip(lengths[:, None] - 1 - k, 0, depth - 1)  # reverse each path: root first

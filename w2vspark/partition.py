@@ -204,16 +204,19 @@ def output_rows(targets: np.ndarray, negatives: np.ndarray | None = None, tree: 
 
 
 def _gather_out(w_out: np.ndarray, out_ids: np.ndarray, labels: np.ndarray):
-    """-> u (G, L, d), labels, and the validity mask of out_ids (None when nothing is padded).
+    """-> rows (G, L) out_ids with padding at row 0, u (G, L, d), labels, and the validity mask of out_ids (None
+    when nothing is padded).
 
     A padded slot gets a zero vector and the label 1/2: its score is 0 and its gradient label - s(0) is exactly
-    0, so it changes nothing and needs no mask in the update (only the loss masks it)."""
+    0, so it changes nothing (its update, added to row 0, is zero) and needs no mask in the update (only the
+    loss masks it)."""
     out_mask = out_ids >= 0
     if out_mask.all():
-        return w_out[out_ids], labels, None
-    u = w_out[np.where(out_mask, out_ids, 0)]
+        return out_ids, w_out[out_ids], labels, None
+    rows = np.where(out_mask, out_ids, 0)
+    u = w_out[rows]
     u[~out_mask] = 0.0
-    return u, np.where(out_mask, labels, np.float32(0.5)), out_mask
+    return rows, u, np.where(out_mask, labels, np.float32(0.5)), out_mask
 
 
 def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
@@ -228,7 +231,7 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     """
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
-    u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L, d)
+    rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
     v = w_in[ctx]  # (G, C, d)
     scores = v @ u.transpose(0, 2, 1)  # (G, C, L)
     loss = 0.0
@@ -253,7 +256,7 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     dv = g @ u  # (G, C, d)
     du = g_out.transpose(0, 2, 1) @ v  # (G, L, d)
     _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows are exact zeros
-    _scatter_add(w_out, np.maximum(out_ids, 0).reshape(-1), du.reshape(-1, du.shape[2]))
+    _scatter_add(w_out, rows.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
 
 
@@ -316,7 +319,7 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     (1, L), lr float32.
     """
     flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
-    u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L, d)
+    rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
     scores = (u @ h[:, :, None])[:, :, 0]  # (G, L)
     loss = 0.0
     if with_loss:
@@ -337,7 +340,7 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     dh = (g[:, None, :] @ u)[:, 0, :]  # (G, d)
     du = g_out[:, :, None] * h[:, None, :]  # (G, L, d)
     _spread_to_context(w_in, flat, n, dh, mean, f_in)
-    _scatter_add(w_out, np.maximum(out_ids, 0).reshape(-1), du.reshape(-1, du.shape[2]))
+    _scatter_add(w_out, rows.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
 
 
@@ -399,9 +402,10 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                     loss_sum += naive_softmax_step(local_in, local_out, t, c, lr, params.model, params.cbow_mean)
                     touched_out[:] = True
                 else:
-                    negatives = (noise.draw(rng, (len(t), params.num_negatives))  # (g, K)
-                                 if params.loss == "neg_sampling" else None)
-                    out_ids, labels = output_rows(t, negatives, tree if negatives is None else None)
+                    if params.loss == "neg_sampling":
+                        out_ids, labels = output_rows(t, noise.draw(rng, (len(t), params.num_negatives)))
+                    else:
+                        out_ids, labels = output_rows(t, tree=tree)
                     if cbow:
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
                                               with_loss, params.damping)
