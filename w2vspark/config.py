@@ -20,6 +20,9 @@ class ConfigError(UserError, ValueError):
     """A configuration file or override that cannot be used as it is."""
 
 
+MIN_ROUNDS = 16  # sync rounds over a whole run on several partitions, at least (TrainConfig.syncs)
+
+
 @dataclass(frozen=True)
 class InputConfig:
     path: str = "data/kjv.txt.gz"  # file, folder or glob; any Hadoop URI
@@ -52,36 +55,32 @@ class TrainConfig:
     cbow_mean: bool = True  # CBOW: mean of the context vectors (word2vec.c, gensim); false = their sum
     loss: str = "neg_sampling"  # "hierarchical_softmax" (Huffman tree, as Spark MLlib) or "naive_softmax"
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
-    damping: bool = True  # a row repeated in a minibatch steps at most to its quadratic model's minimum
+    damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
     num_partitions: int = 2
-    syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions)
+    syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) and, on
+    # several partitions, at least 16 rounds in the run (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (scaled: min(sqrt(P), 2), CBOW min(P, 4))
-    max_step: float | None = None  # a row moves at most this x max(min(its length, 4 typical), typical) per
-    # round; 0 = off; None = automatic (step_limit)
+    max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),
+    # typical) per round; 0 = no limit (the default: the damping keeps every shape of the stress matrix stable)
     rollback_ratio: float = 1.5  # a round whose loss exceeds this x the best so far is rolled back; 0 = off
     seed: int = 1
     init_model: str = ""  # continue from this model folder or word2vec file ("" = random start); see README
     checkpoint_every: int = 1  # epochs between checkpoints; 0 disables them
     resume: bool = False
 
-    def step_limit(self) -> float:
-        """``max_step``, or when it is unset: 1 for skip-gram with negative sampling (or the full softmax), 0 (no
-        limit) for CBOW and for hierarchical softmax. Measured on 6M words of the benchmark corpus: the limit cut
-        up to 47,000 rows per round while the rows grow from their small start, which cost CBOW 4 points of
-        analogy at 2 partitions (5 epochs: 15.7% at 1 partition, 11.7% at 2, 14.9% without the limit) and
-        hierarchical softmax 1.6 points in one epoch (6.9% at 1 partition, 5.3% at 2, 6.5% without); both
-        converge without it on every shape of the stress matrix (no rollback), where skip-gram with negative
-        sampling needs it for long sentences at 8 partitions."""
-        if self.max_step is not None:
-            return self.max_step
-        return 0.0 if self.model == "cbow" or self.loss == "hierarchical_softmax" else 1.0
-
     def syncs(self, num_partitions: int | None = None) -> int:
-        """Sync rounds per epoch: ``syncs_per_epoch``, or when it is 0, max(4, 2P). Measured on 11.5M words:
-        at 8 partitions analogy accuracy went 16.7% -> 21.2% -> 25.8% with 4 -> 8 -> 16 syncs (1 partition:
-        25.8%), so the rounds must grow with the partitions to keep each task's delta small."""
-        return self.syncs_per_epoch or max(4, 2 * (num_partitions or self.num_partitions))
+        """Sync rounds per epoch: ``syncs_per_epoch``, or when it is 0, max(4, 2P) and, on several partitions,
+        at least MIN_ROUNDS over the run. Measured on 11.5M words: at 8 partitions analogy accuracy went
+        16.7% -> 21.2% -> 25.8% with 4 -> 8 -> 16 syncs (1 partition: 25.8%), so the rounds must grow with the
+        partitions to keep each task's delta small. A run of few epochs needs more rounds per epoch for the same
+        reason: on 15M words, 1 epoch at 2 partitions, analogy 9.8% / 11.3% / 12.7% with 4 / 8 / 16 syncs
+        (1 partition 13.3%); at 5 epochs 4 per epoch (20 rounds) are enough."""
+        partitions = num_partitions or self.num_partitions
+        if self.syncs_per_epoch:
+            return self.syncs_per_epoch
+        few_epochs = -(-MIN_ROUNDS // self.epochs) if partitions > 1 else 0  # ceil(MIN_ROUNDS / epochs)
+        return max(4, 2 * partitions, few_epochs)
 
 
 @dataclass(frozen=True)
@@ -272,8 +271,7 @@ def validate(cfg: Config) -> None:
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
-    need(t.max_step is None or t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit) or unset (automatic)",
-         t.max_step)
+    need(t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit)", t.max_step)
     need(t.rollback_ratio == 0 or t.rollback_ratio > 1, "train.rollback_ratio", "> 1 (0 = no rollback)",
          t.rollback_ratio)
     need(t.checkpoint_every >= 0, "train.checkpoint_every", ">= 0", t.checkpoint_every)

@@ -47,6 +47,22 @@ def sigmoid_grad(x):
     return s * (1.0 - s)
 
 
+def logistic_curvature_bound(x, s=None):
+    """c(x) = (s(x) - 1/2) / x (1/4 at x = 0): the curvature of the tightest quadratic in x that lies above the
+    logistic loss -log s(x) everywhere and touches it at x (and at -x); Jaakkola & Jordan's bound, "Bayesian
+    parameter estimation via variational methods" (Statistics and Computing, 2000). Even in x, so it serves
+    -log s(-x) as well. It is at least s(x) (1 - s(x)), the curvature at x itself, and unlike it does not vanish
+    where the score is large and wrong (x = -10: 0.05 against 4.5e-5): a step sized by it never passes the
+    minimum of the loss it bounds. ``s``: s(x) when the caller has it."""
+    x = _float_array(x)
+    s = sigmoid(x) if s is None else np.asarray(s, dtype=x.dtype)
+    small = np.abs(x) < 1e-3  # (s - 1/2) / x = 1/4 - x^2 / 48 + ...: 1/4 to float32 precision there
+    c = np.asarray(np.subtract(s, x.dtype.type(0.5), dtype=x.dtype))
+    np.divide(c, x, out=c, where=~small)
+    c[small] = 0.25
+    return c[()] if c.ndim == 0 else c
+
+
 def log_sigmoid(x):
     """log s(x) = -log(1 + exp(-x)), computed stably."""
     x = _float_array(x)

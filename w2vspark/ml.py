@@ -74,17 +74,17 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     model = Param(Params._dummy(), "model", "'skipgram' or 'cbow'", typeConverter=TypeConverters.toString)
     cbowMean = Param(Params._dummy(), "cbowMean", "cbow: the mean of the context vectors (false: their sum)",
                      typeConverter=TypeConverters.toBoolean)
-    syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x numPartitions))",
+    syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x "
+                          "numPartitions), and at least 16 over the run on several partitions)",
                           typeConverter=TypeConverters.toInt)
     combine = Param(Params._dummy(), "combine",
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
                     typeConverter=TypeConverters.toString)
     maxStep = Param(Params._dummy(), "maxStep", "per round, a row that several partitions moved moves at most "
-                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit; unset: 1 for skipgram with "
-                    "neg_sampling, 0 for cbow and hierarchical_softmax",
+                    "maxStep x max(min(its length, 4 x typical), typical); 0 = no limit (default)",
                     typeConverter=TypeConverters.toFloat)
-    damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to its local "
-                    "quadratic model's minimum", typeConverter=TypeConverters.toBoolean)
+    damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to the minimum "
+                    "of a quadratic bound of its loss", typeConverter=TypeConverters.toBoolean)
     rollbackRatio = Param(Params._dummy(), "rollbackRatio", "a round whose loss exceeds this x the lowest so far "
                           "is rolled back and the learning rate halved; 0 = off", typeConverter=TypeConverters.toFloat)
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
@@ -98,7 +98,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         super().__init__(*args)
         self._setDefault(vectorSize=100, windowSize=5, minCount=5, numPartitions=1, maxSentenceLength=1000,
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
-                         syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001, batchPairs=4096,
+                         syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                          initialModel="", model="skipgram", cbowMean=True, outputCol=self.uid + "__output")
 
@@ -151,7 +151,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001,
+                 loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                  initialModel="", model="skipgram", cbowMean=True):
         super().__init__()
@@ -160,7 +160,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     @keyword_only
     def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1, seed=None,
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
-                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=None, minStepSize=0.0001,
+                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                   initialModel="", model="skipgram", cbowMean=True):
         return self._set(**self._input_kwargs)

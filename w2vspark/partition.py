@@ -16,8 +16,9 @@ Rows that occur many times in one minibatch (the glue words of a small vocabular
 with very repetitive contexts) would get the sum of many gradients taken at the same point, where sequential SGD
 takes them one after another and each step sees the previous ones: on a row whose loss is curved, the sum
 overshoots, and with a learning rate large enough, grows without bound. With ``damping`` (the default) a row's
-summed update never passes the minimum of the row's local quadratic model (see :func:`trust_region_factors`);
-rows whose summed step stays short of it keep the plain SGD step.
+summed update never passes the minimum of a quadratic that lies above the row's own loss (see
+:func:`trust_region_factors`), so it never raises that loss; rows whose summed step stays short of it keep the
+plain SGD step.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .huffman import HuffmanTree
-from .losses import log_sigmoid, naive_softmax_loss_and_gradient_batch, sigmoid
+from .losses import log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient_batch, sigmoid
 from .sampling import pair_counts, subsample, window_groups
 from .vocab import NoiseSampler
 
@@ -44,7 +45,7 @@ class KernelParams:
     model: str = "skipgram"  # or "cbow"
     cbow_mean: bool = True  # CBOW's h is the mean of the context vectors (false: their sum)
     batch_pairs: int = 4096
-    damping: bool = True  # repeated rows' minibatch steps stop at their quadratic model's minimum
+    damping: bool = True  # repeated rows' minibatch steps stop at the minimum of a quadratic bound of their loss
     shrink_windows: bool = True  # each center draws its window size from 1..window
 
 
@@ -166,17 +167,21 @@ def by_width(targets: np.ndarray, contexts: np.ndarray, path_lengths: np.ndarray
 
 def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
     """Per-occurrence factors (n,) that keep a minibatch's summed step of each row from passing the minimum of
-    the row's local quadratic model.
+    a quadratic model that lies above the row's own loss.
 
-    ids (n,) row of every occurrence in [0, num_rows) (-1 = padding, factor 1); curvature (n,) the second
-    derivative of that occurrence's loss along its gradient, h_i = s_i (1 - s_i) |x_i|^2 (s_i the sigmoid of
-    the score, x_i the vector the row is multiplied with). A row's summed step lr g moves it lr H times the way
-    to the minimum of its quadratic model, H = sum_i h_i over its occurrences; the factor is 1 / max(1, lr H):
-    rows with lr H <= 1 (nearly all rows of a large vocabulary, and every row seen once at a sane learning
-    rate) keep the plain SGD step, rows past it take the model's (Newton) step instead of overshooting it.
+    ids (n,) row of every occurrence in [0, num_rows) (-1 = padding, factor 1); curvature (n,) that
+    occurrence's curvature bound, h_i = c(z_i) |x_i|^2 with c the logistic loss's bound curvature
+    (:func:`w2vspark.losses.logistic_curvature_bound`, z_i the score, x_i the vector the row is multiplied
+    with). With H = sum_i h_i over the row's occurrences, the quadratic with curvature H along the step lies
+    above the row's loss (the other matrix held fixed); the factor is 1 / max(1, lr H): rows with lr H <= 1
+    (nearly all rows of a large vocabulary, and every row seen once at a sane learning rate) keep the plain SGD
+    step, rows past it take the step to the bound's minimum, which lowers the row's loss whatever its scores.
     Sequential SGD never overshoots that way, because each of its steps sees the previous ones; the summed
-    step of a row seen dozens of times in one minibatch does, and grows without bound. Sums run in occurrence
-    order (deterministic).
+    step of a row seen dozens of times in one minibatch does, and grows without bound. The curvature at the
+    scores themselves, s (1 - s) |x|^2, is not a bound: it vanishes where scores are large and wrong (a word
+    scored +10 against all its negatives), and there the summed step ran away (a topic word of 150 sentences
+    of 1,000 tokens moved 20 x its length in one minibatch at 8 partitions). Sums run in occurrence order
+    (deterministic).
     """
     valid = ids >= 0
     if num_rows <= 64 * len(ids):  # dense per-row sums: cheaper than sorting when the vocabulary is small
@@ -244,7 +249,7 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
     g_out = g
     if damping:
-        curv = s * (1.0 - s)  # (G, C, L)
+        curv = logistic_curvature_bound(scores, s)  # (G, C, L)
         v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
         u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L), 0 on padded paths
         f_in = trust_region_factors(np.where(mask, contexts, -1).reshape(-1),
@@ -329,7 +334,7 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     g = ((labels - s) * lr).astype(h.dtype, copy=False)  # (G, L), 0 on padded paths
     g_out, f_in = g, None
     if damping:
-        curv = s * (1.0 - s)  # (G, L)
+        curv = logistic_curvature_bound(scores, s)  # (G, L)
         u2 = np.einsum("gld,gld->gl", u, u)  # (G, L), 0 on padded paths
         # a context vector's step moves h by 1/n of it (mean) or moves it by 1/n of h's step (sum): either way
         # its curvature along the step is the window's curvature in h divided by n

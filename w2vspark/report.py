@@ -76,8 +76,6 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
             "rollback_ratio", "seed"]
     for key in keys:
         value = getattr(t, key)
-        if key == "max_step" and value is None:
-            value = f"{t.step_limit():g} (automatic)"
         lines.append(f"| train.{key} | {value} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
     lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]

@@ -302,7 +302,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
         t0 = time.perf_counter()
         waited = [0.0]
         stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
-                            cfg.step_limit())
+                            cfg.max_step)
         seconds = time.perf_counter() - t0
         rounds_run += 1
         loss = stats.loss_sum / max(stats.pairs, 1)

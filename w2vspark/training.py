@@ -35,8 +35,7 @@ class _Stop(Exception):
 
 def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     train = dataclasses.asdict(cfg.train)
-    effective = {"max_step": cfg.train.step_limit()}  # what the run uses (checkpoints before "unset" hold 1.0)
-    return {"vocab_size": vocab_size, **{k: effective.get(k, train[k]) for k in _RESUME_KEYS}}
+    return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 
 def check_model_size(spark, cfg: Config, vocab_size: int) -> None:

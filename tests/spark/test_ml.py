@@ -32,9 +32,7 @@ def test_w2vspark_params_reach_the_training_config(spark):
 
     train = Word2Vec(combine="scaled_row", maxStep=0.5, numPartitions=4)._to_config().train
     assert (train.combine, train.max_step, train.num_partitions) == ("scaled_row", 0.5, 4)
-    assert Word2Vec()._to_config().train.max_step is None
-    assert (Word2Vec()._to_config().train.step_limit(), Word2Vec(model="cbow")._to_config().train.step_limit(),
-            Word2Vec(loss="hierarchical_softmax")._to_config().train.step_limit()) == (1.0, 0.0, 0.0)
+    assert Word2Vec()._to_config().train.max_step == 0.0  # the step limit is off unless asked for
     train = Word2Vec(damping=False, rollbackRatio=0.0)._to_config().train
     assert (train.damping, train.rollback_ratio) == (False, 0.0)
     assert Word2Vec()._to_config().train.damping is True

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from w2vspark.gradcheck import gradcheck
-from w2vspark.losses import (log_sigmoid, naive_softmax_loss_and_gradient, naive_softmax_loss_and_gradient_batch,
+from w2vspark.losses import (log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient,
+                             naive_softmax_loss_and_gradient_batch,
                              neg_sampling_loss_and_gradient, neg_sampling_loss_and_gradient_batch, sigmoid,
                              sigmoid_grad, skipgram)
 
@@ -53,6 +54,30 @@ def test_sigmoid_grad_is_derivative():
     h = 1e-6
     numeric = (sigmoid(x + h) - sigmoid(x - h)) / (2 * h)
     assert np.allclose(sigmoid_grad(x), numeric, atol=1e-8)
+
+
+def test_logistic_curvature_bound_is_the_tightest_quadratic_above_the_loss():
+    """Jaakkola & Jordan: with c = c(z0), q(z) = f(z0) + f'(z0)(z - z0) + c/2 (z - z0)^2 lies above
+    f(z) = -log s(z) for every z and touches it again at z = -z0, so no smaller curvature keeps it above."""
+    f = lambda z: np.logaddexp(0.0, -z)  # noqa: E731
+    z = np.linspace(-40, 40, 2001)
+    for z0 in (-30.0, -6.0, -1.0, -1e-5, 0.0, 0.3, 2.0, 9.0):
+        c = logistic_curvature_bound(z0)
+        q = f(z0) - sigmoid(-z0) * (z - z0) + c / 2 * (z - z0) ** 2
+        assert (q - f(z) >= -1e-9).all(), z0
+        touch = f(z0) - sigmoid(-z0) * (-2 * z0) + c / 2 * (2 * z0) ** 2
+        assert touch == pytest.approx(f(-z0), rel=1e-9, abs=1e-12), z0
+        if z0 != 0:  # any smaller curvature dips below the loss at -z0
+            assert touch - c / 20 * (2 * z0) ** 2 < f(-z0)
+    # closed form tanh(z / 2) / (2 z); even in z; at least the curvature at z itself; float32 stays finite
+    z = np.array([-50.0, -10.0, -2.0, -1e-4, 0.0, 1e-4, 0.5, 10.0, 50.0])
+    expected = np.where(z == 0, 0.25, np.tanh(z / 2) / (2 * np.where(z == 0, 1, z)))
+    assert logistic_curvature_bound(z) == pytest.approx(expected, rel=1e-9)
+    assert logistic_curvature_bound(10.0) == pytest.approx(0.04999546, rel=1e-6)  # tanh(5) / 20; s(1 - s) = 4.5e-5
+    assert (logistic_curvature_bound(z) >= sigmoid_grad(z) - 1e-15).all()
+    z32 = z.astype(np.float32)
+    assert logistic_curvature_bound(z32) == pytest.approx(expected, rel=1e-5)
+    assert logistic_curvature_bound(z32).dtype == np.float32
 
 
 def test_stable_at_large_scores():

@@ -58,8 +58,9 @@ def test_trust_region_factors_by_hand():
 
 
 def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
-    """Loop form: for every (context, output) product, s(1 - s) times the other vector's squared length, summed
-    per row of w_in and of w_out, with the number of occurrences of each row."""
+    """Loop form: for every (context, output) product with score z, the logistic loss's bound curvature
+    tanh(z / 2) / (2 z) (1/4 at z = 0) times the other vector's squared length, summed per row of w_in and of
+    w_out, with the number of occurrences of each row."""
     h_in, n_in = np.zeros(len(w_in)), np.zeros(len(w_in))
     h_out, n_out = np.zeros(len(w_out)), np.zeros(len(w_out))
     for g in range(len(targets)):
@@ -68,9 +69,10 @@ def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
         for c in ctx:
             n_in[c] += 1
             for o in outs:
-                s = 1 / (1 + np.exp(-w_in[c] @ w_out[o]))
-                h_in[c] += s * (1 - s) * (w_out[o] @ w_out[o])
-                h_out[o] += s * (1 - s) * (w_in[c] @ w_in[c])
+                z = w_in[c] @ w_out[o]
+                curv = np.tanh(z / 2) / (2 * z) if z != 0 else 0.25
+                h_in[c] += curv * (w_out[o] @ w_out[o])
+                h_out[o] += curv * (w_in[c] @ w_in[c])
         for o in outs:
             n_out[o] += 1
     return h_in, n_in, h_out, n_out
@@ -388,3 +390,76 @@ def test_planted_classes_are_recovered_by_every_architecture(model, loss, partit
                              "train.batch_pairs=128", f"train.model={model}", f"train.loss={loss}"])
     model_ = train_local(cfg, split_round_robin(sents, partitions), vocab)
     assert planted_class_accuracy(model_, words) > 0.9  # chance 7/31 = 0.23, as above
+
+
+def _row_losses(w_in, w_out, contexts, out_ids, labels):
+    """Loop form: every row's own loss (the sum of its pairs' logistic losses) -> (V_in,), (V_out,)."""
+    lin, lout = np.zeros(len(w_in)), np.zeros(len(w_out))
+    for g in range(len(contexts)):
+        for c in contexts[g]:
+            for o, label in zip(out_ids[g], labels[min(g, len(labels) - 1)]):
+                if c < 0 or o < 0:
+                    continue
+                z = float(w_in[c] @ w_out[o]) * (1.0 if label == 1 else -1.0)
+                pair = np.logaddexp(0.0, -z)
+                lin[c] += pair
+                lout[o] += pair
+    return lin, lout
+
+
+@pytest.mark.parametrize("loss", ["neg_sampling", "hierarchical_softmax"])
+def test_damped_step_never_raises_a_rows_own_loss(loss):
+    """Whatever the scores (saturated wrong ones included), each row's damped step, taken with the other
+    matrix held where it was, lowers that row's own loss: the step is sized by a quadratic that lies above the
+    loss (:func:`w2vspark.losses.logistic_curvature_bound`). Sized by the curvature at the current scores,
+    s (1 - s), it is not: a word scored +10 against its negatives has s (1 - s) = 4.5e-5 and its summed step
+    runs far past the minimum (a topic word moved 20 x its length in one minibatch of 150 sentences of 1,000
+    tokens at 8 partitions, and training diverged). The plain step, at this learning rate, raises many rows'
+    losses (the test's control)."""
+    from w2vspark.huffman import huffman_tree
+    rng = np.random.default_rng(7)
+    V, d, G, C, K = 12, 6, 300, 4, 4
+    w_in = (rng.normal(size=(V, d)) * 1.5).astype(np.float32)  # scores of +-10 and more: saturated pairs
+    w_out = (rng.normal(size=(V, d)) * 1.5).astype(np.float32)
+    targets = rng.integers(0, V, size=G)
+    contexts = rng.integers(0, V, size=(G, C))
+    contexts[::5, 2:] = -1
+    if loss == "neg_sampling":
+        out_ids, labels = partition.output_rows(targets, rng.integers(0, V, size=(G, K)))
+    else:
+        out_ids, labels = partition.output_rows(targets, tree=huffman_tree(rng.integers(1, 100, size=V)))
+    before_in, before_out = _row_losses(w_in, w_out, contexts, out_ids, labels)
+    raised = {}
+    for damping in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(0.5), False, damping)
+        after_in = _row_losses(a, w_out, contexts, out_ids, labels)[0]  # w_in's steps, w_out held
+        after_out = _row_losses(w_in, b, contexts, out_ids, labels)[1]  # w_out's steps, w_in held
+        raised[damping] = int((after_in > before_in * (1 + 1e-5) + 1e-5).sum()
+                              + (after_out > before_out * (1 + 1e-5) + 1e-5).sum())
+        if damping:
+            assert (after_in < before_in).sum() + (after_out < before_out).sum() >= V  # and rows do learn
+    assert raised[False] >= 3 and raised[True] == 0, raised
+
+
+def test_damping_stops_the_step_of_a_row_scored_high_against_its_negatives():
+    """Word 0 in 100 windows, target 1 and negative 2 with nearly the same output vector, both scored +5: the
+    negatives' gradients (s = 0.993 each) add up while s (1 - s) = 0.0066 says the loss is flat. The row's own
+    loss, with w_out held, must go down, and the step must stay within the bound's trust region."""
+    w_in = np.array([[5.0, 0.0]])
+    w_out = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.1]])
+    w_in = np.vstack([w_in, np.zeros((2, 2))])
+    targets, contexts = np.ones(100, np.int64), np.zeros((100, 1), np.int64)
+    out_ids, labels = partition.output_rows(targets, np.full((100, 1), 2))
+    lr = 0.5
+    row_loss = lambda v: 100 * (np.logaddexp(0, -v @ w_out[1]) + np.logaddexp(0, v @ w_out[2]))  # noqa: E731
+    plain, damped = w_in.copy(), w_in.copy()
+    partition.skipgram_step(plain, w_out.copy(), contexts, out_ids, labels, lr, False, damping=False)
+    partition.skipgram_step(damped, w_out.copy(), contexts, out_ids, labels, lr, False, damping=True)
+    # the plain step: 100 x 0.5 x (0.0067 (1, 0) - 0.993 (1, 0.1)) = (-49.3, -5.0), far past the minimum
+    assert plain[0] == pytest.approx([5 - 49.33, -4.97], abs=0.01)
+    assert row_loss(plain[0]) > 5 * row_loss(w_in[0])
+    # with the bound: H = 100 x c(5) x (|u1|^2 + |u2|^2) = 100 x 0.0987 x 2.01 = 19.8 -> step / (0.5 x 19.8)
+    assert damped[0] == pytest.approx(w_in[0] + (plain[0] - w_in[0]) / (lr * 100 * np.tanh(2.5) / 10 * 2.01),
+                                      rel=1e-6)
+    assert row_loss(damped[0]) < 0.5 * row_loss(w_in[0])
