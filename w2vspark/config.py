@@ -76,9 +76,9 @@ class TrainConfig:
         partitions to keep each task's delta small. A run of few epochs needs more rounds per epoch for the same
         reason: on 15M words, 1 epoch at 2 partitions, analogy 9.8% / 11.3% / 12.7% with 4 / 8 / 16 syncs
         (1 partition 13.3%); at 5 epochs 4 per epoch (20 rounds) are enough."""
-        partitions = num_partitions or self.num_partitions
         if self.syncs_per_epoch:
             return self.syncs_per_epoch
+        partitions = num_partitions or self.num_partitions
         few_epochs = -(-MIN_ROUNDS // self.epochs) if partitions > 1 else 0  # ceil(MIN_ROUNDS / epochs)
         return max(4, 2 * partitions, few_epochs)
 

@@ -56,10 +56,10 @@ def logistic_curvature_bound(x, s=None):
     minimum of the loss it bounds. ``s``: s(x) when the caller has it."""
     x = _float_array(x)
     s = sigmoid(x) if s is None else np.asarray(s, dtype=x.dtype)
-    small = np.abs(x) < 1e-3  # (s - 1/2) / x = 1/4 - x^2 / 48 + ...: 1/4 to float32 precision there
-    c = np.asarray(np.subtract(s, x.dtype.type(0.5), dtype=x.dtype))
-    np.divide(c, x, out=c, where=~small)
-    c[small] = 0.25
+    with np.errstate(divide="ignore", invalid="ignore"):  # x = 0 is replaced below
+        c = np.asarray((s - x.dtype.type(0.5)) / x)
+    # (s - 1/2) / x = 1/4 - x^2 / 48 + ...: 1/4 to float32 precision for |x| < 1e-3
+    np.copyto(c, x.dtype.type(0.25), where=np.abs(x) < 1e-3)
     return c[()] if c.ndim == 0 else c
 
 

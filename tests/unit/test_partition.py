@@ -446,9 +446,8 @@ def test_damping_stops_the_step_of_a_row_scored_high_against_its_negatives():
     """Word 0 in 100 windows, target 1 and negative 2 with nearly the same output vector, both scored +5: the
     negatives' gradients (s = 0.993 each) add up while s (1 - s) = 0.0066 says the loss is flat. The row's own
     loss, with w_out held, must go down, and the step must stay within the bound's trust region."""
-    w_in = np.array([[5.0, 0.0]])
+    w_in = np.array([[5.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     w_out = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.1]])
-    w_in = np.vstack([w_in, np.zeros((2, 2))])
     targets, contexts = np.ones(100, np.int64), np.zeros((100, 1), np.int64)
     out_ids, labels = partition.output_rows(targets, np.full((100, 1), 2))
     lr = 0.5
