@@ -12,6 +12,7 @@ from .hadoop import HadoopFS, join
 from .model import Word2VecModel
 from .plots import labels_plot, loss_plot, loss_rounds, words_plot
 from .spark_io import load_model
+from .traffic import traffic_line
 
 
 def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:
@@ -94,6 +95,9 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         words = sum(m["words"] for m in rounds)
         lines.append(f"- training: {len(rounds)} rounds, {seconds:.1f} s, {words / max(seconds, 1e-9):,.0f} words/s")
         lines.append(f"- loss: {rounds[0]['loss']:.4f} in the first round, {rounds[-1]['loss']:.4f} in the last")
+        moved = traffic_line(metrics)
+        if moved:
+            lines.append(f"- {moved}")
         lines += ["", "## Training health", ""] + health_lines(metrics)
     ws, sl, an = scores["ws353"], scores["simlex999"], scores["analogy"]
     lines += ["", "## Evaluation", "", "| test | score | coverage |", "|---|---|---|",

@@ -23,6 +23,7 @@ from .hadoop import HadoopFS, join
 from .aggregate import Combined, DeltaAccumulator
 from .partition import PartitionResult, native_kernel
 from .partitioning import partition_for_training
+from .traffic import RoundJobs, broadcast_size
 from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
 
 BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
@@ -190,6 +191,8 @@ class SparkRoundRunner:
         self.retried_tasks = 0  # results that came from a second or later attempt
         self.slices: dict[int, object] = {}  # sync index -> cached slice of the corpus (S is fixed for a run)
         self.corpus_released = False
+        self.plan_bytes = broadcast_size(self.plan_bc, plan.counts.nbytes)  # counted with the first round run
+        self.traffic: dict | None = None  # bytes moved by the last round (TRAFFIC_KEYS), for its metrics record
 
     def corpus_slice(self, spec: RoundSpec):
         """The sentences of a round's slice (row mod S = sync), cached the first time they are read.
@@ -212,21 +215,27 @@ class SparkRoundRunner:
     def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):
         sc = self.spark.sparkContext
         sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
+        self.traffic = None
         params_bc = sc.broadcast((w_in, w_out))
+        broadcast = broadcast_size(params_bc, w_in.nbytes + w_out.nbytes) + self.plan_bytes
         task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round),
                          block_rows=self.block_rows)
         try:
-            # the round's slice is selected in the JVM: Python receives 1/S of the partition, not all of it
-            pieces = self.corpus_slice(spec).mapInArrow(task, RESULT_SCHEMA)
-            # one combine task per (matrix, block) group set; toArrow streams the result to this process
-            # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
-            blocks = 2 * math.ceil(len(w_in) / self.block_rows)
-            table = (pieces.repartition(max(1, min(sc.defaultParallelism, blocks)), "kind", "block")
-                     .groupBy("kind", "block").applyInArrow(make_combine(w_in.shape[1], self.block_rows), RESULT_SCHEMA)
-                     .toArrow())
+            with RoundJobs(sc) as jobs:
+                # the round's slice is selected in the JVM: Python receives 1/S of the partition, not all of it
+                pieces = self.corpus_slice(spec).mapInArrow(task, RESULT_SCHEMA)
+                # one combine task per (matrix, block) group set; toArrow streams the result to this process
+                # (DataFrame.toLocalIterator was measured to keep every round's rows alive in the driver JVM)
+                blocks = 2 * math.ceil(len(w_in) / self.block_rows)
+                table = (pieces.repartition(max(1, min(sc.defaultParallelism, blocks)), "kind", "block")
+                         .groupBy("kind", "block")
+                         .applyInArrow(make_combine(w_in.shape[1], self.block_rows), RESULT_SCHEMA)
+                         .toArrow())
         finally:
             params_bc.destroy(blocking=True)
             sc.setJobDescription(None)
+        self.plan_bytes = 0  # the plan is broadcast once, with the first round
+        self.traffic = {"broadcast_bytes": broadcast, **jobs.bytes()}
         stats = table.filter(pc.equal(table.column("kind"), "stats"))
         for worker, attempt in zip(stats.column("worker").to_pylist(), stats.column("attempt").to_pylist()):
             self.workers.add(worker)

@@ -15,6 +15,7 @@ from .model import Word2VecModel
 from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
 from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
 from .storage import OutputExistsError
+from .traffic import traffic_line
 from .report import health_warnings
 from .trainer import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
 
@@ -80,6 +81,9 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     words = sum(r["words"] for r in done)
     log(f"trained in {seconds:.1f}s: {words / max(seconds, 1e-9) / 1000:.1f}k words/s overall")
     log(f"tasks ran on: {', '.join(sorted(runner.workers))}")
+    moved = traffic_line(done)
+    if moved:
+        log(moved)
     if runner.retried_tasks:
         log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
 

@@ -1,5 +1,6 @@
 """Stages 3 and 4 on Spark: exports, the Spark ML layout read by MLlib itself, the report; job error handling."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,8 @@ def test_report(spark, trained_run):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (report / "report.md").read_text()
     assert "WS353 Spearman" in text and f"{len(model.words):,} words" in text and "**god**" in text
+    assert re.search(r"- traffic per epoch: [\d.]+ [KMG]iB broadcast, [\d.]+ [KMG]iB shuffled, [\d.]+ [KMG]iB sent "
+                     r"to the driver", text)
 
 
 def test_report_for_a_vocabulary_of_ids(spark, tmp_path):

@@ -129,6 +129,46 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     assert stats.shortened_rows == shortened and (shortened > 0) == (max_step > 0)
 
 
+def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, planted_run):
+    """A round's metrics name the bytes it moved: the parameters broadcast (plus the task plan in the first
+    round run), the tasks' deltas shuffled to the combine step, the combined rows collected to the driver; the
+    caller's job group is left as it was."""
+    cfg = run_cfg(planted_run, "traffic", "train.num_partitions=3")
+    vocab = read_vocab(spark, cfg.output.dir)
+    plan = task_plan(cfg, vocab)
+    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3)
+    w_in, w_out = init_params(len(vocab), 16, 1)
+    w_out += 0.01
+    specs = round_specs(cfg.train, 5000, 3)
+    sc = spark.sparkContext
+    sc.setLocalProperty("spark.jobGroup.id", "caller")
+    try:
+        runner = SparkRoundRunner(spark, corpus, plan)
+        traffic = []
+        for spec in specs[:2]:
+            apply_round(runner(spec, w_in.copy(), w_out.copy()), w_in.copy(), w_out.copy(), "scaled")
+            traffic.append(runner.traffic)
+        runner.close()
+        assert sc.getLocalProperty("spark.jobGroup.id") == "caller"
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        corpus.unpersist()
+    model_bytes = w_in.nbytes + w_out.nbytes
+    # a pickle of two float32 arrays: their bytes plus a header of a few hundred bytes; the plan's counts
+    # (V int64) come once, with the first round
+    assert model_bytes < traffic[1]["broadcast_bytes"] < model_bytes + 1024
+    assert traffic[0]["broadcast_bytes"] > traffic[1]["broadcast_bytes"] + plan.counts.nbytes
+    results = [run_task([part], p, specs[1], plan, w_in, w_out) for p, part in
+               enumerate(load_run_corpus(cfg.output.dir, 3))]
+    row_bytes = 4 + 4 * 16  # an int32 id and a float32 row
+    deltas = sum((len(r.in_ids) + len(r.out_ids)) * row_bytes for r in results)
+    # Spark writes them as rows with a few binary cells each, lz4-compressed (float noise compresses little)
+    assert 0.5 * deltas < traffic[1]["shuffle_bytes"] < 2 * deltas + 4096
+    combined = sum(len(np.unique(np.concatenate([getattr(r, ids) for r in results]))) for ids in ("in_ids", "out_ids"))
+    # each combined row: id, total (d float32), squared norm (float64) and count (int32)
+    assert traffic[1]["driver_bytes"] >= combined * (row_bytes + 8 + 4)
+
+
 def test_deterministic_across_runs_and_task_retries(spark, planted_run):
     first = train_on_spark(spark, run_cfg(planted_run, "det1", "train.num_partitions=2"), **quiet)
     second = train_on_spark(spark, run_cfg(planted_run, "det2", "train.num_partitions=2"), **quiet)
@@ -153,6 +193,7 @@ def test_resume_is_bit_identical(spark, planted_run):
     assert np.array_equal(full.vectors, resumed.vectors)
     metrics = [json.loads(l) for l in (Path(cfg.output.dir) / "metrics.jsonl").read_text().splitlines()]
     assert [m["round"] for m in metrics] == list(range(1, 7))
+    assert all(m["broadcast_bytes"] > 0 and m["shuffle_bytes"] > 0 and m["driver_bytes"] > 0 for m in metrics)
     changed = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3", "train.resume=true",
                       "train.lr=0.01")
     (Path(cfg.output.dir) / "model").rename(Path(cfg.output.dir) / "model.done")
