@@ -193,6 +193,36 @@ def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_
     return np.where(valid, 1.0 / np.maximum(1.0, float(lr) * total), 1.0)
 
 
+def directional_factors(ids: np.ndarray, steps: np.ndarray, trace: np.ndarray, lr: float, num_rows: int,
+                        curvature_along) -> np.ndarray:
+    """:func:`trust_region_factors` with each row's curvature measured along the row's own summed step.
+
+    ids (n,) as there; steps (n, d) each occurrence's plain SGD step; trace (n,) h_i = sum_j c_ij |x_ij|^2;
+    ``curvature_along(occurrences (k,), directions (k, d))`` -> (k,) sum_j c_ij (x_ij . e)^2 for those
+    occurrences, e the unit direction given for each. A row's loss along its summed step D, as a function of the
+    step length t, lies below the quadratic with curvature H = sum_i sum_j c_ij (x_ij . D/|D|)^2 (each
+    logistic term's bound, :func:`w2vspark.losses.logistic_curvature_bound`, taken at the change of its score,
+    t x_ij . D/|D|), whose minimum is at t = |D| / (lr H): the factor is 1 / max(1, lr H), and the damped step
+    still never raises the row's own loss. H is at most the trace bound sum c |x|^2, which counts every x as if
+    it pointed along the step: for a frequent word whose vectors x_ij point many ways (a common negative scored
+    against hundreds of different contexts), the trace bound cut the step tens of times over where the loss
+    along it is far flatter. Only rows that the trace bound cuts are measured (the others keep factor 1 either
+    way), in occurrence order (deterministic).
+    """
+    factors = trust_region_factors(ids, trace, lr, num_rows)  # (n,)
+    cut = np.flatnonzero(factors < 1)  # every occurrence of a row the trace bound cuts
+    if len(cut) == 0:
+        return factors
+    rows, inverse = np.unique(ids[cut], return_inverse=True)
+    total = np.zeros((len(rows), steps.shape[1]), dtype=steps.dtype)  # (r, d) each cut row's summed step
+    _scatter_add(total, inverse, steps[cut])
+    norm = np.sqrt(np.einsum("rd,rd->r", total, total))  # (r,)
+    directions = total / np.where(norm > 0, norm, 1)[:, None].astype(total.dtype)  # (r, d), 0 for a zero step
+    along = np.bincount(inverse, weights=curvature_along(cut, directions[inverse]), minlength=len(rows))  # (r,)
+    factors[cut] = 1.0 / np.maximum(1.0, float(lr) * along[inverse])
+    return factors
+
+
 def output_rows(targets: np.ndarray, negatives: np.ndarray | None = None, tree: HuffmanTree | None = None):
     """The output rows each window is scored against and their labels: the target and K negatives (labels
     1, 0, ..., 0), or the inner nodes on the target's path in ``tree`` (label 1 - code bit).
@@ -229,7 +259,7 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     """One skip-gram minibatch of the HogBatch kernel, applied in place: every context word of window g is
     scored against the output rows out_ids[g] (negative sampling or hierarchical softmax, see
     :func:`output_rows`). -> summed loss of its pairs (0.0 when ``with_loss`` is false: the update is the same,
-    the loss is not computed). ``damping``: scale repeated rows' steps with :func:`trust_region_factors` (False:
+    the loss is not computed). ``damping``: scale repeated rows' steps with :func:`directional_factors` (False:
     plain minibatch SGD).
 
     contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
@@ -247,19 +277,28 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     s = sigmoid(scores)  # (G, C, L)
     g = labels[:, None, :] - s  # (G, C, L)   label - s(score), times lr below; 0 on padded paths
     g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
-    g_out = g
-    if damping:
-        curv = logistic_curvature_bound(scores, s)  # (G, C, L)
-        v2 = np.einsum("gcd,gcd->gc", v, v) * mask  # (G, C) |v|^2, 0 on padding
-        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L), 0 on padded paths
-        f_in = trust_region_factors(np.where(mask, contexts, -1).reshape(-1),
-                                    np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in))  # (G*C,)
-        f_out = trust_region_factors(out_ids.reshape(-1), np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr,
-                                     len(w_out))  # (G*L,)
-        g_out = g * f_out.reshape(out_ids.shape)[:, None, :].astype(g.dtype)  # (G, C, L)
-        g = g * f_in.reshape(mask.shape)[:, :, None].astype(g.dtype)
     dv = g @ u  # (G, C, d)
-    du = g_out.transpose(0, 2, 1) @ v  # (G, L, d)
+    du = g.transpose(0, 2, 1) @ v  # (G, L, d)
+    if damping:
+        G, C, L = scores.shape
+        curv = logistic_curvature_bound(scores, s) * mask[:, :, None]  # (G, C, L), 0 on padded contexts
+        u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L), 0 on padded paths
+        v2 = np.einsum("gcd,gcd->gc", v, v)  # (G, C)
+
+        def along_in(occ, e):  # occurrence g * C + c of a context row: its L outputs
+            gi, ci = np.divmod(occ, C)
+            return (curv[gi, ci] * np.einsum("nld,nd->nl", u[gi], e) ** 2).sum(axis=1)
+
+        def along_out(occ, e):  # occurrence g * L + k of an output row: its window's C contexts
+            gi, ki = np.divmod(occ, L)
+            return (curv[gi, :, ki] * np.einsum("ncd,nd->nc", v[gi], e) ** 2).sum(axis=1)
+
+        f_in = directional_factors(np.where(mask, contexts, -1).reshape(-1), dv.reshape(G * C, -1),
+                                   np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in), along_in)
+        f_out = directional_factors(out_ids.reshape(-1), du.reshape(G * L, -1),
+                                    np.einsum("gck,gc->gk", curv, v2).reshape(-1), lr, len(w_out), along_out)
+        dv *= f_in.reshape(G, C, 1).astype(dv.dtype)
+        du *= f_out.reshape(G, L, 1).astype(du.dtype)
     _scatter_add(w_in, ctx.reshape(-1), dv.reshape(-1, dv.shape[2]))  # padding rows are exact zeros
     _scatter_add(w_out, rows.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
@@ -301,13 +340,14 @@ def _window_mean(w_in, contexts, mean: bool):
     return flat, n, h
 
 
-def _spread_to_context(w_in, flat, n, dh, mean: bool, f_in=None) -> None:
-    """Move every context vector of window g by dh[g] (mean) or dh[g] / n[g] (sum), times f_in (N,): either way
-    the window's h moves by one SGD step on h, as word2vec.c and gensim train CBOW."""
-    rows = np.repeat(dh if mean else dh / n[:, None].astype(dh.dtype), n, axis=0)  # (N, d)
-    if f_in is not None:
-        rows *= f_in[:, None].astype(rows.dtype)
-    _scatter_add(w_in, flat, rows)
+def _context_steps(n, dh, mean: bool) -> np.ndarray:
+    """Every context vector of window g moves by dh[g] (mean) or dh[g] / n[g] (sum): either way the window's h
+    moves by one SGD step on h, as word2vec.c and gensim train CBOW. -> (N, d), window by window."""
+    return np.repeat(dh if mean else dh / n[:, None].astype(dh.dtype), n, axis=0)
+
+
+def _spread_to_context(w_in, flat, n, dh, mean: bool) -> None:
+    _scatter_add(w_in, flat, _context_steps(n, dh, mean))
 
 
 def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, with_loss: bool = True,
@@ -332,19 +372,33 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
         loss = float(-(terms if out_mask is None else terms * out_mask).sum())
     s = sigmoid(scores)  # (G, L)
     g = ((labels - s) * lr).astype(h.dtype, copy=False)  # (G, L), 0 on padded paths
-    g_out, f_in = g, None
+    dh = (g[:, None, :] @ u)[:, 0, :]  # (G, d)
+    du = g[:, :, None] * h[:, None, :]  # (G, L, d)
+    steps = _context_steps(n, dh, mean)  # (N, d)
     if damping:
+        G, L = scores.shape
         curv = logistic_curvature_bound(scores, s)  # (G, L)
         u2 = np.einsum("gld,gld->gl", u, u)  # (G, L), 0 on padded paths
+        window = np.repeat(np.arange(G), n)  # (N,) the window of each context occurrence
+
         # a context vector's step moves h by 1/n of it (mean) or moves it by 1/n of h's step (sum): either way
         # its curvature along the step is the window's curvature in h divided by n
-        f_in = trust_region_factors(flat, np.repeat((curv * u2).sum(axis=1) / n, n), lr, len(w_in))  # (N,)
+        def along_in(occ, e):
+            gi = window[occ]
+            return (curv[gi] * np.einsum("nld,nd->nl", u[gi], e) ** 2).sum(axis=1) / n[gi]
+
+        def along_out(occ, e):  # occurrence g * L + k: scored against the window's h
+            gi, ki = np.divmod(occ, L)
+            return curv[gi, ki] * np.einsum("nd,nd->n", h[gi], e) ** 2
+
+        f_in = directional_factors(flat, steps, np.repeat((curv * u2).sum(axis=1) / n, n), lr, len(w_in),
+                                   along_in)  # (N,)
         h2 = np.einsum("gd,gd->g", h, h)  # (G,)
-        f_out = trust_region_factors(out_ids.reshape(-1), (curv * h2[:, None]).reshape(-1), lr, len(w_out))
-        g_out = g * f_out.reshape(out_ids.shape).astype(g.dtype)
-    dh = (g[:, None, :] @ u)[:, 0, :]  # (G, d)
-    du = g_out[:, :, None] * h[:, None, :]  # (G, L, d)
-    _spread_to_context(w_in, flat, n, dh, mean, f_in)
+        f_out = directional_factors(out_ids.reshape(-1), du.reshape(G * L, -1), (curv * h2[:, None]).reshape(-1),
+                                    lr, len(w_out), along_out)
+        steps *= f_in[:, None].astype(steps.dtype)
+        du *= f_out.reshape(G, L, 1).astype(du.dtype)
+    _scatter_add(w_in, flat, steps)
     _scatter_add(w_out, rows.reshape(-1), du.reshape(-1, du.shape[2]))
     return loss
 

@@ -112,10 +112,17 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr - (cfg.lr - cfg.min_lr) * min(max(progress, 0.0), 1.0)
 
 
+def task_lr_multiplier(cfg: TrainConfig, num_partitions: int | None = None) -> float:
+    """m: the tasks train at m x the learning rate (``train.task_lr_scale``, or the rule's default for the
+    partition count)."""
+    P = cfg.num_partitions if num_partitions is None else num_partitions
+    return cfg.task_lr_scale or default_task_lr_scale(cfg.combine, P, cfg.model)
+
+
 def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> list[RoundSpec]:
     syncs = cfg.syncs(num_partitions)
     total_rounds = cfg.epochs * syncs
-    scale = cfg.task_lr_scale or default_task_lr_scale(cfg.combine, num_partitions, cfg.model)
+    scale = task_lr_multiplier(cfg, num_partitions)
     per_task = math.ceil(corpus_words / (num_partitions * syncs))
     return [RoundSpec(index=k, epoch=k // syncs, sync=k % syncs,
                       syncs_per_epoch=syncs,
@@ -146,9 +153,15 @@ class RoundStats:
 
 
 def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out: np.ndarray,
-                rule: str, max_step: float = 0.0) -> RoundStats:
+                rule: str, max_step: float = 0.0, max_factor: float = 1.0) -> RoundStats:
     """Apply a round's combined rows with ``rule`` (then :func:`step_limits` with ``max_step``; 0 = no limit)
     to (w_in, w_out) in place and total its task reports.
+
+    ``max_factor`` caps every row's factor: 1 / m when the tasks trained at m x the learning rate, so that no
+    row moves further than the plain sum of its partitions' steps at the configured rate (the first-order
+    equivalent of training their slices one after another). The multiplier m exists for the frequent rows
+    that every partition moves the same way, which the rule averages (factor about 1/P); a row that one task
+    alone moved (rare words, most nodes of a graph) would otherwise keep the whole m x step.
 
     A runner yields every Combined item only after all tasks of the round have trained (they start from
     the parameters as they were before the round)."""
@@ -165,6 +178,9 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
     for matrix, w in (("in", w_in), ("out", w_out)):
         items = blocks[matrix]
         factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
+        if max_factor < 1.0:
+            factors = [np.minimum(1.0 if f is None else f, max_factor) * np.ones(len(item.ids))
+                       for item, f in zip(items, factors)]  # (m_i,) each
         limits = [None for _ in items]
         if max_step > 0 and items:
             lengths = row_norms(w)  # (V,)
@@ -288,6 +304,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     each epoch; with the guard only once the next round's loss has confirmed them (the last epoch's at once).
     """
     guard = guard or GuardState()
+    max_factor = 1.0 / task_lr_multiplier(cfg)
     ratio = cfg.rollback_ratio
     snapshots = _Snapshots() if ratio > 0 else None
     t_start = time.perf_counter()
@@ -302,7 +319,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
         t0 = time.perf_counter()
         waited = [0.0]
         stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
-                            cfg.max_step)
+                            cfg.max_step, max_factor)
         seconds = time.perf_counter() - t0
         rounds_run += 1
         loss = stats.loss_sum / max(stats.pairs, 1)

@@ -142,3 +142,24 @@ def test_limit_steps_keeps_directions_and_ignores_blocks():
     cos = np.einsum("md,md->m", updates, whole) / (steps * new_steps)
     assert np.allclose(cos, 1.0, atol=1e-6)
     assert np.array_equal(whole[steps <= bound], updates[steps <= bound])
+
+
+@pytest.mark.parametrize("rule", ["scaled_row", "sum"])
+def test_apply_round_caps_each_rows_factor(rule):
+    """With tasks at m x the learning rate, max_factor = 1/m: row 0 (two tasks agreeing: the rule's 1/2) keeps
+    its factor under a cap of 0.7; row 1 (orthogonal: 1) and row 2 (one task: 1) are cut to 0.7, so they move
+    exactly the plain sum of the tasks' steps at the configured rate."""
+    from w2vspark.trainer import apply_round, local_round
+    from w2vspark.partition import PartitionResult
+
+    def result(ids, delta):
+        return PartitionResult(ids.astype(np.int32), delta, ids.astype(np.int32), delta, 0.0, 1, 1, 0.0)
+
+    for cap in (1.0, 0.7):
+        w_in, w_out = np.zeros((4, 2), np.float32), np.zeros((4, 2), np.float32)
+        apply_round(local_round(enumerate([result(*A), result(*B)]), w_in, w_out), w_in, w_out, rule,
+                    max_factor=cap)
+        total = np.array([[2, 0], [1, 1], [2, 2], [0, 0]], np.float32)  # A + B
+        own = {"scaled_row": [0.5, 1, 1], "sum": [1, 1, 1]}[rule]
+        expected = total * np.r_[np.minimum(own, cap), 0][:, None]
+        assert np.allclose(w_in, expected) and np.allclose(w_out, expected), (rule, cap)

@@ -57,9 +57,10 @@ def test_trust_region_factors_by_hand():
     assert trust_region_factors(ids, h, 0.5, 50).min() < 1  # the case really cuts some rows
 
 
-def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
+def _pair_curvatures(w_in, w_out, targets, contexts, negatives, e_in=None, e_out=None):
     """Loop form: for every (context, output) product with score z, the logistic loss's bound curvature
-    tanh(z / 2) / (2 z) (1/4 at z = 0) times the other vector's squared length, summed per row of w_in and of
+    tanh(z / 2) / (2 z) (1/4 at z = 0) times the other vector's squared length (or, given unit directions
+    e_in / e_out per row, its squared component along the row's direction), summed per row of w_in and of
     w_out, with the number of occurrences of each row."""
     h_in, n_in = np.zeros(len(w_in)), np.zeros(len(w_in))
     h_out, n_out = np.zeros(len(w_out)), np.zeros(len(w_out))
@@ -71,25 +72,33 @@ def _pair_curvatures(w_in, w_out, targets, contexts, negatives):
             for o in outs:
                 z = w_in[c] @ w_out[o]
                 curv = np.tanh(z / 2) / (2 * z) if z != 0 else 0.25
-                h_in[c] += curv * (w_out[o] @ w_out[o])
-                h_out[o] += curv * (w_in[c] @ w_in[c])
+                h_in[c] += curv * (w_out[o] @ w_out[o] if e_in is None else (w_out[o] @ e_in[c]) ** 2)
+                h_out[o] += curv * (w_in[c] @ w_in[c] if e_out is None else (w_in[c] @ e_out[o]) ** 2)
         for o in outs:
             n_out[o] += 1
     return h_in, n_in, h_out, n_out
 
 
+def _unit_rows(delta):
+    norm = np.linalg.norm(delta, axis=1, keepdims=True)
+    return delta / np.where(norm > 0, norm, 1)
+
+
 def test_damped_kernel_scales_each_rows_sgd_step_by_its_factor():
+    """Each row's damped step is its plain summed step times 1 / max(1, lr H), H the bound curvature along that
+    step: sum of c(z) (x . e)^2 over the row's products, e the step's direction, x the other vector."""
     w_in, w_out, targets, contexts, negatives = _problem(2)
     lr = 0.5
     plain_in, plain_out = w_in.copy(), w_out.copy()
     neg_sampling_step(plain_in, plain_out, targets, contexts, negatives, lr, damping=False)
-    cut = 0
     got_in, got_out = w_in.copy(), w_out.copy()
     neg_sampling_step(got_in, got_out, targets, contexts, negatives, lr, damping=True)
-    for h, n, w, plain, got in ((*_pair_curvatures(w_in, w_out, targets, contexts, negatives)[:2], w_in, plain_in,
-                                 got_in),
-                                (*_pair_curvatures(w_in, w_out, targets, contexts, negatives)[2:], w_out, plain_out,
-                                 got_out)):
+    trace_in, n_in, trace_out, n_out = _pair_curvatures(w_in, w_out, targets, contexts, negatives)
+    along_in, _, along_out, _ = _pair_curvatures(w_in, w_out, targets, contexts, negatives,
+                                                 _unit_rows(plain_in - w_in), _unit_rows(plain_out - w_out))
+    cut, looser = 0, 0
+    for h, trace, n, w, plain, got in ((along_in, trace_in, n_in, w_in, plain_in, got_in),
+                                       (along_out, trace_out, n_out, w_out, plain_out, got_out)):
         for r in range(len(w)):
             if n[r] == 0:
                 assert np.array_equal(got[r], w[r])
@@ -97,7 +106,9 @@ def test_damped_kernel_scales_each_rows_sgd_step_by_its_factor():
             factor = 1.0 / max(1.0, lr * h[r])
             assert np.allclose(got[r] - w[r], factor * (plain[r] - w[r]), atol=1e-12), r
             cut += factor < 1
+            looser += factor > 1.0 / max(1.0, lr * trace[r]) * (1 + 1e-9)  # the trace bound cut it further
     assert cut > 0  # the learning rate is high enough that some rows are cut
+    assert looser > 0  # and measuring along the step, not with every x's whole length, matters
 
 
 def test_damping_brings_a_repeated_row_close_to_sequential_sgd():
@@ -458,7 +469,9 @@ def test_damping_stops_the_step_of_a_row_scored_high_against_its_negatives():
     # the plain step: 100 x 0.5 x (0.0067 (1, 0) - 0.993 (1, 0.1)) = (-49.3, -5.0), far past the minimum
     assert plain[0] == pytest.approx([5 - 49.33, -4.97], abs=0.01)
     assert row_loss(plain[0]) > 5 * row_loss(w_in[0])
-    # with the bound: H = 100 x c(5) x (|u1|^2 + |u2|^2) = 100 x 0.0987 x 2.01 = 19.8 -> step / (0.5 x 19.8)
-    assert damped[0] == pytest.approx(w_in[0] + (plain[0] - w_in[0]) / (lr * 100 * np.tanh(2.5) / 10 * 2.01),
-                                      rel=1e-6)
+    # with the bound along the step e = (-49.33, -4.97) / |.|: H = 100 x c(5) x ((u1 . e)^2 + (u2 . e)^2)
+    # = 100 x 0.0987 x (0.990 + 1.010) = 19.7 -> step / (0.5 x 19.7)
+    e = (plain[0] - w_in[0]) / np.linalg.norm(plain[0] - w_in[0])
+    H = 100 * np.tanh(2.5) / 10 * ((w_out[1] @ e) ** 2 + (w_out[2] @ e) ** 2)
+    assert damped[0] == pytest.approx(w_in[0] + (plain[0] - w_in[0]) / (lr * H), rel=1e-6)
     assert row_loss(damped[0]) < 0.5 * row_loss(w_in[0])
