@@ -287,11 +287,13 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
 
         def along_in(occ, e):  # occurrence g * C + c of a context row: its L outputs
             gi, ci = np.divmod(occ, C)
-            return (curv[gi, ci] * np.einsum("nld,nd->nl", u[gi], e) ** 2).sum(axis=1)
+            proj = (u[gi] @ e[:, :, None])[:, :, 0]  # (k, L) each output's component along e
+            return np.einsum("kl,kl->k", curv[gi, ci], proj * proj)
 
         def along_out(occ, e):  # occurrence g * L + k of an output row: its window's C contexts
             gi, ki = np.divmod(occ, L)
-            return (curv[gi, :, ki] * np.einsum("ncd,nd->nc", v[gi], e) ** 2).sum(axis=1)
+            proj = (v[gi] @ e[:, :, None])[:, :, 0]  # (k, C) each context's component along e
+            return np.einsum("kc,kc->k", curv[gi, :, ki], proj * proj)
 
         f_in = directional_factors(np.where(mask, contexts, -1).reshape(-1), dv.reshape(G * C, -1),
                                    np.einsum("gck,gk->gc", curv, u2).reshape(-1), lr, len(w_in), along_in)
