@@ -182,21 +182,25 @@ def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: 
 
 
 def default_task_lr_scale(rule: str, num_partitions: int, model: str = "skipgram") -> float:
-    """The task learning-rate multiplier used when ``train.task_lr_scale`` is 0 (automatic).
+    """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic).
 
     ``scaled`` and ``scaled_row`` average rows that all partitions move the same way, which slows frequent words
-    down by up to P; tasks compensate with min(sqrt(P), 2). Measured at 8 partitions, 16 syncs per epoch on the
-    15M-word benchmark corpus (5 epochs, per-row agreement, step limit 1): multiplier 1.5 / 2 / 2.83 gave analogy
-    accuracy 30.3% / 30.4% / 29.7% (seed 1) and 28.3% / 28.9% / 28.8% (seed 3); without the step limit 2.83
-    diverged (loss 5e11). Multiplier 1 with the tasks' sum scaled by 2 on the driver instead: 27.8% (seed 3).
+    down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
+    (:func:`w2vspark.trainer.apply_round`), so the rows that one task alone moved keep the configured rate.
+    Skip-gram takes min(max(sqrt(P), P / 2), 4): sqrt(P) up to 4 partitions, P / 2 above. Measured on the 15M-word
+    benchmark corpus (5 epochs, in-process, seeds 1 / 2) at 8 partitions with the cap: m = 2 gave SimLex 0.367 /
+    0.376 against 0.390 / 0.388 at 1 partition, m = 4 gave 0.381 / 0.384 (WS353 0.678 / 0.673 against 0.685 /
+    0.668 with m = 2; analogy 30.8 / 30.5% against 30.7 / 31.0%); 2 partitions with sqrt(2) train like 1
+    (0.684 / 0.391 / 30.5% against 0.684 / 0.390 / 30.4%). Before the cap, multipliers above 2 lost quality
+    (8 partitions, multiplier 4: SimLex 0.339) because every rare row trained at m x the rate.
 
     CBOW takes min(P, 4): its h averages the context vectors, so its updates agree more across partitions and
     the rule averages more of them. Measured on 6M words (5 epochs, CBOW without the step limit, its default):
     analogy 15.7% at 1 partition; at 2 partitions 14.9% with 1.41 and 18.3% with 2; at 8 partitions 12.6% with 2
-    and 18.2% with 4.
+    and 18.2% with 4 (before the cap).
     """
     if rule in ("scaled", "scaled_row"):
         if model == "cbow":
             return float(min(num_partitions, 4))
-        return float(min(np.sqrt(num_partitions), 2.0))
+        return float(min(max(np.sqrt(num_partitions), num_partitions / 2), 4.0))
     return 1.0

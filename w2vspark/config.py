@@ -60,7 +60,8 @@ class TrainConfig:
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) and, on
     # several partitions, at least 16 rounds in the run (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
-    task_lr_scale: float = 0.0  # task learning-rate multiplier; 0 = automatic (scaled: min(sqrt(P), 2), CBOW min(P, 4))
+    # task learning-rate multiplier; 0 = automatic (scaled: min(max(sqrt(P), P / 2), 4), CBOW min(P, 4))
+    task_lr_scale: float = 0.0
     max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),
     # typical) per round; 0 = no limit (the default: the damping keeps every shape of the stress matrix stable)
     rollback_ratio: float = 1.5  # a round whose loss exceeds this x the best so far is rolled back; 0 = off
