@@ -66,11 +66,21 @@ def _ratio(square_sum: np.ndarray, norm2: np.ndarray) -> np.ndarray:
         return np.where(norm2 > 0, square_sum / norm2, 1.0)
 
 
-def rule_factors(blocks: Sequence[Combined], rule: str) -> list[np.ndarray | None]:
-    """Each block's per-row factor (m_i,) float64 under ``rule`` (None for ``sum``: the rows as they are).
+def rule_factors(blocks: Sequence[Combined], rule: str, max_factor: float = 1.0) -> list[np.ndarray | None]:
+    """Each block's per-row factor (m_i,) float64 under ``rule`` (None for ``sum`` without a cap: the rows as
+    they are), at most ``max_factor``.
 
     ``scaled`` pools the agreement over all blocks (in order of row ids, so the result does not depend on how
-    the rows were cut into blocks)."""
+    the rows were cut into blocks). The trainer caps the factors at 1 / m when the tasks trained at m x the
+    learning rate (see :func:`w2vspark.trainer.apply_round`)."""
+    factors = _uncapped_factors(blocks, rule)
+    if max_factor >= 1.0:
+        return factors
+    return [np.full(len(b.ids), max_factor) if f is None else np.minimum(f, max_factor)
+            for b, f in zip(blocks, factors)]
+
+
+def _uncapped_factors(blocks: Sequence[Combined], rule: str) -> list[np.ndarray | None]:
     if rule == "sum":
         return [None for _ in blocks]
     if rule == "average":

@@ -177,10 +177,7 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
             stats.task_seconds.append(item.seconds)
     for matrix, w in (("in", w_in), ("out", w_out)):
         items = blocks[matrix]
-        factors = rule_factors(items, rule)  # (m_i,) each: one block's update at a time is held, never all
-        if max_factor < 1.0:
-            factors = [np.minimum(1.0 if f is None else f, max_factor) * np.ones(len(item.ids))
-                       for item, f in zip(items, factors)]  # (m_i,) each
+        factors = rule_factors(items, rule, max_factor)  # (m_i,) each: one block's update at a time is held
         limits = [None for _ in items]
         if max_step > 0 and items:
             lengths = row_norms(w)  # (V,)
