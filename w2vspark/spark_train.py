@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .errors import InputError, UserError
 from .hadoop import HadoopFS, join
 from .aggregate import Combined, DeltaAccumulator
-from .partition import PartitionResult, native_kernel
+from .partition import PartitionResult, native_step
 from .partitioning import partition_for_training
 from .traffic import RoundJobs, broadcast_size
 from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
@@ -122,7 +122,8 @@ def worker_identity() -> str:
 
     A standalone executor runs its Python workers in .../app-ID/EXECUTOR_ID; in local mode there is no such
     folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation;
-    ``kernel=native`` the compiled scatter-add, ``kernel=numpy`` the numpy path (same results).
+    ``kernel=native`` the compiled skip-gram step and scatter-add, ``kernel=numpy`` the numpy path (the same
+    math; skip-gram's results equal up to float32 rounding, see :func:`w2vspark.partition.skipgram_step`).
     """
     import os
     import socket
@@ -132,7 +133,7 @@ def worker_identity() -> str:
     cwd = os.getcwd()
     executor = os.path.basename(cwd) if os.path.basename(os.path.dirname(cwd)).startswith("app-") else "driver"
     origin = "shipped" if ".zip" in (w2vspark.__file__ or "") else "installed"
-    kernel = "native" if native_kernel() else "numpy"
+    kernel = "native" if native_step() else "numpy"
     return f"{socket.gethostname()}/executor={executor}/code={origin}/kernel={kernel}"
 
 

@@ -81,11 +81,26 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     words = sum(r["words"] for r in done)
     log(f"trained in {seconds:.1f}s: {words / max(seconds, 1e-9) / 1000:.1f}k words/s overall")
     log(f"tasks ran on: {', '.join(sorted(runner.workers))}")
+    mixed = mixed_kernels(runner.workers)
+    if mixed:
+        log(mixed)
     moved = traffic_line(done)
     if moved:
         log(moved)
     if runner.retried_tasks:
         log(f"{runner.retried_tasks} task(s) succeeded on a retry after a failed attempt")
+
+
+def mixed_kernels(workers) -> str | None:
+    """A warning when some tasks ran the compiled kernel and others the numpy one (``kernel=`` of
+    :func:`w2vspark.spark_train.worker_identity`), else None: their skip-gram results agree to float32 rounding
+    only, so a task retried on the other kind of executor can change the model's last bits."""
+    kinds = {w.rsplit("kernel=", 1)[-1] for w in workers if "kernel=" in w}
+    if len(kinds) < 2:
+        return None
+    return ("warning: tasks ran both the compiled and the numpy kernel (" + ", ".join(sorted(kinds)) + "): the "
+            "model is not bit-reproducible across retries; build w2vspark_native on every executor or ship it "
+            "(spark-submit.sh does)")
 
 
 def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):

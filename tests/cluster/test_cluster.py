@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from w2vspark.model import Word2VecModel
-from w2vspark.partition import native_kernel
+from w2vspark.partition import native_step
 
 ROOT = Path(__file__).parents[2]
 SETTINGS = ["--set", "train.dim=32", "--set", "train.epochs=2", "--set", "train.syncs_per_epoch=2",
@@ -59,7 +59,7 @@ def test_pipeline_on_the_cluster_matches_local_mode(cluster, corpus_file, tmp_pa
     workers = re.search(r"tasks ran on: (.*)", out).group(1)
     assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
     assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
-    if native_kernel():  # spark-submit.sh shipped the compiled helper with --files
+    if native_step():  # spark-submit.sh shipped the compiled helper with --files
         assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
 
     local = copy_corpus(on_cluster, tmp_path / "local")

@@ -6,6 +6,7 @@ from w2vspark.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
 from w2vspark import partition
 from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
+                                native_step,
                                 rechunk, trust_region_factors, take_slice, train_partition)
 from w2vspark.vocab import NoiseSampler, Vocabulary
 
@@ -226,7 +227,7 @@ def test_rechunk_keeps_sentences_whole_and_in_order():
     assert len(rebuilt) == len(sents) and all(np.array_equal(a, b) for a, b in zip(rebuilt, sents))
 
 
-def _train(batches, seed=3, loss="neg_sampling", model="skipgram"):
+def _train(batches, seed=3, loss="neg_sampling", model="skipgram", tree=None):
     V, d = 30, 8
     rng = np.random.default_rng(0)
     w_in = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
@@ -234,7 +235,7 @@ def _train(batches, seed=3, loss="neg_sampling", model="skipgram"):
     counts = np.arange(V, 0, -1) * 10
     params = KernelParams(window=3, num_negatives=4, loss=loss, batch_pairs=64, model=model)
     return train_partition(batches, w_in, w_out, params, np.full(V, 0.9), NoiseSampler(counts),
-                           np.random.default_rng(seed), 0.05, 0.01, 4000), w_in
+                           np.random.default_rng(seed), 0.05, 0.01, 4000, tree), w_in
 
 
 def test_result_does_not_depend_on_input_batching():
@@ -249,15 +250,124 @@ def test_result_does_not_depend_on_input_batching():
 
 
 @needs_native
-@pytest.mark.parametrize("model", ["skipgram", "cbow"])
-def test_training_is_the_same_with_and_without_the_compiled_kernel(monkeypatch, model):
+def test_cbow_training_is_bit_identical_with_and_without_the_compiled_helpers(monkeypatch):
     sents = _sentences(3)
-    native, _ = _train([pack(sents)], model=model)
+    native, _ = _train([pack(sents)], model="cbow")
     monkeypatch.setattr(partition, "_native", None)
-    plain, _ = _train([pack(sents)], model=model)
+    plain, _ = _train([pack(sents)], model="cbow")
     for field in ("in_ids", "in_delta", "out_ids", "out_delta"):
         assert np.array_equal(getattr(native, field), getattr(plain, field)), field
     assert native.loss_sum == plain.loss_sum
+
+
+@needs_native
+@pytest.mark.parametrize("loss", ["neg_sampling", "hierarchical_softmax"])
+def test_skipgram_training_with_the_compiled_step_matches_numpy(monkeypatch, loss):
+    """The compiled step sums each row's steps before scaling them, numpy scales each occurrence then adds: the
+    same arithmetic in another order. Over a whole partition (about 60 minibatches on 30 words, so rows are
+    repeated and damped) the deltas agree to 1e-5 of their size, float32 rounding carried through 60 steps."""
+    sents = _sentences(3)
+    tree = None
+    if loss == "hierarchical_softmax":
+        from w2vspark.huffman import huffman_tree
+        tree = huffman_tree(np.arange(30, 0, -1) * 10)
+    native, _ = _train([pack(sents)], loss=loss, tree=tree)
+    monkeypatch.setattr(partition, "_native", None)
+    plain, _ = _train([pack(sents)], loss=loss, tree=tree)
+    for field in ("in_ids", "out_ids"):
+        assert np.array_equal(getattr(native, field), getattr(plain, field)), field
+    for field in ("in_delta", "out_delta"):
+        got, expected = getattr(native, field), getattr(plain, field)
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max(), field
+        assert np.abs(expected).max() > 0
+    assert native.loss_sum == pytest.approx(plain.loss_sum, rel=1e-5)
+
+
+def _float32_problem(seed, V=12, d=16, G=60, C=6, K=4, scale=1.0):
+    """A minibatch on a few rows, so that rows repeat many times and the damping cuts some of them."""
+    rng = np.random.default_rng(seed)
+    w_in = (rng.normal(size=(V, d)) * scale).astype(np.float32)
+    w_out = (rng.normal(size=(V, d)) * scale).astype(np.float32)
+    contexts = rng.integers(0, V, size=(G, C))
+    contexts[::3, C - 2:] = -1  # padded windows
+    out_ids, labels = partition.output_rows(rng.integers(0, V, size=G), rng.integers(0, V, size=(G, K)))
+    return w_in, w_out, contexts, out_ids, labels
+
+
+@needs_native
+@pytest.mark.parametrize("damping", [False, True])
+@pytest.mark.parametrize("lr", [0.01, 0.5])
+def test_compiled_step_matches_the_numpy_step(damping, lr):
+    w_in, w_out, contexts, out_ids, labels = _float32_problem(7)
+    results = {}
+    for native in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        loss = partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(lr), True, damping, native=native)
+        results[native] = (a - w_in, b - w_out, loss)
+    for got, expected in zip(results[True][:2], results[False][:2]):
+        # float32 sums of up to ~200 terms per row, in another order: a few units in the last place of the step
+        assert np.abs(got - expected).max() <= 2e-6 * np.abs(expected).max()
+    assert results[True][2] == pytest.approx(results[False][2], rel=1e-5)
+    if damping and lr == 0.5:  # the case exercises the rows the damping cuts (measured along their step)
+        plain_in = w_in.copy()
+        partition.skipgram_step(plain_in, w_out.copy(), contexts, out_ids, labels, np.float32(lr), False, False)
+        assert np.abs(results[True][0]).max() < 0.5 * np.abs(plain_in - w_in).max()
+
+
+@needs_native
+def test_compiled_hs_step_matches_the_numpy_step_with_padded_paths():
+    w_in, w_out, targets, contexts, _, tree = _tree_problem()
+    w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
+    out_ids, labels = partition.output_rows(targets, tree=tree)
+    assert (out_ids < 0).any() and labels.shape == out_ids.shape
+    results = []
+    for native in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        loss = partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, True, native=native)
+        results.append((a, b, loss))
+    assert np.allclose(results[0][0], results[1][0], rtol=0, atol=1e-6)
+    assert np.allclose(results[0][1], results[1][1], rtol=0, atol=1e-6)
+    assert results[0][2] == pytest.approx(results[1][2], rel=1e-6)
+    assert np.array_equal(results[1][1][tree.num_inner:], w_out[tree.num_inner:])  # the spare row is untouched
+
+
+@needs_native
+def test_compiled_step_is_not_misled_by_stale_scratch():
+    """The row -> slot scratch is left at -1; if it is not (an interrupted call), the result is still the same."""
+    w_in, w_out, contexts, out_ids, labels = _float32_problem(8)
+    clean_in, clean_out = w_in.copy(), w_out.copy()
+    partition.skipgram_step(clean_in, clean_out, contexts, out_ids, labels, np.float32(0.3), native=True)
+    assert (partition._slots("in", len(w_in)) == -1).all() and (partition._slots("out", len(w_out)) == -1).all()
+    rng = np.random.default_rng(1)
+    partition._slots("in", len(w_in))[:] = rng.integers(0, 50, size=len(w_in))
+    partition._slots("out", len(w_out))[:] = rng.integers(0, 50, size=len(w_out))
+    got_in, got_out = w_in.copy(), w_out.copy()
+    partition.skipgram_step(got_in, got_out, contexts, out_ids, labels, np.float32(0.3), native=True)
+    assert np.array_equal(got_in, clean_in) and np.array_equal(got_out, clean_out)
+
+
+@needs_native
+def test_compiled_step_rejects_bad_input_and_changes_nothing():
+    w_in, w_out, contexts, out_ids, labels = _float32_problem(9)
+    before = w_in.copy(), w_out.copy()
+    bad = contexts.copy()
+    bad[0, 0] = len(w_in)
+    with pytest.raises(IndexError, match="context row 12 out of range"):
+        partition.skipgram_step(w_in, w_out, bad, out_ids, labels, np.float32(0.1), native=True)
+    bad = out_ids.copy()
+    bad[1, 1] = -2
+    with pytest.raises(IndexError, match="output row -2 out of range"):
+        partition.skipgram_step(w_in, w_out, contexts, bad, labels, np.float32(0.1), native=True)
+    G, C = contexts.shape
+    slots = np.full(len(w_in), -1, np.int32)
+    with pytest.raises(ValueError, match="two arrays"):
+        partition._native.skipgram_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
+                                         slots, slots, G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, True, True)
+    with pytest.raises(ValueError, match="shapes or dtypes"):
+        partition._native.skipgram_step(w_in, w_out, contexts.astype(np.int32), out_ids.astype(np.int64), labels,
+                                         slots, slots.copy(), G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, True,
+                                         True)
+    assert np.array_equal(w_in, before[0]) and np.array_equal(w_out, before[1])
 
 
 @pytest.mark.parametrize("loss", ["neg_sampling", "naive_softmax"])
