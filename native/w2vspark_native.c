@@ -5,8 +5,9 @@
  * results are bit-identical to the numpy fallback.
  * segment_sum(out, w, ids, counts, dim): out[g, :] = 0 + w[ids[k], :] + w[ids[k + 1], :] + ... over the counts[g]
  * ids of segment g (segments consecutive in ids), added one row after another as the numpy fallback does.
- * skipgram_step(...): one skip-gram minibatch (negative sampling or hierarchical softmax) with the damping of
- * repeated rows, the math of w2vspark.partition.skipgram_step; see the comment above the function.
+ * minibatch_step(...): one skip-gram or CBOW minibatch (negative sampling or hierarchical softmax) with the
+ * damping of repeated rows, the math of w2vspark.partition.skipgram_step and cbow_step; see the comment above
+ * the function.
  * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -190,254 +191,375 @@ static inline Py_ssize_t slot_of(int32_t *slot, int64_t row, int64_t *rows, Py_s
     return slot[row];
 }
 
-/* what one compiled step works on (the arguments of skipgram_step, checked, and its scratch) */
+enum { SKIPGRAM = 0, CBOW_MEAN = 1, CBOW_SUM = 2 };
+
+/* what one compiled step works on: its checked arguments and its scratch */
 struct step_job {
-    Py_ssize_t G, C, L, label_rows, dim, max_rows;
+    Py_ssize_t G, C, L, label_rows, dim;
+    int model, with_loss, damping;
     float lr;
-    int with_loss, damping;
-    const int64_t *ctx, *out;
-    const float *label;
-    float *win, *wout, *step_sum, *pair_step, *sq, *curv;
+    const int64_t *ctx, *out;  /* (G, C) context rows of w_in, (G, L) output rows of w_out; -1 = padding */
+    const float *label;        /* (label_rows, L) */
+    float *win, *wout;
     int32_t *slot_in, *slot_out;
-    double *h;
-    int64_t *rows;
+    float *step_sum;  /* (G C + G L, dim) each distinct row's summed step: in rows from slot 0, out rows from G C */
+    double *h;        /* (G C + G L,) each distinct row's curvature */
+    int64_t *rows;    /* (G C + G L,) the row of each slot */
+    float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
+    float *hidden;    /* (G, dim) CBOW: each window's h */
+    float *work;      /* (C L + C + L + dim,) the current window's steps, squared lengths, CBOW's step of h */
+    Py_ssize_t n_in, n_out;
     double loss;
 };
 
-/* The arithmetic of skipgram_step, without the GIL; -> 1 when memory ran out (nothing then changed). On x86-64
- * it is compiled twice, for AVX2 and for the baseline, and the loader picks one for the CPU: the operations and
- * their order are the same in both (no fused multiply-add, fixed partial sums), so are the results. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static int step_compute(struct step_job *job)
+static inline float pair_loss(float label, float z)
 {
-    const Py_ssize_t G = job->G, C = job->C, L = job->L, label_rows = job->label_rows, dim = job->dim;
-    const Py_ssize_t max_rows = job->max_rows;
-    const float lr = job->lr;
-    const int with_loss = job->with_loss, damping = job->damping;
-    const int64_t *ctx = job->ctx, *out = job->out;
-    const float *label = job->label;
-    float *win = job->win, *wout = job->wout, *step_sum = job->step_sum, *pair_step = job->pair_step;
-    float *sq = job->sq, *curv = job->curv;
-    int32_t *slot_in = job->slot_in, *slot_out = job->slot_out;
-    double *h = job->h;
-    int64_t *rows = job->rows;
-    int64_t *rows_out = rows + G * C;  /* out rows are numbered after the G C possible in rows */
-    Py_ssize_t n_in = 0, n_out = 0;
-    double loss = 0.0;
-    int memory_error = 0;
-    float *dirs = NULL;
-    double *along = NULL;
-    /* pass 1: every pair's gradient at the minibatch's starting parameters, summed per row */
-    for (Py_ssize_t g = 0; g < G; g++) {
-        const int64_t *cg = ctx + g * C, *og = out + g * L;
-        const float *lab = label + (label_rows == 1 ? 0 : g * L);
-        float *pair_curv = damping ? curv + g * C * L : NULL;
-        if (damping) {
+    return (float)-log_sigmoid_d(label >= 0.5f ? (double)z : -(double)z);
+}
+
+/* skip-gram, pass 1: every (context, output) product's gradient at the minibatch's starting parameters, summed
+ * per row, with each row's trace curvature sum c(z) |x|^2 */
+static inline __attribute__((always_inline)) void skipgram_gradients(struct step_job *j)
+{
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    float *pair_step = j->work, *sq = j->work + C * L;
+    for (Py_ssize_t g = 0; g < j->G; g++) {
+        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
+        const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
+        float *pair_curv = j->damping ? j->curv + g * C * L : NULL;
+        if (j->damping) {
             for (Py_ssize_t c = 0; c < C; c++)
-                sq[c] = cg[c] < 0 ? 0.0f : dot(win + cg[c] * dim, win + cg[c] * dim, dim);
+                sq[c] = cg[c] < 0 ? 0.0f : dot(j->win + cg[c] * dim, j->win + cg[c] * dim, dim);
             for (Py_ssize_t k = 0; k < L; k++)
-                sq[C + k] = og[k] < 0 ? 0.0f : dot(wout + og[k] * dim, wout + og[k] * dim, dim);
+                sq[C + k] = og[k] < 0 ? 0.0f : dot(j->wout + og[k] * dim, j->wout + og[k] * dim, dim);
         }
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
-            const float *v = win + cg[c] * dim;
-            const Py_ssize_t r = slot_of(slot_in, cg[c], rows, &n_in, step_sum, dim);
+            const float *v = j->win + cg[c] * dim;
+            const Py_ssize_t r = slot_of(j->slot_in, cg[c], j->rows, &j->n_in, j->step_sum, dim);
             double trace = 0.0;
             for (Py_ssize_t k = 0; k < L; k++) {
                 if (og[k] < 0)
                     continue;
-                const float *u = wout + og[k] * dim;
+                const float *u = j->wout + og[k] * dim;
                 const float z = dot(v, u, dim), s = sigmoid_f(z);
-                const float step = (lab[k] - s) * lr;
-                if (with_loss)
-                    loss -= log_sigmoid_d(lab[k] >= 0.5f ? (double)z : -(double)z);
-                axpy(step_sum + r * dim, step, u, dim);
+                const float step = (lab[k] - s) * j->lr;
+                if (j->with_loss)
+                    j->loss += pair_loss(lab[k], z);
+                axpy(j->step_sum + r * dim, step, u, dim);
                 pair_step[c * L + k] = step;
-                if (damping) {
+                if (j->damping) {
                     pair_curv[c * L + k] = curvature_bound(z, s);
                     trace += (double)(pair_curv[c * L + k] * sq[C + k]);
                 }
             }
-            h[r] += trace;
+            j->h[r] += trace;
         }
         for (Py_ssize_t k = 0; k < L; k++) {
             if (og[k] < 0)
                 continue;
-            const Py_ssize_t r = G * C + slot_of(slot_out, og[k], rows_out, &n_out, step_sum + G * C * dim, dim);
+            const Py_ssize_t r = in_slots + slot_of(j->slot_out, og[k], j->rows + in_slots, &j->n_out,
+                                                    j->step_sum + in_slots * dim, dim);
             double trace = 0.0;
             for (Py_ssize_t c = 0; c < C; c++) {
                 if (cg[c] < 0)
                     continue;
-                axpy(step_sum + r * dim, pair_step[c * L + k], win + cg[c] * dim, dim);
-                if (damping)
+                axpy(j->step_sum + r * dim, pair_step[c * L + k], j->win + cg[c] * dim, dim);
+                if (j->damping)
                     trace += (double)(pair_curv[c * L + k] * sq[c]);
             }
-            h[r] += trace;
+            j->h[r] += trace;
         }
     }
-    /* pass 2 (damping): for the rows whose trace bound cuts the step (lr h > 1), h becomes the curvature along
-     * the row's own summed step, sum over its pairs of c(z) (x . e)^2 */
-    int any_cut = 0;
-    for (Py_ssize_t r = 0; damping && r < G * C + n_out; r++)
-        any_cut |= (r < n_in || r >= G * C) && (double)lr * h[r] > 1.0;
-    if (any_cut) {
-        dirs = malloc((size_t)(max_rows * dim) * sizeof(float));  /* read for cut rows only */
-        along = calloc((size_t)max_rows, sizeof(double));
-        memory_error = !dirs || !along;
-    }
-    if (any_cut && !memory_error) {
-        for (Py_ssize_t r = 0; r < G * C + n_out; r++) {
-            if ((r >= n_in && r < G * C) || (double)lr * h[r] <= 1.0)
-                continue;
-            const float *d = step_sum + r * dim;
-            const float norm = sqrtf(dot(d, d, dim));
-            for (Py_ssize_t j = 0; j < dim; j++)  /* a zero step has a zero direction: nothing along it, factor 1 */
-                dirs[r * dim + j] = norm > 0 ? d[j] / norm : 0.0f;
-        }
-        for (Py_ssize_t g = 0; g < G; g++) {
-            const int64_t *cg = ctx + g * C, *og = out + g * L;
-            const float *pair_curv = curv + g * C * L;
-            for (Py_ssize_t c = 0; c < C; c++) {
-                if (cg[c] < 0)
-                    continue;
-                const Py_ssize_t r = slot_in[cg[c]];
-                if ((double)lr * h[r] <= 1.0)
-                    continue;
-                for (Py_ssize_t k = 0; k < L; k++) {
-                    if (og[k] < 0)
-                        continue;
-                    const float p = dot(wout + og[k] * dim, dirs + r * dim, dim);
-                    along[r] += (double)(pair_curv[c * L + k] * (p * p));
-                }
+}
+
+/* CBOW, pass 1: window g's h (the sum of its context rows, divided by their number for the mean) scored against
+ * its output rows; the output rows step by lr (label - s) h, and every context row by the step of h (mean) or
+ * by 1/n of it (sum), as word2vec.c and gensim train CBOW; each context occurrence's curvature is the window's
+ * curvature in h divided by n */
+static inline __attribute__((always_inline)) void cbow_gradients(struct step_job *j)
+{
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    float *sq = j->work + C * L + C, *dh = j->work + C * L + C + L;
+    for (Py_ssize_t g = 0; g < j->G; g++) {
+        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
+        const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
+        float *hg = j->hidden + g * dim;
+        Py_ssize_t n = 0;
+        for (Py_ssize_t i = 0; i < dim; i++)
+            hg[i] = 0.0f;
+        for (Py_ssize_t c = 0; c < C; c++)
+            if (cg[c] >= 0) {
+                add_row(hg, j->win + cg[c] * dim, dim);
+                n++;
             }
+        if (n == 0)
+            continue;
+        if (j->model == CBOW_MEAN)
+            for (Py_ssize_t i = 0; i < dim; i++)
+                hg[i] /= (float)n;
+        const float hh = j->damping ? dot(hg, hg, dim) : 0.0f;
+        double trace_in = 0.0;
+        for (Py_ssize_t i = 0; i < dim; i++)
+            dh[i] = 0.0f;
+        for (Py_ssize_t k = 0; k < L; k++) {
+            if (og[k] < 0)
+                continue;
+            const float *u = j->wout + og[k] * dim;
+            const float z = dot(u, hg, dim), s = sigmoid_f(z);
+            const float step = (lab[k] - s) * j->lr;
+            if (j->with_loss)
+                j->loss += pair_loss(lab[k], z);
+            axpy(dh, step, u, dim);
+            const Py_ssize_t r = in_slots + slot_of(j->slot_out, og[k], j->rows + in_slots, &j->n_out,
+                                                    j->step_sum + in_slots * dim, dim);
+            axpy(j->step_sum + r * dim, step, hg, dim);
+            if (j->damping) {
+                const float bound = curvature_bound(z, s);
+                j->curv[g * L + k] = bound;
+                sq[k] = dot(u, u, dim);
+                j->h[r] += (double)(bound * hh);
+                trace_in += (double)(bound * sq[k]);
+            }
+        }
+        for (Py_ssize_t c = 0; c < C; c++) {
+            if (cg[c] < 0)
+                continue;
+            const Py_ssize_t r = slot_of(j->slot_in, cg[c], j->rows, &j->n_in, j->step_sum, dim);
+            if (j->model == CBOW_SUM)
+                for (Py_ssize_t i = 0; i < dim; i++)
+                    j->step_sum[r * dim + i] += dh[i] / (float)n;
+            else
+                add_row(j->step_sum + r * dim, dh, dim);
+            j->h[r] += trace_in / (double)n;
+        }
+    }
+}
+
+static inline int is_cut(const struct step_job *j, Py_ssize_t r)
+{
+    return (r < j->n_in || r >= j->G * j->C) && (double)j->lr * j->h[r] > 1.0;
+}
+
+/* skip-gram, pass 2: each cut row's curvature along its step direction e, sum c(z) (x . e)^2 over its products */
+static inline __attribute__((always_inline)) void skipgram_along(struct step_job *j, const float *dirs,
+                                                                  double *along)
+{
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    for (Py_ssize_t g = 0; g < j->G; g++) {
+        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
+        const float *pair_curv = j->curv + g * C * L;
+        for (Py_ssize_t c = 0; c < C; c++) {
+            if (cg[c] < 0 || !is_cut(j, j->slot_in[cg[c]]))
+                continue;
+            const Py_ssize_t r = j->slot_in[cg[c]];
             for (Py_ssize_t k = 0; k < L; k++) {
                 if (og[k] < 0)
                     continue;
-                const Py_ssize_t r = G * C + slot_out[og[k]];
-                if ((double)lr * h[r] <= 1.0)
-                    continue;
-                for (Py_ssize_t c = 0; c < C; c++) {
-                    if (cg[c] < 0)
-                        continue;
-                    const float p = dot(win + cg[c] * dim, dirs + r * dim, dim);
-                    along[r] += (double)(pair_curv[c * L + k] * (p * p));
-                }
+                const float p = dot(j->wout + og[k] * dim, dirs + r * dim, dim);
+                along[r] += (double)(pair_curv[c * L + k] * (p * p));
             }
         }
-        for (Py_ssize_t r = 0; r < G * C + n_out; r++)
-            if ((r < n_in || r >= G * C) && (double)lr * h[r] > 1.0)
-                h[r] = along[r];
+        for (Py_ssize_t k = 0; k < L; k++) {
+            if (og[k] < 0 || !is_cut(j, in_slots + j->slot_out[og[k]]))
+                continue;
+            const Py_ssize_t r = in_slots + j->slot_out[og[k]];
+            for (Py_ssize_t c = 0; c < C; c++) {
+                if (cg[c] < 0)
+                    continue;
+                const float p = dot(j->win + cg[c] * dim, dirs + r * dim, dim);
+                along[r] += (double)(pair_curv[c * L + k] * (p * p));
+            }
+        }
     }
-    /* pass 3: every row moves once, by its factor 1 / max(1, lr h) times its summed step */
-    for (Py_ssize_t r = 0; !memory_error && r < G * C + n_out; r++) {
-        if (r >= n_in && r < G * C)
-            continue;
-        const float f = damping ? (float)(1.0 / fmax(1.0, (double)lr * h[r])) : 1.0f;
-        float *w = r < G * C ? win + rows[r] * dim : wout + rows_out[r - G * C] * dim;
-        axpy(w, f, step_sum + r * dim, dim);
-    }
-    for (Py_ssize_t r = 0; r < n_in; r++)
-        slot_in[rows[r]] = -1;
-    for (Py_ssize_t r = 0; r < n_out; r++)
-        slot_out[rows_out[r]] = -1;
-    free(dirs);
-    free(along);
-    job->loss = loss;
-    return memory_error;
 }
 
-/* One skip-gram minibatch, applied in place; the loss of its pairs is returned (0 unless with_loss).
- *
- * Window g scores each valid context row contexts[g, c] (-1 = padding) of w_in against each valid output row
- * out_ids[g, k] (-1 = padding) of w_out with label labels[g or 0, k]. All gradients are taken at the parameters
- * the minibatch starts from; each distinct row's steps are summed (D), and with damping scaled by
- * 1 / max(1, lr H): H = sum c(z) |x|^2 over the row's pairs (x the vector it is multiplied with), and, for the
- * rows where lr H > 1, H measured along the row's summed step instead, sum c(z) (x . D / |D|)^2. Each row then
- * moves once by its factor times D. This is w2vspark.partition.skipgram_step with the rows' steps summed before
- * they are scaled: the same result up to float32 rounding. slot_in (rows of w_in,) and slot_out (rows of w_out,)
- * are int32 scratch holding -1, left holding -1.
- */
-static PyObject *skipgram_step(PyObject *self, PyObject *args)
+/* CBOW, pass 2: a context occurrence's curvature along e is sum_k c(z_k) (u_k . e)^2 / n, an output's c(z) (h . e)^2 */
+static inline __attribute__((always_inline)) void cbow_along(struct step_job *j, const float *dirs, double *along)
 {
-    Py_buffer w_in, w_out, contexts, out_ids, labels, slot_in_buf, slot_out_buf;
-    Py_ssize_t G, C, L, label_rows, dim;
-    float lr;
-    int with_loss, damping;
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    for (Py_ssize_t g = 0; g < j->G; g++) {
+        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
+        const float *hg = j->hidden + g * dim;
+        Py_ssize_t n = 0;
+        for (Py_ssize_t c = 0; c < C; c++)
+            n += cg[c] >= 0;
+        if (n == 0)
+            continue;
+        for (Py_ssize_t c = 0; c < C; c++) {
+            if (cg[c] < 0 || !is_cut(j, j->slot_in[cg[c]]))
+                continue;
+            const Py_ssize_t r = j->slot_in[cg[c]];
+            double sum = 0.0;
+            for (Py_ssize_t k = 0; k < L; k++) {
+                if (og[k] < 0)
+                    continue;
+                const float p = dot(j->wout + og[k] * dim, dirs + r * dim, dim);
+                sum += (double)(j->curv[g * L + k] * (p * p));
+            }
+            along[r] += sum / (double)n;
+        }
+        for (Py_ssize_t k = 0; k < L; k++) {
+            if (og[k] < 0 || !is_cut(j, in_slots + j->slot_out[og[k]]))
+                continue;
+            const Py_ssize_t r = in_slots + j->slot_out[og[k]];
+            const float p = dot(hg, dirs + r * dim, dim);
+            along[r] += (double)(j->curv[g * L + k] * (p * p));
+        }
+    }
+}
+
+/* The arithmetic of one step, without the GIL; -> 1 when memory ran out (nothing then changed). On x86-64 it is
+ * compiled twice, for AVX2 and for the baseline, and the loader picks one for the CPU: the operations and their
+ * order are the same in both (no fused multiply-add, fixed partial sums), so are the results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static int step_compute(struct step_job *j)
+{
+    const Py_ssize_t dim = j->dim, in_slots = j->G * j->C, slots = j->G * (j->C + j->L);
+    if (j->model == SKIPGRAM)
+        skipgram_gradients(j);
+    else
+        cbow_gradients(j);
+    int any_cut = 0;
+    for (Py_ssize_t r = 0; j->damping && r < in_slots + j->n_out; r++)
+        any_cut |= is_cut(j, r);
+    if (any_cut) {
+        /* rows the trace bound cuts (lr h > 1): h becomes the curvature along the row's own summed step */
+        float *dirs = malloc((size_t)(slots * dim + 1) * sizeof(float));  /* read for cut rows only */
+        double *along = calloc((size_t)slots + 1, sizeof(double));
+        if (!dirs || !along) {
+            free(dirs);
+            free(along);
+            for (Py_ssize_t r = 0; r < j->n_in; r++)
+                j->slot_in[j->rows[r]] = -1;
+            for (Py_ssize_t r = 0; r < j->n_out; r++)
+                j->slot_out[j->rows[in_slots + r]] = -1;
+            return 1;
+        }
+        for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++) {
+            if (!is_cut(j, r))
+                continue;
+            const float *d = j->step_sum + r * dim;
+            const float norm = sqrtf(dot(d, d, dim));
+            for (Py_ssize_t i = 0; i < dim; i++)  /* a zero step has a zero direction: nothing along it */
+                dirs[r * dim + i] = norm > 0 ? d[i] / norm : 0.0f;
+        }
+        if (j->model == SKIPGRAM)
+            skipgram_along(j, dirs, along);
+        else
+            cbow_along(j, dirs, along);
+        for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++)
+            if (is_cut(j, r))
+                j->h[r] = along[r];
+        free(dirs);
+        free(along);
+    }
+    /* pass 3: every row moves once, by its factor 1 / max(1, lr h) times its summed step */
+    for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++) {
+        if (r >= j->n_in && r < in_slots)
+            continue;
+        const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
+        float *w = r < in_slots ? j->win + j->rows[r] * dim : j->wout + j->rows[r] * dim;
+        axpy(w, f, j->step_sum + r * dim, dim);
+    }
+    for (Py_ssize_t r = 0; r < j->n_in; r++)
+        j->slot_in[j->rows[r]] = -1;
+    for (Py_ssize_t r = 0; r < j->n_out; r++)
+        j->slot_out[j->rows[in_slots + r]] = -1;
+    return 0;
+}
+
+/* One skip-gram or CBOW minibatch (negative sampling or hierarchical softmax), applied in place; the loss of its
+ * products is returned (0 unless with_loss).
+ *
+ * Skip-gram (model 0) scores each valid context row contexts[g, c] (-1 = padding) of w_in against each valid
+ * output row out_ids[g, k] (-1 = padding) of w_out with label labels[g or 0, k]; CBOW scores the window's h, the
+ * mean (model 1) or the sum (model 2) of its context rows. All gradients are taken at the parameters the
+ * minibatch starts from; each distinct row's steps are summed (D), and with damping scaled by 1 / max(1, lr H):
+ * H = sum c(z) |x|^2 over the row's products (x the vector it is multiplied with), and for the rows where
+ * lr H > 1, H measured along the row's summed step instead, sum c(z) (x . D / |D|)^2. Each row then moves once
+ * by its factor times D. This is w2vspark.partition.skipgram_step / cbow_step with the rows' steps summed
+ * before they are scaled: the same result up to float32 rounding. slot_in (rows of w_in,) and slot_out (rows of
+ * w_out,) are int32 scratch, left holding -1.
+ */
+static PyObject *minibatch_step(PyObject *self, PyObject *args)
+{
+    Py_buffer w_in, w_out, contexts, out_ids, labels, slot_in, slot_out;
+    struct step_job j;
+    memset(&j, 0, sizeof(j));
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfpp", &w_in, &w_out, &contexts, &out_ids, &labels,
-                          &slot_in_buf, &slot_out_buf, &G, &C, &L, &label_rows, &dim, &lr, &with_loss, &damping))
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels, &slot_in,
+                          &slot_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.model, &j.with_loss,
+                          &j.damping))
         return NULL;
     PyObject *result = NULL;
-    /* per distinct row r (in rows first, then out rows): summed step (dim), curvature h, and for the rows the
-     * trace bound cuts, the unit direction of the step; per window: pair steps, curvatures, squared lengths */
-    float *step_sum = NULL, *pair_step = NULL, *curv = NULL, *sq = NULL;
-    double *h = NULL;
-    int64_t *rows = NULL;
-    const Py_ssize_t row_bytes = dim * (Py_ssize_t)sizeof(float);
-    if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (label_rows != 1 && label_rows != G)
-        || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
+    const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
+    if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (j.label_rows != 1 && j.label_rows != G)
+        || j.model < SKIPGRAM || j.model > CBOW_SUM || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
         || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
-        || labels.len != label_rows * L * (Py_ssize_t)sizeof(float)
-        || slot_in_buf.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
-        || slot_out_buf.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)) {
-        PyErr_SetString(PyExc_ValueError, "skipgram_step: shapes or dtypes do not match (float32 w_in, w_out and "
-                                          "labels; int64 contexts and out_ids; int32 slots, one per row)");
+        || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
+        || slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
+        || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "minibatch_step: shapes or dtypes do not match (float32 w_in, w_out and "
+                                          "labels; int64 contexts and out_ids; int32 slots, one per row; model 0-2)");
         goto done;
     }
-    if (slot_in_buf.buf == slot_out_buf.buf) {
-        PyErr_SetString(PyExc_ValueError, "skipgram_step: slot_in and slot_out must be two arrays");
+    if (slot_in.buf == slot_out.buf) {
+        PyErr_SetString(PyExc_ValueError, "minibatch_step: slot_in and slot_out must be two arrays");
         goto done;
     }
-    const int64_t *ctx = (const int64_t *)contexts.buf, *out = (const int64_t *)out_ids.buf;
+    j.ctx = (const int64_t *)contexts.buf;
+    j.out = (const int64_t *)out_ids.buf;
     for (Py_ssize_t i = 0; i < G * C; i++)
-        if (ctx[i] < -1 || ctx[i] >= w_in.len / row_bytes) {
-            PyErr_Format(PyExc_IndexError, "skipgram_step: context row %lld out of range", (long long)ctx[i]);
+        if (j.ctx[i] < -1 || j.ctx[i] >= w_in.len / row_bytes) {
+            PyErr_Format(PyExc_IndexError, "minibatch_step: context row %lld out of range", (long long)j.ctx[i]);
             goto done;
         }
     for (Py_ssize_t i = 0; i < G * L; i++)
-        if (out[i] < -1 || out[i] >= w_out.len / row_bytes) {
-            PyErr_Format(PyExc_IndexError, "skipgram_step: output row %lld out of range", (long long)out[i]);
+        if (j.out[i] < -1 || j.out[i] >= w_out.len / row_bytes) {
+            PyErr_Format(PyExc_IndexError, "minibatch_step: output row %lld out of range", (long long)j.out[i]);
             goto done;
         }
-    const Py_ssize_t max_rows = G * (C + L) + 1;
-    step_sum = malloc((size_t)(max_rows * dim) * sizeof(float));  /* zeroed row by row in slot_of */
-    h = calloc((size_t)max_rows, sizeof(double));
-    rows = malloc((size_t)max_rows * sizeof(int64_t));
-    pair_step = malloc((size_t)(C * L) * sizeof(float));
-    sq = malloc((size_t)(C + L) * sizeof(float));
-    curv = damping ? malloc((size_t)(G * C * L + 1) * sizeof(float)) : NULL;
-    if (!step_sum || !h || !rows || !pair_step || !sq || (damping && !curv)) {
-        PyErr_NoMemory();
-        goto done;
+    j.label = (const float *)labels.buf;
+    j.win = (float *)w_in.buf;
+    j.wout = (float *)w_out.buf;
+    j.slot_in = (int32_t *)slot_in.buf;
+    j.slot_out = (int32_t *)slot_out.buf;
+    const Py_ssize_t slots = G * (C + L) + 1;
+    j.step_sum = malloc((size_t)(slots * dim) * sizeof(float));  /* zeroed row by row in slot_of */
+    j.h = calloc((size_t)slots, sizeof(double));
+    j.rows = malloc((size_t)slots * sizeof(int64_t));
+    j.work = malloc((size_t)(C * L + C + L + dim) * sizeof(float));
+    j.curv = j.damping ? malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float)) : NULL;
+    j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
+    int memory_error = !j.step_sum || !j.h || !j.rows || !j.work || (j.damping && !j.curv)
+                       || (j.model != SKIPGRAM && !j.hidden);
+    if (!memory_error) {
+        Py_BEGIN_ALLOW_THREADS
+        memory_error = step_compute(&j);
+        Py_END_ALLOW_THREADS
     }
-    struct step_job job = {G, C, L, label_rows, dim, max_rows, lr, with_loss, damping, ctx, out,
-                           (const float *)labels.buf, (float *)w_in.buf, (float *)w_out.buf, step_sum, pair_step,
-                           sq, curv, (int32_t *)slot_in_buf.buf, (int32_t *)slot_out_buf.buf, h, rows, 0.0};
-    int memory_error;
-    Py_BEGIN_ALLOW_THREADS
-    memory_error = step_compute(&job);
-    Py_END_ALLOW_THREADS
     if (memory_error)
         PyErr_NoMemory();
     else
-        result = PyFloat_FromDouble(job.loss);
+        result = PyFloat_FromDouble(j.loss);
 done:
-    free(step_sum);
-    free(pair_step);
-    free(curv);
-    free(sq);
-    free(h);
-    free(rows);
+    free(j.step_sum);
+    free(j.h);
+    free(j.rows);
+    free(j.work);
+    free(j.curv);
+    free(j.hidden);
     PyBuffer_Release(&w_in);
     PyBuffer_Release(&w_out);
     PyBuffer_Release(&contexts);
     PyBuffer_Release(&out_ids);
     PyBuffer_Release(&labels);
-    PyBuffer_Release(&slot_in_buf);
-    PyBuffer_Release(&slot_out_buf);
+    PyBuffer_Release(&slot_in);
+    PyBuffer_Release(&slot_out);
     return result;
 }
 
@@ -446,9 +568,10 @@ static PyMethodDef methods[] = {
      "scatter_add(w, ids, rows, dim): w[ids[i]] += rows[i] in index order (float32 w and rows, int64 ids)."},
     {"segment_sum", segment_sum, METH_VARARGS,
      "segment_sum(out, w, ids, counts, dim): out[g] = the sum of w[ids] over segment g, row after row (float32)."},
-    {"skipgram_step", skipgram_step, METH_VARARGS,
-     "skipgram_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, G, C, L, label_rows, dim, lr, "
-     "with_loss, damping) -> loss: one damped skip-gram minibatch, in place."},
+    {"minibatch_step", minibatch_step, METH_VARARGS,
+     "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, G, C, L, label_rows, dim, lr, "
+     "model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, 2 sum) minibatch, "
+     "in place."},
     {NULL, NULL, 0, NULL},
 };
 

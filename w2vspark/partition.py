@@ -272,9 +272,24 @@ def _slots(matrix: str, num_rows: int) -> np.ndarray:
 
 
 def native_step() -> bool:
-    """True when skip-gram minibatches run in the compiled step (else in numpy; the same math, see
+    """True when skip-gram and CBOW minibatches run in the compiled step (else in numpy; the same math, see
     :func:`skipgram_step`)."""
-    return getattr(_native, "skipgram_step", None) is not None
+    return getattr(_native, "minibatch_step", None) is not None
+
+
+def _use_native(native: bool | None, w_in: np.ndarray, w_out: np.ndarray) -> bool:
+    return bool(native_step() if native is None else native) and w_in.dtype == w_out.dtype == np.float32 \
+        and w_in.flags.c_contiguous and w_out.flags.c_contiguous
+
+
+def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping) -> float:
+    """The compiled minibatch step: model 0 skip-gram, 1 CBOW with the mean, 2 CBOW with the sum."""
+    G, C = contexts.shape
+    labels = np.ascontiguousarray(labels, dtype=np.float32)
+    return _native.minibatch_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
+                                  np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
+                                  _slots("out", len(w_out)), G, C, out_ids.shape[1], labels.shape[0],
+                                  w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
 
 
 def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
@@ -291,15 +306,8 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
 
     contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
     """
-    if (native_step() if native is None else native) and w_in.dtype == w_out.dtype == np.float32 \
-            and w_in.flags.c_contiguous and w_out.flags.c_contiguous:
-        G, C = contexts.shape
-        L = out_ids.shape[1]
-        labels = np.ascontiguousarray(labels, dtype=np.float32)
-        return _native.skipgram_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
-                                     np.ascontiguousarray(out_ids, dtype=np.int64), labels,
-                                     _slots("in", len(w_in)), _slots("out", len(w_out)), G, C, L, labels.shape[0],
-                                     w_in.shape[1], float(lr), bool(with_loss), bool(damping))
+    if _use_native(native, w_in, w_out):
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 0, with_loss, damping)
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
     rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
@@ -389,7 +397,7 @@ def _spread_to_context(w_in, flat, n, dh, mean: bool) -> None:
 
 
 def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, with_loss: bool = True,
-              damping: bool = True) -> float:
+              damping: bool = True, native: bool | None = None) -> float:
     """One CBOW minibatch, applied in place: window g's h (the mean, or with ``mean`` false the sum, of its
     context words' input vectors) is scored against the output rows out_ids[g]. -> summed loss of its windows.
 
@@ -398,9 +406,13 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     context vector, the convention of word2vec.c and gensim). ``damping`` as in :func:`skipgram_step`, with
     the curvature of each context vector along its actual step.
 
+    ``native`` as in :func:`skipgram_step` (the compiled step, equal to this up to float32 rounding).
+
     contexts (G, C) padded with -1 after the valid ids, out_ids (G, L) padded with -1, labels (G, L) or
     (1, L), lr float32.
     """
+    if _use_native(native, w_in, w_out):
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 1 if mean else 2, with_loss, damping)
     flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
     rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
     scores = (u @ h[:, :, None])[:, :, 0]  # (G, L)
