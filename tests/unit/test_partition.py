@@ -155,7 +155,8 @@ def test_naive_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
 
 
-needs_native = pytest.mark.skipif(not native_kernel(), reason="w2vspark_native was not built (no C compiler)")
+needs_native = pytest.mark.skipif(not (native_kernel() and native_step()),
+                                  reason="w2vspark_native was not built (no C compiler)")
 
 
 @pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
