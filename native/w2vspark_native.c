@@ -24,13 +24,14 @@ static inline void add_row(float *restrict dst, const float *restrict src, Py_ss
         dst[j] += src[j];
 }
 
-/* 1 when every index lies in [0, num_rows); otherwise an IndexError naming the helper, and 0 */
-static int rows_in_range(const int64_t *index, Py_ssize_t n, Py_ssize_t num_rows, const char *name)
+/* 1 when every index lies in [lowest, num_rows) (lowest -1: padding allowed); otherwise an IndexError naming
+ * what the index is, and 0 */
+static int rows_in_range(const int64_t *index, Py_ssize_t n, int64_t lowest, Py_ssize_t num_rows, const char *what)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (index[i] < 0 || index[i] >= num_rows) {
-            PyErr_Format(PyExc_IndexError, "%s: row index %lld out of range [0, %zd)", name, (long long)index[i],
-                         num_rows);
+        if (index[i] < lowest || index[i] >= num_rows) {
+            PyErr_Format(PyExc_IndexError, "%s %lld out of range [%lld, %zd)", what, (long long)index[i],
+                         (long long)lowest, num_rows);
             return 0;
         }
     }
@@ -56,7 +57,7 @@ static PyObject *scatter_add(PyObject *self, PyObject *args)
         goto done;
     }
     const int64_t *index = (const int64_t *)ids.buf;
-    if (!rows_in_range(index, n, num_rows, "scatter_add"))
+    if (!rows_in_range(index, n, 0, num_rows, "scatter_add: row index"))
         goto done;
     float *target = (float *)w.buf;
     const float *source = (const float *)rows.buf;
@@ -107,7 +108,7 @@ static PyObject *segment_sum(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "segment_sum: the counts must add up to len(ids)");
         goto done;
     }
-    if (!rows_in_range(index, n, num_rows, "segment_sum"))
+    if (!rows_in_range(index, n, 0, num_rows, "segment_sum: row index"))
         goto done;
     const float *source = (const float *)w.buf;
     float *target = (float *)out.buf;
@@ -207,26 +208,47 @@ struct step_job {
     int64_t *rows;    /* (G C + G L,) the row of each slot */
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
-    float *work;      /* (C L + C + L + dim,) the current window's steps, squared lengths, CBOW's step of h */
+    float *work;      /* (C L + C + L + dim,) skip-gram: the current window's steps and squared lengths; CBOW:
+                       * its step of h */
     Py_ssize_t n_in, n_out;
     double loss;
 };
 
-static inline float pair_loss(float label, float z)
+/* one product a . b of label `label`: -> its step lr (label - s(z)); adds its loss -log s(+-z) when the loss is
+ * asked for, and stores its curvature bound c(z) in *bound with damping */
+static inline float product_step(struct step_job *j, float label, const float *a, const float *b, float *bound)
 {
-    return (float)-log_sigmoid_d(label >= 0.5f ? (double)z : -(double)z);
+    const float z = dot(a, b, j->dim), s = sigmoid_f(z);
+    if (j->with_loss)
+        j->loss -= log_sigmoid_d(label >= 0.5f ? (double)z : -(double)z);
+    if (j->damping)
+        *bound = curvature_bound(z, s);
+    return (label - s) * j->lr;
+}
+
+/* the slot of a row of w_in (numbered from 0) or of w_out (numbered from G C) in this minibatch */
+static inline Py_ssize_t in_slot(struct step_job *j, int64_t row)
+{
+    return slot_of(j->slot_in, row, j->rows, &j->n_in, j->step_sum, j->dim);
+}
+
+static inline Py_ssize_t out_slot(struct step_job *j, int64_t row)
+{
+    const Py_ssize_t in_slots = j->G * j->C;
+    return in_slots + slot_of(j->slot_out, row, j->rows + in_slots, &j->n_out, j->step_sum + in_slots * j->dim,
+                              j->dim);
 }
 
 /* skip-gram, pass 1: every (context, output) product's gradient at the minibatch's starting parameters, summed
  * per row, with each row's trace curvature sum c(z) |x|^2 */
 static inline __attribute__((always_inline)) void skipgram_gradients(struct step_job *j)
 {
-    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
     float *pair_step = j->work, *sq = j->work + C * L;
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
-        float *pair_curv = j->damping ? j->curv + g * C * L : NULL;
+        float *pair_curv = j->curv + g * C * L;
         if (j->damping) {
             for (Py_ssize_t c = 0; c < C; c++)
                 sq[c] = cg[c] < 0 ? 0.0f : dot(j->win + cg[c] * dim, j->win + cg[c] * dim, dim);
@@ -237,30 +259,24 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
             if (cg[c] < 0)
                 continue;
             const float *v = j->win + cg[c] * dim;
-            const Py_ssize_t r = slot_of(j->slot_in, cg[c], j->rows, &j->n_in, j->step_sum, dim);
+            const Py_ssize_t r = in_slot(j, cg[c]);
             double trace = 0.0;
             for (Py_ssize_t k = 0; k < L; k++) {
                 if (og[k] < 0)
                     continue;
                 const float *u = j->wout + og[k] * dim;
-                const float z = dot(v, u, dim), s = sigmoid_f(z);
-                const float step = (lab[k] - s) * j->lr;
-                if (j->with_loss)
-                    j->loss += pair_loss(lab[k], z);
+                const float step = product_step(j, lab[k], v, u, pair_curv + c * L + k);
                 axpy(j->step_sum + r * dim, step, u, dim);
                 pair_step[c * L + k] = step;
-                if (j->damping) {
-                    pair_curv[c * L + k] = curvature_bound(z, s);
+                if (j->damping)
                     trace += (double)(pair_curv[c * L + k] * sq[C + k]);
-                }
             }
             j->h[r] += trace;
         }
         for (Py_ssize_t k = 0; k < L; k++) {
             if (og[k] < 0)
                 continue;
-            const Py_ssize_t r = in_slots + slot_of(j->slot_out, og[k], j->rows + in_slots, &j->n_out,
-                                                    j->step_sum + in_slots * dim, dim);
+            const Py_ssize_t r = out_slot(j, og[k]);
             double trace = 0.0;
             for (Py_ssize_t c = 0; c < C; c++) {
                 if (cg[c] < 0)
@@ -280,8 +296,8 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
  * curvature in h divided by n */
 static inline __attribute__((always_inline)) void cbow_gradients(struct step_job *j)
 {
-    const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
-    float *sq = j->work + C * L + C, *dh = j->work + C * L + C + L;
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
+    float *dh = j->work;
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
@@ -307,26 +323,20 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
             if (og[k] < 0)
                 continue;
             const float *u = j->wout + og[k] * dim;
-            const float z = dot(u, hg, dim), s = sigmoid_f(z);
-            const float step = (lab[k] - s) * j->lr;
-            if (j->with_loss)
-                j->loss += pair_loss(lab[k], z);
+            float *bound = j->curv + g * L + k;
+            const float step = product_step(j, lab[k], u, hg, bound);
             axpy(dh, step, u, dim);
-            const Py_ssize_t r = in_slots + slot_of(j->slot_out, og[k], j->rows + in_slots, &j->n_out,
-                                                    j->step_sum + in_slots * dim, dim);
+            const Py_ssize_t r = out_slot(j, og[k]);
             axpy(j->step_sum + r * dim, step, hg, dim);
             if (j->damping) {
-                const float bound = curvature_bound(z, s);
-                j->curv[g * L + k] = bound;
-                sq[k] = dot(u, u, dim);
-                j->h[r] += (double)(bound * hh);
-                trace_in += (double)(bound * sq[k]);
+                j->h[r] += (double)(*bound * hh);
+                trace_in += (double)(*bound * dot(u, u, dim));
             }
         }
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
-            const Py_ssize_t r = slot_of(j->slot_in, cg[c], j->rows, &j->n_in, j->step_sum, dim);
+            const Py_ssize_t r = in_slot(j, cg[c]);
             if (j->model == CBOW_SUM)
                 for (Py_ssize_t i = 0; i < dim; i++)
                     j->step_sum[r * dim + i] += dh[i] / (float)n;
@@ -423,22 +433,14 @@ static int step_compute(struct step_job *j)
         skipgram_gradients(j);
     else
         cbow_gradients(j);
-    int any_cut = 0;
+    int any_cut = 0, memory_error = 0;
     for (Py_ssize_t r = 0; j->damping && r < in_slots + j->n_out; r++)
         any_cut |= is_cut(j, r);
-    if (any_cut) {
-        /* rows the trace bound cuts (lr h > 1): h becomes the curvature along the row's own summed step */
-        float *dirs = malloc((size_t)(slots * dim + 1) * sizeof(float));  /* read for cut rows only */
-        double *along = calloc((size_t)slots + 1, sizeof(double));
-        if (!dirs || !along) {
-            free(dirs);
-            free(along);
-            for (Py_ssize_t r = 0; r < j->n_in; r++)
-                j->slot_in[j->rows[r]] = -1;
-            for (Py_ssize_t r = 0; r < j->n_out; r++)
-                j->slot_out[j->rows[in_slots + r]] = -1;
-            return 1;
-        }
+    /* rows the trace bound cuts (lr h > 1): h becomes the curvature along the row's own summed step */
+    float *dirs = any_cut ? malloc((size_t)(slots * dim + 1) * sizeof(float)) : NULL;  /* read for cut rows only */
+    double *along = any_cut ? calloc((size_t)slots + 1, sizeof(double)) : NULL;
+    memory_error = any_cut && (!dirs || !along);
+    if (any_cut && !memory_error) {
         for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++) {
             if (!is_cut(j, r))
                 continue;
@@ -454,11 +456,11 @@ static int step_compute(struct step_job *j)
         for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++)
             if (is_cut(j, r))
                 j->h[r] = along[r];
-        free(dirs);
-        free(along);
     }
+    free(dirs);
+    free(along);
     /* pass 3: every row moves once, by its factor 1 / max(1, lr h) times its summed step */
-    for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++) {
+    for (Py_ssize_t r = 0; !memory_error && r < in_slots + j->n_out; r++) {
         if (r >= j->n_in && r < in_slots)
             continue;
         const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
@@ -469,7 +471,7 @@ static int step_compute(struct step_job *j)
         j->slot_in[j->rows[r]] = -1;
     for (Py_ssize_t r = 0; r < j->n_out; r++)
         j->slot_out[j->rows[in_slots + r]] = -1;
-    return 0;
+    return memory_error;
 }
 
 /* One skip-gram or CBOW minibatch (negative sampling or hierarchical softmax), applied in place; the loss of its
@@ -513,16 +515,9 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     }
     j.ctx = (const int64_t *)contexts.buf;
     j.out = (const int64_t *)out_ids.buf;
-    for (Py_ssize_t i = 0; i < G * C; i++)
-        if (j.ctx[i] < -1 || j.ctx[i] >= w_in.len / row_bytes) {
-            PyErr_Format(PyExc_IndexError, "minibatch_step: context row %lld out of range", (long long)j.ctx[i]);
-            goto done;
-        }
-    for (Py_ssize_t i = 0; i < G * L; i++)
-        if (j.out[i] < -1 || j.out[i] >= w_out.len / row_bytes) {
-            PyErr_Format(PyExc_IndexError, "minibatch_step: output row %lld out of range", (long long)j.out[i]);
-            goto done;
-        }
+    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "minibatch_step: context row")
+        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "minibatch_step: output row"))
+        goto done;
     j.label = (const float *)labels.buf;
     j.win = (float *)w_in.buf;
     j.wout = (float *)w_out.buf;
@@ -533,9 +528,9 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.h = calloc((size_t)slots, sizeof(double));
     j.rows = malloc((size_t)slots * sizeof(int64_t));
     j.work = malloc((size_t)(C * L + C + L + dim) * sizeof(float));
-    j.curv = j.damping ? malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float)) : NULL;
+    j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
-    int memory_error = !j.step_sum || !j.h || !j.rows || !j.work || (j.damping && !j.curv)
+    int memory_error = !j.step_sum || !j.h || !j.rows || !j.work || !j.curv
                        || (j.model != SKIPGRAM && !j.hidden);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS

@@ -302,7 +302,7 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
 
     ``native`` (None: when built) runs the compiled step of ``native/w2vspark_native.c``: the same gradients,
     factors and updates, with each row's steps summed before its factor scales them, so the result equals this
-    numpy code's up to float32 rounding (not bit for bit), and it is 3-5x faster.
+    numpy code's up to float32 rounding (not bit for bit), and it is 1.6-3x faster (docs/benchmarks.md).
 
     contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
     """

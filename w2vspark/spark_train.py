@@ -122,8 +122,8 @@ def worker_identity() -> str:
 
     A standalone executor runs its Python workers in .../app-ID/EXECUTOR_ID; in local mode there is no such
     folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation;
-    ``kernel=native`` the compiled skip-gram step and scatter-add, ``kernel=numpy`` the numpy path (the same
-    math; skip-gram's results equal up to float32 rounding, see :func:`w2vspark.partition.skipgram_step`).
+    ``kernel=native`` the compiled minibatch step and scatter-add, ``kernel=numpy`` the numpy path (the same
+    math; skip-gram's and CBOW's results equal up to float32 rounding, see :func:`w2vspark.partition.skipgram_step`).
     """
     import os
     import socket

@@ -93,8 +93,8 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
 
 def mixed_kernels(workers) -> str | None:
     """A warning when some tasks ran the compiled kernel and others the numpy one (``kernel=`` of
-    :func:`w2vspark.spark_train.worker_identity`), else None: their skip-gram results agree to float32 rounding
-    only, so a task retried on the other kind of executor can change the model's last bits."""
+    :func:`w2vspark.spark_train.worker_identity`), else None: their skip-gram and CBOW results agree to float32
+    rounding only, so a task retried on the other kind of executor can change the model's last bits."""
     kinds = {w.rsplit("kernel=", 1)[-1] for w in workers if "kernel=" in w}
     if len(kinds) < 2:
         return None
