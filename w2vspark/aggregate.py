@@ -191,26 +191,24 @@ def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: 
     return combined.ids, combined.update(rule)
 
 
-def default_task_lr_scale(rule: str, num_partitions: int, model: str = "skipgram") -> float:
-    """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic).
+def default_task_lr_scale(rule: str, num_partitions: int) -> float:
+    """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic): min(P, 4) for
+    ``scaled`` and ``scaled_row``, 1 for the other rules.
 
-    ``scaled`` and ``scaled_row`` average rows that all partitions move the same way, which slows frequent words
-    down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
-    (:func:`w2vspark.trainer.apply_round`), so the rows that one task alone moved keep the configured rate.
-    Skip-gram takes min(max(sqrt(P), P / 2), 4): sqrt(P) up to 4 partitions, P / 2 above. Measured on the 15M-word
-    benchmark corpus (5 epochs, in-process, seeds 1 / 2) at 8 partitions with the cap: m = 2 gave SimLex 0.367 /
-    0.376 against 0.390 / 0.388 at 1 partition, m = 4 gave 0.381 / 0.384 (WS353 0.678 / 0.673 against 0.685 /
-    0.668 with m = 2; analogy 30.8 / 30.5% against 30.7 / 31.0%); 2 partitions with sqrt(2) train like 1
-    (0.684 / 0.391 / 30.5% against 0.684 / 0.390 / 30.4%). Before the cap, multipliers above 2 lost quality
-    (8 partitions, multiplier 4: SimLex 0.339) because every rare row trained at m x the rate.
+    ``scaled`` and ``scaled_row`` average rows that all partitions move the same way (factor about 1/n), which
+    slows those rows down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
+    (:func:`w2vspark.trainer.apply_round`), so the rows that one task alone moved keep the configured rate
+    whatever m is. With m = P an averaged row moves as far as one task's step at the configured rate.
 
-    CBOW takes min(P, 4): its h averages the context vectors, so its updates agree more across partitions and
-    the rule averages more of them. Measured on 6M words (5 epochs, CBOW without the step limit, its default):
-    analogy 15.7% at 1 partition; at 2 partitions 14.9% with 1.41 and 18.3% with 2; at 8 partitions 12.6% with 2
-    and 18.2% with 4 (before the cap).
+    Measured (docs/benchmarks.md): on uniform-frequency IDs (the stress matrix's random walks, 5 epochs),
+    skip-gram's former min(max(sqrt(P), P / 2), 4) = 1.41 / 1.73 / 2 at 2 / 3 / 4 partitions left the trained
+    model's loss 4.8 / 6.0 / 5.4% above 1 partition's; m = P leaves it within 0.3% (two seeds), and every other
+    shape within 1.5%. On the 15M-word text benchmark (5 epochs, seed 1) 2 partitions give 0.683 / 0.392 / 30.9%
+    and 4 partitions 0.678 / 0.390 / 30.9% (WS353 / SimLex / analogy; 1 partition 0.684 / 0.390 / 30.4%). At 8
+    partitions m = 4 gave SimLex 0.381 / 0.384 (seeds 1 / 2) against 0.367 / 0.376 with m = 2 and 0.390 / 0.388
+    at 1 partition. CBOW, whose updates agree across partitions even more, has used min(P, 4) throughout
+    (6M words, 5 epochs: analogy 15.7% at 1 partition; 2 partitions 14.9% with 1.41, 18.3% with 2).
     """
     if rule in ("scaled", "scaled_row"):
-        if model == "cbow":
-            return float(min(num_partitions, 4))
-        return float(min(max(np.sqrt(num_partitions), num_partitions / 2), 4.0))
+        return float(min(num_partitions, 4))
     return 1.0

@@ -60,7 +60,9 @@ class TrainConfig:
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) and, on
     # several partitions, at least 16 rounds in the run (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
-    # task learning-rate multiplier; 0 = automatic (scaled: min(max(sqrt(P), P / 2), 4), CBOW min(P, 4))
+    sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
+    # "driver" (no shuffle; the driver receives every task's deltas), "auto" (see w2vspark.spark_train.sum_site)
+    # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4); other rules 1)
     task_lr_scale: float = 0.0
     max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),
     # typical) per round; 0 = no limit (the default: the damping keeps every shape of the stress matrix stable)
@@ -140,6 +142,7 @@ class Config:
 LOSSES = ("neg_sampling", "hierarchical_softmax", "naive_softmax")
 MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
+SUM_SITES = ("auto", "executors", "driver")
 
 
 def _type_name(tp) -> str:
@@ -271,6 +274,7 @@ def validate(cfg: Config) -> None:
     need(t.num_partitions >= 1, "train.num_partitions", ">= 1", t.num_partitions)
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
+    need(t.sum_on in SUM_SITES, "train.sum_on", f"one of {SUM_SITES}", t.sum_on)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
     need(t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit)", t.max_step)
     need(t.rollback_ratio == 0 or t.rollback_ratio > 1, "train.rollback_ratio", "> 1 (0 = no rollback)",

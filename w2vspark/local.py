@@ -16,6 +16,7 @@ import numpy as np
 from .config import Config
 from .model import Word2VecModel
 from .text import chunk, tokenize
+from .partition import train_partition
 from .trainer import TaskPlan, fit, init_params, local_round, round_specs, run_task, task_plan
 from .vocab import Vocabulary
 
@@ -78,6 +79,26 @@ def train_local(cfg: Config, parts: Sequence[tuple[np.ndarray, np.ndarray]], voc
     specs = round_specs(t, corpus_words, len(parts))
     fit(t, local_runner(parts, plan), w_in, w_out, specs, on_round=on_round, on_rollback=on_rollback)
     return Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
+
+
+def model_loss(cfg: Config, vocab: Vocabulary, parts: Sequence[tuple[np.ndarray, np.ndarray]], w_in: np.ndarray,
+               w_out: np.ndarray, seed: int = 0) -> float:
+    """The mean loss per training example of the parameters (w_in, w_out) over the corpus ``parts``: one pass
+    with the training's own sampling (subsampling, windows, negatives or Huffman paths, drawn from ``seed``) and
+    no update.
+
+    A round's reported loss is measured while its tasks train, at m x the learning rate with several partitions
+    (``train.task_lr_scale``): it says how the tasks fare, not how good the combined model is. This measures the
+    model itself, so that runs at different partition counts compare on equal terms."""
+    plan = task_plan(cfg, vocab)
+    pairs = 0
+    loss_sum = 0.0
+    for p, batch in enumerate(parts):
+        res = train_partition([batch], w_in, w_out, plan.kernel, plan.keep_probs(), plan.noise(),
+                              np.random.default_rng([seed, p]), 0.0, 0.0, 1, plan.tree())
+        loss_sum += res.loss_sum
+        pairs += res.pairs
+    return loss_sum / max(pairs, 1)
 
 
 def load_run_corpus(run_dir: str | Path, num_partitions: int) -> list[tuple[np.ndarray, np.ndarray]]:

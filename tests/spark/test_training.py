@@ -53,9 +53,11 @@ def test_one_partition_equals_the_local_trainer(spark, planted_run):
     assert np.array_equal(saved.vectors, model.vectors) and saved.words == list(vocab.words)
 
 
-@pytest.mark.parametrize("partitions", [2, 5])
-def test_several_partitions_also_equal_local(spark, planted_run, partitions):
-    cfg = run_cfg(planted_run, f"p{partitions}", f"train.num_partitions={partitions}", "train.epochs=1")
+@pytest.mark.parametrize("partitions, sum_on", [(2, "executors"), (2, "driver"), (5, "auto")])
+def test_several_partitions_also_equal_local(spark, planted_run, partitions, sum_on):
+    # the deltas summed by the combine step or on the driver: the same sums in the same order, bit for bit
+    cfg = run_cfg(planted_run, f"p{partitions}-{sum_on}", f"train.num_partitions={partitions}", "train.epochs=1",
+                  f"train.sum_on={sum_on}")
     model = train_on_spark(spark, cfg, **quiet)
     local = train_local(cfg, load_run_corpus(cfg.output.dir, partitions), read_vocab(spark, cfg.output.dir))
     assert np.array_equal(model.vectors, local.vectors)
@@ -73,11 +75,14 @@ def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partition
         assert sorted(r.row for r in rows if r.part == p) == list(range(sum(r.part == p for r in rows)))
 
 
-@pytest.mark.parametrize("rule, block_rows, max_step", [("average", 8192, 0), ("sum", 8192, 0), ("scaled_row", 7, 0),
-                                                        ("scaled", 8192, 0), ("scaled", 7, 0), ("scaled", 7, 0.3)])
-def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows, max_step):
-    """The executors' block-wise combining + the driver's rule (and step limit) = the rule applied by hand to
-    the partitions' deltas (computed here in-process: a task is a pure function of its inputs)."""
+@pytest.mark.parametrize("rule, block_rows, max_step, sum_on", [
+    ("average", 8192, 0, "executors"), ("sum", 8192, 0, "executors"), ("scaled_row", 7, 0, "executors"),
+    ("scaled", 8192, 0, "executors"), ("scaled", 7, 0, "executors"), ("scaled", 7, 0.3, "executors"),
+    ("scaled_row", 7, 0, "driver"), ("scaled", 7, 0.3, "driver")])
+def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows, max_step, sum_on):
+    """The executors' block-wise combining (or the driver's sum of the tasks' blocks) + the driver's rule (and
+    step limit) = the rule applied by hand to the partitions' deltas (computed here in-process: a task is a pure
+    function of its inputs)."""
     cfg = run_cfg(planted_run, "rule", "train.num_partitions=3", f"train.combine={rule}")
     vocab = read_vocab(spark, cfg.output.dir)
     plan = task_plan(cfg, vocab)
@@ -87,7 +92,7 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     spec = round_specs(cfg.train, 5000, 3)[0]
     got_in, got_out = w_in.copy(), w_out.copy()
     try:
-        runner = SparkRoundRunner(spark, corpus, plan, block_rows=block_rows)  # 7: many blocks, uneven cuts
+        runner = SparkRoundRunner(spark, corpus, plan, block_rows=block_rows, sum_on=sum_on)  # 7: uneven cuts
         stats = apply_round(runner(spec, w_in, w_out), got_in, got_out, rule, max_step)
         runner.close()
     finally:
@@ -129,10 +134,12 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     assert stats.shortened_rows == shortened and (shortened > 0) == (max_step > 0)
 
 
-def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, planted_run):
+@pytest.mark.parametrize("sum_on", ["executors", "driver"])
+def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, planted_run, sum_on):
     """A round's metrics name the bytes it moved: the parameters broadcast (plus the task plan in the first
-    round run), the tasks' deltas shuffled to the combine step, the combined rows collected to the driver; the
-    caller's job group is left as it was."""
+    round run), the tasks' deltas shuffled to the combine step and the combined rows collected to the driver, or
+    with the sum on the driver nothing shuffled and every task's deltas collected; the caller's job group is
+    left as it was."""
     cfg = run_cfg(planted_run, "traffic", "train.num_partitions=3")
     vocab = read_vocab(spark, cfg.output.dir)
     plan = task_plan(cfg, vocab)
@@ -143,7 +150,7 @@ def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, pla
     sc = spark.sparkContext
     sc.setLocalProperty("spark.jobGroup.id", "caller")
     try:
-        runner = SparkRoundRunner(spark, corpus, plan)
+        runner = SparkRoundRunner(spark, corpus, plan, sum_on=sum_on)
         traffic = []
         for spec in specs[:2]:
             apply_round(runner(spec, w_in.copy(), w_out.copy()), w_in.copy(), w_out.copy(), "scaled")
@@ -162,6 +169,13 @@ def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, pla
                enumerate(load_run_corpus(cfg.output.dir, 3))]
     row_bytes = 4 + 4 * 16  # an int32 id and a float32 row
     deltas = sum((len(r.in_ids) + len(r.out_ids)) * row_bytes for r in results)
+    if sum_on == "driver":  # the tasks' rows as they are, no shuffle
+        assert traffic[1]["shuffle_bytes"] == 0
+        # every result row (a block of one matrix, or a task's report) carries its 13 columns' Arrow buffers:
+        # a few kB each besides the deltas (measured 4.4 kB; 3 partitions x 2 blocks + 3 reports here)
+        records = sum((len(r.in_ids) > 0) + (len(r.out_ids) > 0) + 1 for r in results)
+        assert deltas <= traffic[1]["driver_bytes"] < deltas + 8192 * records
+        return
     # Spark writes them as rows with a few binary cells each, lz4-compressed (float noise compresses little)
     assert 0.5 * deltas < traffic[1]["shuffle_bytes"] < 2 * deltas + 4096
     combined = sum(len(np.unique(np.concatenate([getattr(r, ids) for r in results]))) for ids in ("in_ids", "out_ids"))

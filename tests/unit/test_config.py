@@ -43,6 +43,7 @@ def test_bad_files_name_the_key(tmp_path, text, message):
     ("train.nope=1", "unknown config key 'train.nope'"),
     ("epochs=1", "section.key=value"),
     ("train.window=0", "'train.window' must be >= 1"),
+    ("train.sum_on=cluster", "'train.sum_on' must be one of"),
     ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
     ("train.ns_exponent=nan", "'train.ns_exponent' must be a finite number"),
     ("input.tokens_column=walk", "'input.format' must be a table source"),

@@ -5,14 +5,16 @@ it against the benchmark's targets: final loss within 5%, purity within 0.03).
 The in-process trainer is what every Spark task runs, combined the same way (bit for bit; see
 tests/spark/test_training.py), so these cells stand for Spark runs with the same settings.
 
-Tolerances, from the measured cells: the loss is the last round's mean training loss. A divergence puts it at
-10^2 .. 10^30 or NaN (the dense corpus at 4 partitions before damping; long sentences at 8 partitions when the
-damping sized steps by the curvature at the scores, s (1 - s), and no step limit was set); the partition count
-also changes how fast training converges, and at this size the last loss ends up to 19% above 1 partition's
-(walks at 4 partitions: the scaled rule averages the partitions where they agree, which slows the early
-rounds; long sentences at 8 partitions 14%) and 4% below it. 25% separates the two. Purity@5 of the planted
-classes is 0.99-1.00 at 1 partition on every shape here and 0.981-1.000 at more; >= 0.95 and within 0.05 of
-1 partition catches a model that lost the structure (chance is 1 / classes: 0.02-0.10).
+Tolerances, from the measured cells: the loss is the trained model's loss over the whole corpus
+(w2vspark.local.model_loss, the same draws in every cell). A divergence puts it at 10^2 .. 10^30 or NaN (the
+dense corpus at 4 partitions before damping; long sentences at 8 partitions when the damping sized steps by the
+curvature at the scores, s (1 - s), and no step limit was set); the partition count also changes how far
+training gets, and at this size the model loss ends up to 11.3% above 1 partition's (long sentences at 16
+partitions, where each task trains one whole sentence of one topic; 9.9% at 8; every other cell within 3.4%).
+15% separates the two. (The last round's training loss, measured while the tasks train at m x the learning
+rate, spread up to 19% above 1 partition's on the same cells, which is why it is not the measure.) Purity@5 of
+the planted classes is 0.99-1.00 at 1 partition on every shape here and 0.994-1.000 at more; >= 0.95 and
+within 0.05 of 1 partition catches a model that lost the structure (chance is 1 / classes: 0.02-0.10).
 """
 import importlib.util
 import sys
@@ -36,7 +38,7 @@ CELLS = {  # shape: (scale, partition counts, seeds)
     # trains one whole sentence of one topic
     "long": (0.1, (4, 8, 16), (1,)),
 }
-LOSS_TOLERANCE = 0.25
+LOSS_TOLERANCE = 0.15
 MIN_PURITY, PURITY_GAP = 0.95, 0.05
 
 
@@ -84,9 +86,9 @@ ARCHITECTURE_CELLS = {  # shape: (scale, partition counts); seed 1, CBOW and hie
 @pytest.mark.parametrize("setting", ["train.model=cbow", "train.loss=hierarchical_softmax"])
 def test_other_architectures_converge_on_the_stress_shapes(setting):
     """CBOW (no step limit, task learning rate min(P, 4) by default) and skip-gram with hierarchical softmax on
-    the shapes where the combining is hardest: no rollback, the planted classes kept, the final loss at most 25%
-    above 1 partition's, as for skip-gram (measured, CBOW: walks at 4 partitions 2.353 against 2.350; dense at 4
-    and 16 partitions 2.166 and 2.210 against 2.231)."""
+    the shapes where the combining is hardest: no rollback, the planted classes kept, the model loss at most 15%
+    above 1 partition's, as for skip-gram (measured: CBOW within -1.7% .. +3.8% of 1 partition, dense at 4
+    partitions 2.207 against 2.126 the largest; hierarchical softmax within -0.6% .. +0.2%)."""
     for shape, (scale, partitions) in ARCHITECTURE_CELLS.items():
         cells = stress.run_matrix([shape], list(partitions), [1], scale, settings=[setting], log=lambda *_: None)
         ref = next(c for c in cells if c["partitions"] == 1)

@@ -39,3 +39,30 @@ def test_broadcast_size_reads_the_pickle_file_or_falls_back(tmp_path):
     bc._path = str(tmp_path / "gone")  # destroyed: its file was deleted
     assert broadcast_size(bc, 99) == 99
     assert broadcast_size(object(), 77) == 77
+
+
+
+class _Spark:
+    """Just enough of a SparkSession for sum_site: its configuration."""
+
+    def __init__(self, **conf):
+        values = {"spark." + k.replace("_", "."): v for k, v in conf.items()}
+        getconf = type("Conf", (), {"get": lambda self, key, default=None: values.get(key, default)})()
+        self.sparkContext = type("SC", (), {"getConf": lambda self: getconf})()
+
+
+def test_deltas_are_summed_on_the_driver_only_in_local_mode_and_within_the_result_limit():
+    from w2vspark.spark_train import sum_site
+
+    mb = 1 << 20
+    local = _Spark(master="local[2]", driver_maxResultSize="2g")
+    assert sum_site(local, "auto", 2, 76 * mb) == "driver"
+    assert sum_site(local, "auto", 8, 64 * mb) == "driver"  # 512 MiB: a quarter of 2 GiB
+    assert sum_site(local, "auto", 8, 65 * mb) == "executors"  # 520 MiB
+    assert sum_site(_Spark(master="local[*]"), "auto", 4, 64 * mb) == "driver"  # Spark's default limit, 1g
+    assert sum_site(_Spark(master="local[*]"), "auto", 5, 64 * mb) == "executors"
+    assert sum_site(_Spark(master="local[2]", driver_maxResultSize="0"), "auto", 64, 1 << 40) == "driver"  # no limit
+    for cluster in ("spark://host:7077", "yarn", "k8s://https://host:443"):
+        assert sum_site(_Spark(master=cluster, driver_maxResultSize="8g"), "auto", 2, mb) == "executors"
+    assert sum_site(_Spark(master="yarn"), "driver", 2, mb) == "driver"  # a setting is kept as it is
+    assert sum_site(local, "executors", 2, mb) == "executors"
