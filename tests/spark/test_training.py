@@ -207,7 +207,8 @@ def test_resume_is_bit_identical(spark, planted_run):
     assert np.array_equal(full.vectors, resumed.vectors)
     metrics = [json.loads(l) for l in (Path(cfg.output.dir) / "metrics.jsonl").read_text().splitlines()]
     assert [m["round"] for m in metrics] == list(range(1, 7))
-    assert all(m["broadcast_bytes"] > 0 and m["shuffle_bytes"] > 0 and m["driver_bytes"] > 0 for m in metrics)
+    # local mode sums the deltas on the driver: nothing is shuffled
+    assert all(m["broadcast_bytes"] > 0 and m["shuffle_bytes"] == 0 and m["driver_bytes"] > 0 for m in metrics)
     changed = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3", "train.resume=true",
                       "train.lr=0.01")
     (Path(cfg.output.dir) / "model").rename(Path(cfg.output.dir) / "model.done")
@@ -279,8 +280,11 @@ def test_a_rollback_on_spark_is_logged_and_the_model_equals_the_local_trainers(s
 
     root, data = dense_run
     shutil.copytree(root / "base", root / "roll")
+    # task_lr_scale 2 (the default before it became min(P, 4)): one rollback and then learning; at 4 x the
+    # undamped run needs two (in-process, round-robin partitions: purity 0.39 after two, 0.69 after one)
     cfg = load_config(None, [f"output.dir={root / 'roll'}", "vocab.min_count=1", "train.dim=16", "train.epochs=2",
-                             "train.num_partitions=4", "train.damping=false", "train.max_step=0", "train.lr=0.05"])
+                             "train.num_partitions=4", "train.damping=false", "train.max_step=0", "train.lr=0.05",
+                             "train.task_lr_scale=2"])
     lines = []
     model = train_on_spark(spark, cfg, log=lines.append)
     records = [json.loads(line) for line in (root / "roll" / "metrics.jsonl").read_text().splitlines()]
