@@ -98,6 +98,15 @@ def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int, 
                   seconds=res.seconds, worker=worker, attempt=attempt)
 
 
+def _delta_pieces(table, rows, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids (n,) int32, deltas (n, d) float32) of the given rows of a task-result table, in that order (views
+    into the Arrow buffers, no copies)."""
+    ids_col, total_col = table.column("ids"), table.column("total")
+    for i in rows:
+        ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
+        yield ids, np.frombuffer(total_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim)
+
+
 def make_combine(dim: int, block_rows: int = BLOCK_ROWS):
     """The grouped-map function of the combine step: all partitions' pieces of one (kind, block) -> one row."""
 
@@ -109,10 +118,8 @@ def make_combine(dim: int, block_rows: int = BLOCK_ROWS):
             return table
         acc = DeltaAccumulator(block_rows, dim, first=block * block_rows)
         order = np.argsort(table.column("part").to_numpy(), kind="stable")  # partition order: deterministic sums
-        ids_col, total_col = table.column("ids"), table.column("total")
-        for i in order.tolist():
-            ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
-            acc.add(ids, np.frombuffer(total_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim))
+        for ids, delta in _delta_pieces(table, order.tolist(), dim):
+            acc.add(ids, delta)
         c = acc.combined(kind)
         batch = _record(kind=kind, block=block, ids=c.ids.tobytes(), total=c.total.tobytes(),
                         square_sum=c.square_sum.tobytes(), count=c.count.tobytes())
@@ -193,11 +200,10 @@ def _summed_on_driver(table, num_rows: int, dim: int) -> Iterator[TaskReport | C
     kinds = table.column("kind").to_pylist()
     parts = table.column("part").to_pylist()
     blocks = table.column("block").to_pylist()
-    ids_col, total_col = table.column("ids"), table.column("total")
     acc = {"in": DeltaAccumulator(num_rows, dim), "out": DeltaAccumulator(num_rows, dim)}
-    for i in sorted((i for i, k in enumerate(kinds) if k != "stats"), key=lambda i: (parts[i], blocks[i])):
-        ids = np.frombuffer(ids_col[i].as_buffer(), dtype=np.int32)
-        acc[kinds[i]].add(ids, np.frombuffer(total_col[i].as_buffer(), dtype=np.float32).reshape(len(ids), dim))
+    order = sorted((i for i, k in enumerate(kinds) if k != "stats"), key=lambda i: (parts[i], blocks[i]))
+    for i, (ids, delta) in zip(order, _delta_pieces(table, order, dim)):
+        acc[kinds[i]].add(ids, delta)
     yield acc["in"].combined("in")
     yield acc["out"].combined("out")
 
