@@ -51,31 +51,36 @@ def corpus_file(tmp_path_factory):
     return path
 
 
-def test_pipeline_on_the_cluster_matches_local_mode(cluster, corpus_file, tmp_path):
-    env = dict(cluster.env)
-    on_cluster = tmp_path / "cluster"
-    submit(cluster_args(cluster), "build_vocab", on_cluster, "--set", f"input.path={corpus_file}", env=env)
-    out = submit(cluster_args(cluster), "train", on_cluster, env=env)
+@pytest.fixture(scope="module")
+def pipeline_runs(cluster, corpus_file, tmp_path_factory):
+    """The vocabulary and corpus built on the cluster, trained there and, on a copy, in local mode: -> (cluster
+    run folder, local run folder, the cluster train job's output, the local one's). The local model is also the
+    reference of the worker-loss test."""
+    root = tmp_path_factory.mktemp("pipeline")
+    on_cluster = root / "cluster"
+    submit(cluster_args(cluster), "build_vocab", on_cluster, "--set", f"input.path={corpus_file}", env=cluster.env)
+    out = submit(cluster_args(cluster), "train", on_cluster, env=cluster.env)
+    local = copy_corpus(on_cluster, root / "local")
+    local_out = submit(["--master", "local[2]"], "train", local)
+    return on_cluster, local, out, local_out
+
+
+def test_pipeline_on_the_cluster_matches_local_mode(pipeline_runs):
+    on_cluster, local, out, local_out = pipeline_runs
     workers = re.search(r"tasks ran on: (.*)", out).group(1)
     assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
     assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
     if native_step():  # spark-submit.sh shipped the compiled helper with --files
         assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
-
-    local = copy_corpus(on_cluster, tmp_path / "local")
-    local_out = submit(["--master", "local[2]"], "train", local)
     a, b = Word2VecModel.load(on_cluster / "model"), Word2VecModel.load(local / "model")
     assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
     print(f"\nwords/s cluster {words_per_sec(out):.0f}, local[2] {words_per_sec(local_out):.0f}, "
           f"ratio {words_per_sec(out) / words_per_sec(local_out):.2f}")
 
 
-def test_losing_a_worker_mid_round_gives_the_same_model(cluster, corpus_file, tmp_path):
+def test_losing_a_worker_mid_round_gives_the_same_model(cluster, pipeline_runs, tmp_path):
     env = dict(cluster.env)
-    base = tmp_path / "base"
-    submit(["--master", "local[2]"], "build_vocab", base, "--set", f"input.path={corpus_file}")
-    reference = copy_corpus(base, tmp_path / "reference")
-    submit(["--master", "local[2]"], "train", reference)
+    base = reference = pipeline_runs[1]  # the corpus, and its model trained in local mode
 
     run = copy_corpus(base, tmp_path / "faulty")
     cmd = [str(ROOT / "spark-submit.sh"), *cluster_args(cluster), "jobs/train.py", "--config", "conf/demo.toml",
