@@ -181,12 +181,13 @@ static inline float curvature_bound(float z, float s)
  * sums (a slot is only trusted when it points back at the row, so stale values in the scratch can never send a
  * row to another's slot) */
 static inline Py_ssize_t slot_of(int32_t *slot, int64_t row, int64_t *rows, Py_ssize_t *count, float *sums,
-                                 Py_ssize_t dim)
+                                 float *norm2, Py_ssize_t dim)
 {
     if (slot[row] < 0 || slot[row] >= *count || rows[slot[row]] != row) {
         slot[row] = (int32_t)*count;
         rows[*count] = row;
         memset(sums + *count * dim, 0, (size_t)dim * sizeof(float));
+        norm2[*count] = -1.0f;  /* not measured yet */
         (*count)++;
     }
     return slot[row];
@@ -205,9 +206,11 @@ struct step_job {
     int32_t *slot_in, *slot_out;
     float *step_sum;  /* (G C + G L, dim) each distinct row's summed step: in rows from slot 0, out rows from G C */
     double *h;        /* (G C + G L,) each distinct row's curvature */
+    float *norm2;     /* (G C + G L,) each distinct row's squared length, -1 until asked for (damping) */
     int64_t *rows;    /* (G C + G L,) the row of each slot */
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
+    Py_ssize_t *window_slots;  /* (C + L,) skip-gram: the current window's rows' slots, -1 for padding */
     float *work;      /* (C L + C + L + dim,) skip-gram: the current window's steps and squared lengths; CBOW:
                        * its step of h */
     Py_ssize_t n_in, n_out;
@@ -229,14 +232,42 @@ static inline float product_step(struct step_job *j, float label, const float *a
 /* the slot of a row of w_in (numbered from 0) or of w_out (numbered from G C) in this minibatch */
 static inline Py_ssize_t in_slot(struct step_job *j, int64_t row)
 {
-    return slot_of(j->slot_in, row, j->rows, &j->n_in, j->step_sum, j->dim);
+    return slot_of(j->slot_in, row, j->rows, &j->n_in, j->step_sum, j->norm2, j->dim);
 }
 
 static inline Py_ssize_t out_slot(struct step_job *j, int64_t row)
 {
     const Py_ssize_t in_slots = j->G * j->C;
     return in_slots + slot_of(j->slot_out, row, j->rows + in_slots, &j->n_out, j->step_sum + in_slots * j->dim,
-                              j->dim);
+                              j->norm2 + in_slots, j->dim);
+}
+
+/* |row|^2 of the row in slot r (of w_in below G C, of w_out from there), measured once per minibatch: the
+ * parameters do not move before the minibatch's last pass */
+static inline float slot_norm2(struct step_job *j, Py_ssize_t r)
+{
+    if (j->norm2[r] < 0.0f) {
+        const float *row = r < j->G * j->C ? j->win + j->rows[r] * j->dim : j->wout + j->rows[r] * j->dim;
+        j->norm2[r] = dot(row, row, j->dim);
+    }
+    return j->norm2[r];
+}
+
+/* asks the cache for the rows of window g (its context rows and output rows), to be read soon: the windows of a
+ * minibatch touch rows all over both matrices, and the first read of each waits on memory */
+static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
+{
+    if (g >= j->G)
+        return;
+    const Py_ssize_t row_bytes = j->dim * (Py_ssize_t)sizeof(float);
+    for (Py_ssize_t i = 0; i < j->C + j->L; i++) {
+        const int64_t row = i < j->C ? j->ctx[g * j->C + i] : j->out[g * j->L + i - j->C];
+        if (row < 0)
+            continue;
+        const char *p = (const char *)(i < j->C ? j->win : j->wout) + row * row_bytes;
+        for (Py_ssize_t b = 0; b < row_bytes; b += 64)
+            __builtin_prefetch(p + b, 0, 3);
+    }
 }
 
 /* skip-gram, pass 1: every (context, output) product's gradient at the minibatch's starting parameters, summed
@@ -245,21 +276,24 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
     float *pair_step = j->work, *sq = j->work + C * L;
+    Py_ssize_t *slot = j->window_slots;  /* (C + L,) this window's rows' slots */
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
         float *pair_curv = j->curv + g * C * L;
-        if (j->damping) {
-            for (Py_ssize_t c = 0; c < C; c++)
-                sq[c] = cg[c] < 0 ? 0.0f : dot(j->win + cg[c] * dim, j->win + cg[c] * dim, dim);
-            for (Py_ssize_t k = 0; k < L; k++)
-                sq[C + k] = og[k] < 0 ? 0.0f : dot(j->wout + og[k] * dim, j->wout + og[k] * dim, dim);
-        }
+        prefetch_window(j, g + 1);
+        for (Py_ssize_t c = 0; c < C; c++)
+            slot[c] = cg[c] < 0 ? -1 : in_slot(j, cg[c]);
+        for (Py_ssize_t k = 0; k < L; k++)
+            slot[C + k] = og[k] < 0 ? -1 : out_slot(j, og[k]);
+        if (j->damping)
+            for (Py_ssize_t i = 0; i < C + L; i++)
+                sq[i] = slot[i] < 0 ? 0.0f : slot_norm2(j, slot[i]);
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
             const float *v = j->win + cg[c] * dim;
-            const Py_ssize_t r = in_slot(j, cg[c]);
+            const Py_ssize_t r = slot[c];
             double trace = 0.0;
             for (Py_ssize_t k = 0; k < L; k++) {
                 if (og[k] < 0)
@@ -276,7 +310,7 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
         for (Py_ssize_t k = 0; k < L; k++) {
             if (og[k] < 0)
                 continue;
-            const Py_ssize_t r = out_slot(j, og[k]);
+            const Py_ssize_t r = slot[C + k];
             double trace = 0.0;
             for (Py_ssize_t c = 0; c < C; c++) {
                 if (cg[c] < 0)
@@ -303,6 +337,7 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
         float *hg = j->hidden + g * dim;
         Py_ssize_t n = 0;
+        prefetch_window(j, g + 1);
         for (Py_ssize_t i = 0; i < dim; i++)
             hg[i] = 0.0f;
         for (Py_ssize_t c = 0; c < C; c++)
@@ -330,7 +365,7 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
             axpy(j->step_sum + r * dim, step, hg, dim);
             if (j->damping) {
                 j->h[r] += (double)(*bound * hh);
-                trace_in += (double)(*bound * dot(u, u, dim));
+                trace_in += (double)(*bound * slot_norm2(j, r));
             }
         }
         for (Py_ssize_t c = 0; c < C; c++) {
@@ -526,11 +561,13 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     const Py_ssize_t slots = G * (C + L) + 1;
     j.step_sum = malloc((size_t)(slots * dim) * sizeof(float));  /* zeroed row by row in slot_of */
     j.h = calloc((size_t)slots, sizeof(double));
+    j.norm2 = malloc((size_t)slots * sizeof(float));
+    j.window_slots = malloc((size_t)(C + L) * sizeof(Py_ssize_t));
     j.rows = malloc((size_t)slots * sizeof(int64_t));
     j.work = malloc((size_t)(C * L + C + L + dim) * sizeof(float));
     j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
-    int memory_error = !j.step_sum || !j.h || !j.rows || !j.work || !j.curv
+    int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.rows || !j.work || !j.curv
                        || (j.model != SKIPGRAM && !j.hidden);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS
@@ -544,6 +581,8 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
 done:
     free(j.step_sum);
     free(j.h);
+    free(j.norm2);
+    free(j.window_slots);
     free(j.rows);
     free(j.work);
     free(j.curv);
