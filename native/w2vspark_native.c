@@ -8,6 +8,8 @@
  * minibatch_step(...): one skip-gram or CBOW minibatch (negative sampling or hierarchical softmax) with the
  * damping of repeated rows, the math of w2vspark.partition.skipgram_step and cbow_step; see the comment above
  * the function.
+ * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
+ * followed by w2vspark.partition.by_width with the same result; see the comment above the function.
  * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -597,6 +599,104 @@ done:
     return result;
 }
 
+/* window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G. ids (N,) int32 the tokens of S sentences
+ * (sentence s is ids[offsets[s]:offsets[s+1]], offsets (S+1,) int64), sizes (N,) int64 each position's window
+ * size b >= 1, reach the widest window to lay out. Position p's contexts are the tokens at most min(b, reach)
+ * positions away in its sentence, left ones from the farthest, then right ones from the nearest. Fills the first
+ * G rows of targets (N,) int32, contexts (N, 2 reach) int32 (padded with -1) and counts (N,) int64 with the
+ * G positions that have a context, ordered by their number of contexts, most first, and by position among equals
+ * (a stable counting sort): the rows that numpy's window_groups and by_width give. */
+static PyObject *window_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer ids, offsets, sizes, targets, contexts, counts;
+    Py_ssize_t reach;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*nw*w*w*", &ids, &offsets, &sizes, &reach, &targets, &contexts, &counts))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = ids.len / (Py_ssize_t)sizeof(int32_t), width = 2 * reach;
+    const Py_ssize_t sentences = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    int32_t *position_count = NULL;
+    Py_ssize_t *next = NULL;
+    if (reach < 1 || sentences < 0 || sizes.len != n * (Py_ssize_t)sizeof(int64_t)
+        || targets.len != n * (Py_ssize_t)sizeof(int32_t) || counts.len != n * (Py_ssize_t)sizeof(int64_t)
+        || contexts.len != n * width * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "window_rows: int32 ids (N,), int64 offsets (S+1,) and sizes (N,), reach "
+                                          ">= 1, outputs int32 (N,), int32 (N, 2 reach), int64 (N,)");
+        goto done;
+    }
+    const int64_t *off = (const int64_t *)offsets.buf, *b = (const int64_t *)sizes.buf;
+    if (sentences >= 0 && (off[0] != 0 || off[sentences] != n)) {
+        PyErr_SetString(PyExc_ValueError, "window_rows: offsets must run from 0 to len(ids)");
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < sentences; s++)
+        if (off[s + 1] < off[s]) {
+            PyErr_SetString(PyExc_ValueError, "window_rows: offsets must not decrease");
+            goto done;
+        }
+    position_count = malloc((size_t)(n + 1) * sizeof(int32_t));
+    next = calloc((size_t)width + 2, sizeof(Py_ssize_t));
+    if (!position_count || !next) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int32_t *tok = (const int32_t *)ids.buf;
+    int32_t *tgt = (int32_t *)targets.buf, *ctx = (int32_t *)contexts.buf;
+    int64_t *cnt = (int64_t *)counts.buf;
+    Py_ssize_t windows = 0;
+    Py_BEGIN_ALLOW_THREADS
+    /* each position's number of contexts, and how many positions have each number */
+    for (Py_ssize_t s = 0; s < sentences; s++)
+        for (int64_t p = off[s]; p < off[s + 1]; p++) {
+            const int64_t size = b[p] < reach ? b[p] : reach;
+            const int64_t left = p - off[s] < size ? p - off[s] : size;
+            const int64_t right = off[s + 1] - 1 - p < size ? off[s + 1] - 1 - p : size;
+            const int32_t c = (int32_t)((left > 0 ? left : 0) + (right > 0 ? right : 0));
+            position_count[p] = c;
+            next[c]++;
+        }
+    /* the first row of each number of contexts, widest first; positions without context are left out */
+    Py_ssize_t row = 0;
+    for (Py_ssize_t c = width; c >= 1; c--) {
+        const Py_ssize_t k = next[c];
+        next[c] = row;
+        row += k;
+    }
+    windows = row;
+    for (Py_ssize_t s = 0; s < sentences; s++)
+        for (int64_t p = off[s]; p < off[s + 1]; p++) {
+            const int32_t c = position_count[p];
+            if (c == 0)
+                continue;
+            const Py_ssize_t r = next[c]++;
+            const int64_t size = b[p] < reach ? b[p] : reach;
+            const int64_t first = p - size > off[s] ? p - size : off[s];
+            const int64_t last = p + size < off[s + 1] - 1 ? p + size : off[s + 1] - 1;
+            int32_t *out = ctx + r * width;
+            Py_ssize_t k = 0;
+            for (int64_t q = first; q <= last; q++)
+                if (q != p)
+                    out[k++] = tok[q];
+            for (; k < width; k++)
+                out[k] = -1;
+            tgt[r] = tok[p];
+            cnt[r] = c;
+        }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(windows);
+done:
+    free(position_count);
+    free(next);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&sizes);
+    PyBuffer_Release(&targets);
+    PyBuffer_Release(&contexts);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scatter_add", scatter_add, METH_VARARGS,
      "scatter_add(w, ids, rows, dim): w[ids[i]] += rows[i] in index order (float32 w and rows, int64 ids)."},
@@ -606,6 +706,9 @@ static PyMethodDef methods[] = {
      "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, G, C, L, label_rows, dim, lr, "
      "model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, 2 sum) minibatch, "
      "in place."},
+    {"window_rows", window_rows, METH_VARARGS,
+     "window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G: the windows that have a context, "
+     "widest first, into the first G rows of the outputs."},
     {NULL, NULL, 0, NULL},
 };
 

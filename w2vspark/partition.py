@@ -31,7 +31,7 @@ import numpy as np
 
 from .huffman import HuffmanTree
 from .losses import log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient_batch, sigmoid
-from .sampling import pair_counts, subsample, window_groups
+from .sampling import context_reach, pair_counts, subsample, window_groups, window_sizes
 from .vocab import NoiseSampler
 
 CHUNK_WORDS = 32768  # raw tokens per internal chunk; results do not depend on how the input was batched
@@ -164,6 +164,29 @@ def by_width(targets: np.ndarray, contexts: np.ndarray, path_lengths: np.ndarray
     contexts = contexts[order]
     contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)
     return targets[order], contexts, counts[order]
+
+
+def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.random.Generator,
+                     shrink: bool = True, path_lengths: np.ndarray | None = None, native: bool | None = None):
+    """The windows of a chunk of sentences, widest first: :func:`w2vspark.sampling.window_groups` then
+    :func:`by_width`, -> targets (G,) int32, contexts (G, 2w) int32, counts (G,). The compiled helper (used when
+    built, for negative sampling; ``native`` forces a path) lays the same rows out in one pass from the same
+    random window sizes: both paths give equal arrays."""
+    compiled = getattr(_native, "window_rows", None)
+    if path_lengths is not None or not ((compiled is not None) if native is None else native):
+        targets, contexts = window_groups(ids, offsets, window, rng, shrink)
+        if not len(targets):
+            return targets, contexts, np.zeros(0, dtype=np.int64)
+        return by_width(targets, contexts, path_lengths)
+    n = len(ids)
+    sizes = window_sizes(n, window, rng, shrink)  # (N,)
+    reach = context_reach(np.diff(offsets), window)
+    targets = np.empty(n, dtype=np.int32)
+    contexts = np.empty((n, 2 * reach), dtype=np.int32)
+    counts = np.empty(n, dtype=np.int64)
+    windows = compiled(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
+                       np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
+    return targets[:windows], contexts[:windows], counts[:windows]
 
 
 def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
@@ -496,9 +519,9 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     span = max(int(planned_words), 1)
     for ids, offsets in rechunk(batches):
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
-        targets, contexts = window_groups(kept_ids, kept_offsets, params.window, rng, params.shrink_windows)
+        targets, contexts, counts = windows_by_width(kept_ids, kept_offsets, params.window, rng,
+                                                     params.shrink_windows, None if tree is None else tree.lengths)
         if len(targets):
-            targets, contexts, counts = by_width(targets, contexts, None if tree is None else tree.lengths)
             cum = np.cumsum(counts)
             bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
             bounds = np.unique(np.concatenate([[0], bounds + 1, [len(targets)]]))

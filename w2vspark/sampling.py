@@ -15,6 +15,18 @@ def subsample(ids: np.ndarray, offsets: np.ndarray, keep_probs: np.ndarray, rng:
     return ids[keep], kept_before[offsets]
 
 
+def window_sizes(n: int, window: int, rng: np.random.Generator, shrink: bool = True) -> np.ndarray:
+    """Each of n positions' window size (N,) int64: drawn uniformly from 1..window (word2vec.c), or ``window``
+    for all without ``shrink``."""
+    return rng.integers(1, window + 1, size=n) if shrink else np.full(n, window, dtype=np.int64)
+
+
+def context_reach(lengths: np.ndarray, window: int) -> int:
+    """How far any context lies from its target in sentences of these ``lengths``: min(window, longest - 1), at
+    least 1."""
+    return min(window, max(int(lengths.max(initial=1)) - 1, 1))
+
+
 def window_groups(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.random.Generator,
                   shrink: bool = True):
     """Skip-gram windows: with ``shrink`` (word2vec.c) every position draws a size b uniformly from 1..window,
@@ -29,8 +41,8 @@ def window_groups(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.ran
     n = len(ids)
     lengths = np.diff(offsets)  # (S,)
     sentence = np.repeat(np.arange(len(lengths)), lengths)  # (N,)
-    b = rng.integers(1, window + 1, size=n) if shrink else np.full(n, window)  # (N,)
-    reach = min(window, max(int(lengths.max(initial=1)) - 1, 1))  # no context lies farther than this
+    b = window_sizes(n, window, rng, shrink)  # (N,)
+    reach = context_reach(lengths, window)
     pos = np.arange(n)
     deltas = [d for d in range(-reach, reach + 1) if d != 0]
     contexts = np.full((n, len(deltas)), -1, dtype=np.int32)  # (N, 2*reach)

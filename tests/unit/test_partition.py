@@ -202,6 +202,35 @@ def test_native_segment_sum_is_bit_identical_to_numpy():
     assert np.allclose(by_numpy, [w[contexts[g, :k]].sum(axis=0) for g, k in enumerate(n)], atol=1e-5)
 
 
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_native)])
+def test_windows_widest_first_by_hand(native):
+    # sentences [10 11 12 13], [20], [30 31]; every window 2 wide (no shrinking): the one-word sentence has none
+    ids, offsets = np.array([10, 11, 12, 13, 20, 30, 31], np.int32), np.array([0, 4, 5, 7])
+    targets, contexts, counts = partition.windows_by_width(ids, offsets, 2, np.random.default_rng(0), shrink=False,
+                                                           native=native)
+    assert targets.tolist() == [11, 12, 10, 13, 30, 31]  # 3, 3, 2, 2, 1, 1 contexts; position order among equals
+    assert contexts.tolist() == [[10, 12, 13, -1], [10, 11, 13, -1], [11, 12, -1, -1], [11, 12, -1, -1],
+                                 [31, -1, -1, -1], [30, -1, -1, -1]]
+    assert counts.tolist() == [3, 3, 2, 2, 1, 1]
+
+
+@needs_native
+@pytest.mark.parametrize("window, shrink", [(1, True), (5, True), (5, False), (10_000, False)])
+def test_native_windows_equal_numpys(window, shrink):
+    rng = np.random.default_rng(window)
+    lengths = rng.integers(0, 30, size=200)  # empty and one-word sentences included
+    ids = rng.integers(0, 50, size=int(lengths.sum())).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    by_numpy = partition.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, native=False)
+    by_native = partition.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, native=True)
+    for a, b in zip(by_numpy, by_native):
+        assert a.shape == b.shape and np.array_equal(a, b)
+    assert len(by_numpy[0]) > 1000
+    empty = partition.windows_by_width(np.zeros(0, np.int32), np.array([0]), window, np.random.default_rng(1),
+                                       shrink, native=True)
+    assert [len(a) for a in empty] == [0, 0, 0]
+
+
 def _sentences(seed=0, n=300, V=30):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, V, size=rng.integers(1, 25)).astype(np.int32) for _ in range(n)]
