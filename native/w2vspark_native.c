@@ -196,6 +196,7 @@ static inline Py_ssize_t slot_of(int32_t *slot, int64_t row, int64_t *rows, Py_s
 }
 
 enum { SKIPGRAM = 0, CBOW_MEAN = 1, CBOW_SUM = 2 };
+enum { PREFETCH_AHEAD = 4 };  /* pass 3 asks for the parameter row this many slots ahead */
 
 /* what one compiled step works on: its checked arguments and its scratch */
 struct step_job {
@@ -496,13 +497,20 @@ static int step_compute(struct step_job *j)
     }
     free(dirs);
     free(along);
-    /* pass 3: every row moves once, by its factor 1 / max(1, lr h) times its summed step */
-    for (Py_ssize_t r = 0; !memory_error && r < in_slots + j->n_out; r++) {
-        if (r >= j->n_in && r < in_slots)
-            continue;
-        const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
-        float *w = r < in_slots ? j->win + j->rows[r] * dim : j->wout + j->rows[r] * dim;
-        axpy(w, f, j->step_sum + r * dim, dim);
+    /* pass 3: every row moves once, by its factor 1 / max(1, lr h) times its summed step (the rows a few slots
+     * ahead are asked for early: by now most have left the cache) */
+    for (int out = 0; !memory_error && out < 2; out++) {
+        const Py_ssize_t first = out ? in_slots : 0, end = out ? in_slots + j->n_out : j->n_in;
+        float *matrix = out ? j->wout : j->win;
+        for (Py_ssize_t r = first; r < end; r++) {
+            if (r + PREFETCH_AHEAD < end) {
+                const char *ahead = (const char *)(matrix + j->rows[r + PREFETCH_AHEAD] * dim);
+                for (Py_ssize_t b = 0; b < dim * (Py_ssize_t)sizeof(float); b += 64)
+                    __builtin_prefetch(ahead + b, 1, 3);
+            }
+            const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
+            axpy(matrix + j->rows[r] * dim, f, j->step_sum + r * dim, dim);
+        }
     }
     for (Py_ssize_t r = 0; r < j->n_in; r++)
         j->slot_in[j->rows[r]] = -1;
