@@ -170,10 +170,11 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
                      shrink: bool = True, path_lengths: np.ndarray | None = None, native: bool | None = None):
     """The windows of a chunk of sentences, widest first: :func:`w2vspark.sampling.window_groups` then
     :func:`by_width`, -> targets (G,) int32, contexts (G, 2w) int32, counts (G,). The compiled helper (used when
-    built, for negative sampling; ``native`` forces a path) lays the same rows out in one pass from the same
-    random window sizes: both paths give equal arrays."""
+    built; ``native`` forces a path) lays the same rows out in one pass from the same random window sizes, widest
+    first and in position order among equals, so that with ``path_lengths`` a stable sort by path length within
+    each width gives by_width's order too: both paths give equal arrays."""
     compiled = getattr(_native, "window_rows", None)
-    if path_lengths is not None or not ((compiled is not None) if native is None else native):
+    if not ((compiled is not None) if native is None else native):
         targets, contexts = window_groups(ids, offsets, window, rng, shrink)
         if not len(targets):
             return targets, contexts, np.zeros(0, dtype=np.int64)
@@ -186,7 +187,11 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
     counts = np.empty(n, dtype=np.int64)
     windows = compiled(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
                        np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
-    return targets[:windows], contexts[:windows], counts[:windows]
+    targets, contexts, counts = targets[:windows], contexts[:windows], counts[:windows]
+    if path_lengths is not None:
+        order = np.lexsort((-path_lengths[targets], -counts))
+        targets, contexts, counts = targets[order], contexts[order], counts[order]
+    return targets, contexts, counts
 
 
 def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
