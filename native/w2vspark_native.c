@@ -256,20 +256,28 @@ static inline float slot_norm2(struct step_job *j, Py_ssize_t r)
     return j->norm2[r];
 }
 
+/* asks the cache for one row of dim floats, to be read (or, with for_write, written) soon */
+static inline void prefetch_row(const float *row, Py_ssize_t dim, int for_write)
+{
+    const char *p = (const char *)row;
+    for (Py_ssize_t b = 0; b < dim * (Py_ssize_t)sizeof(float); b += 64) {
+        if (for_write)
+            __builtin_prefetch(p + b, 1, 3);
+        else
+            __builtin_prefetch(p + b, 0, 3);
+    }
+}
+
 /* asks the cache for the rows of window g (its context rows and output rows), to be read soon: the windows of a
  * minibatch touch rows all over both matrices, and the first read of each waits on memory */
 static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
 {
     if (g >= j->G)
         return;
-    const Py_ssize_t row_bytes = j->dim * (Py_ssize_t)sizeof(float);
     for (Py_ssize_t i = 0; i < j->C + j->L; i++) {
         const int64_t row = i < j->C ? j->ctx[g * j->C + i] : j->out[g * j->L + i - j->C];
-        if (row < 0)
-            continue;
-        const char *p = (const char *)(i < j->C ? j->win : j->wout) + row * row_bytes;
-        for (Py_ssize_t b = 0; b < row_bytes; b += 64)
-            __builtin_prefetch(p + b, 0, 3);
+        if (row >= 0)
+            prefetch_row((i < j->C ? j->win : j->wout) + row * j->dim, j->dim, 0);
     }
 }
 
@@ -503,11 +511,8 @@ static int step_compute(struct step_job *j)
         const Py_ssize_t first = out ? in_slots : 0, end = out ? in_slots + j->n_out : j->n_in;
         float *matrix = out ? j->wout : j->win;
         for (Py_ssize_t r = first; r < end; r++) {
-            if (r + PREFETCH_AHEAD < end) {
-                const char *ahead = (const char *)(matrix + j->rows[r + PREFETCH_AHEAD] * dim);
-                for (Py_ssize_t b = 0; b < dim * (Py_ssize_t)sizeof(float); b += 64)
-                    __builtin_prefetch(ahead + b, 1, 3);
-            }
+            if (r + PREFETCH_AHEAD < end)
+                prefetch_row(matrix + j->rows[r + PREFETCH_AHEAD] * dim, dim, 1);
             const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
             axpy(matrix + j->rows[r] * dim, f, j->step_sum + r * dim, dim);
         }
@@ -634,7 +639,7 @@ static PyObject *window_rows(PyObject *self, PyObject *args)
         goto done;
     }
     const int64_t *off = (const int64_t *)offsets.buf, *b = (const int64_t *)sizes.buf;
-    if (sentences >= 0 && (off[0] != 0 || off[sentences] != n)) {
+    if (off[0] != 0 || off[sentences] != n) {
         PyErr_SetString(PyExc_ValueError, "window_rows: offsets must run from 0 to len(ids)");
         goto done;
     }
