@@ -61,7 +61,8 @@ class TrainConfig:
     # several partitions, at least 16 rounds in the run (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
-    # "driver" (no shuffle; the driver receives every task's deltas), "auto" (see w2vspark.spark_train.sum_site)
+    # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
+    # in local mode, else executors; see w2vspark.spark_train.sum_site)
     # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4); other rules 1)
     task_lr_scale: float = 0.0
     max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),

@@ -9,13 +9,15 @@ need: U = sum of the deltas, sum of their squared norms, and how many partitions
 receives about one model size per round whatever the number of partitions, and applies the rule.
 
 In local mode the shuffle only moves bytes between processes of one machine, and its disk round trip and second
-Python stage cost more than the sum itself: there (``train.sum_on``, :func:`sum_site`) the tasks' blocks go
-straight to the driver, which sums them in the same partition order, so the model is the same bit for bit.
+Python stage cost more than the sum itself: there (``train.sum_on``, :func:`sum_site`) the driver writes the
+parameters to files that the tasks map, the tasks write their deltas to files and the driver sums them in the
+same partition order (:mod:`w2vspark.exchange`), so the model is the same bit for bit.
 """
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from typing import Iterator
 
@@ -23,6 +25,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from .errors import InputError, UserError
+from .exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
 from .hadoop import HadoopFS, join
 from .aggregate import Combined, DeltaAccumulator
 from .partition import PartitionResult, native_step
@@ -33,9 +36,10 @@ from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
 BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
 # One schema for the tasks' output and for the combined blocks. kind "in"/"out": a block of rows of w_in/w_out
 # (the tasks fill part, ids and total = their deltas; the combine step fills ids, total, square_sum, count);
-# kind "stats": one task's report (block = part).
+# kind "stats": one task's report (block = part), with ``path`` = its delta file when the deltas go by files
+# (:mod:`w2vspark.exchange`).
 RESULT_SCHEMA = ("kind string, block int, part int, ids binary, total binary, square_sum binary, count binary, "
-                 "loss double, pairs long, words long, seconds double, worker string, attempt int")
+                 "loss double, pairs long, words long, seconds double, worker string, attempt int, path string")
 RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
@@ -77,9 +81,15 @@ def _record(**values):
 
     types = {"kind": pa.string(), "block": pa.int32(), "part": pa.int32(), "ids": pa.binary(), "total": pa.binary(),
              "square_sum": pa.binary(), "count": pa.binary(), "loss": pa.float64(), "pairs": pa.int64(),
-             "words": pa.int64(), "seconds": pa.float64(), "worker": pa.string(), "attempt": pa.int32()}
+             "words": pa.int64(), "seconds": pa.float64(), "worker": pa.string(), "attempt": pa.int32(),
+             "path": pa.string()}
     return pa.RecordBatch.from_arrays([pa.array([values.get(name)], types[name]) for name in RESULT_SCHEMA_NAMES],
                                       names=RESULT_SCHEMA_NAMES)
+
+
+def _report(part: int, res: PartitionResult, worker: str, attempt: int, path: str | None = None):
+    return _record(kind="stats", block=part, part=part, loss=res.loss_sum, pairs=res.pairs, words=res.words,
+                   seconds=res.seconds, worker=worker, attempt=attempt, path=path)
 
 
 def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
@@ -94,8 +104,7 @@ def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int, 
                 yield _record(kind=kind, block=block, part=part,
                               ids=np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
                               total=np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
-    yield _record(kind="stats", block=part, part=part, loss=res.loss_sum, pairs=res.pairs, words=res.words,
-                  seconds=res.seconds, worker=worker, attempt=attempt)
+    yield _report(part, res, worker, attempt)
 
 
 def _delta_pieces(table, rows, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -148,8 +157,11 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}/executor={executor}/code={origin}/kernel={kernel}"
 
 
-def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False, block_rows: int = BLOCK_ROWS):
-    """The mapInArrow function of one round."""
+def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = False, block_rows: int = BLOCK_ROWS,
+              params_files: tuple[str, str] | None = None):
+    """The mapInArrow function of one round. The parameters come from ``params_bc``, or with ``params_files``
+    (local mode) from the round's .npy files; then the deltas go back by a file of the task's own too, and the
+    task returns its report only (:mod:`w2vspark.exchange`)."""
 
     def task(batches):
         from pyspark import TaskContext
@@ -158,31 +170,43 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
         if fail_first_attempt and ctx is not None and ctx.attemptNumber() == 0:
             raise RuntimeError("injected failure of a first task attempt (fault-injection test)")
         plan = plan_bc.value
-        w_in, w_out = params_bc.value
+        w_in, w_out = params_bc.value if params_files is None else load_params(*params_files)
         keep_probs, noise = plan.keep_probs(), plan.noise()
         worker = worker_identity()
+        attempt = ctx.attemptNumber() if ctx is not None else 0
         pieces = _split_by_part(batches)
         for part, group in itertools.groupby(pieces, key=lambda item: item[0]):
             res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise,
                            sliced=True)
-            yield from _result_batches(part, res, worker, ctx.attemptNumber() if ctx is not None else 0, block_rows)
+            if params_files is None:
+                yield from _result_batches(part, res, worker, attempt, block_rows)
+            else:
+                path = delta_path(params_files[0], spec.index, part, attempt)
+                write_deltas(path, res)
+                yield _report(part, res, worker, attempt, path)
 
     return task
 
 
-def sum_site(spark, setting: str, num_partitions: int, model_bytes: int) -> str:
-    """Where a round's deltas are summed: ``setting`` ("executors" or "driver") as it is; "auto" = "driver" when
-    the master is local (one machine: the shuffle's disk round trip and second Python stage cost more than the
-    driver summing the tasks' blocks; measured at 2 partitions, 95k x 100 model: 0.7 s less per round) and every
-    task's deltas together (at most partitions x model_bytes) stay within a quarter of spark.driver.maxResultSize;
-    "executors" otherwise (on a cluster the driver's network link would carry partitions x the bytes)."""
-    if setting != "auto":
+SUM_SITE_TEXT = {"executors": "deltas summed on the executors", "driver": "deltas summed on the driver",
+                 "files": "parameters and deltas through local files, summed on the driver"}
+
+
+def sum_site(spark, setting: str) -> str:
+    """Where a round's deltas are summed, and how they get there: "executors" (the combine step of a shuffle),
+    "driver" (every task's blocks collected) or "files" (the driver sums; parameters and deltas go through files,
+    :mod:`w2vspark.exchange`). ``setting`` "executors" is kept as it is; "driver" is "files" when the master is
+    local, else "driver"; "auto" is "files" when the master is local (one machine: the shuffle's disk round trip
+    and second Python stage cost more than the driver summing, measured at 2 partitions, 95k x 100 model: 0.7 s
+    less per round, and files another 0.5 s less than broadcast and Arrow results), "executors" otherwise (on a
+    cluster the driver's network link would carry partitions x the bytes). "driver" away from local mode needs
+    every task's deltas together (at most partitions x the model) within spark.driver.maxResultSize."""
+    if setting == "executors":
         return setting
-    conf = spark.sparkContext.getConf()
-    local = conf.get("spark.master", "").startswith("local")
-    limit = parse_memory(conf.get("spark.driver.maxResultSize", "1g"))
-    fits = limit == 0 or num_partitions * model_bytes <= limit // 4  # 0 = no limit, as in Spark
-    return "driver" if local and fits else "executors"
+    local = spark.sparkContext.getConf().get("spark.master", "").startswith("local")
+    if local:
+        return "files"
+    return "driver" if setting == "driver" else "executors"
 
 
 def _task_reports(table) -> Iterator[TaskReport]:
@@ -208,6 +232,21 @@ def _summed_on_driver(table, num_rows: int, dim: int) -> Iterator[TaskReport | C
     yield acc["out"].combined("out")
 
 
+def _summed_from_files(table, exchange: FileExchange, num_rows: int, dim: int) -> Iterator[TaskReport | Combined]:
+    """As :func:`_summed_on_driver`, for tasks whose deltas came by files (each read, added, then removed):
+    the same additions in the same partition order."""
+    yield from _task_reports(table)
+    acc = {"in": DeltaAccumulator(num_rows, dim), "out": DeltaAccumulator(num_rows, dim)}
+    parts, paths = table.column("part").to_pylist(), table.column("path").to_pylist()
+    for i in sorted((i for i, path in enumerate(paths) if path is not None), key=lambda i: parts[i]):
+        in_ids, in_delta, out_ids, out_delta = read_deltas(paths[i])
+        exchange.withdraw([paths[i]])
+        acc["in"].add(in_ids, in_delta)
+        acc["out"].add(out_ids, out_delta)
+    yield acc["in"].combined("in")
+    yield acc["out"].combined("out")
+
+
 def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
     """The round's combined table -> TaskReport items (partition order), then Combined blocks (views into the
     Arrow buffers, no copies)."""
@@ -226,14 +265,20 @@ def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
 class SparkRoundRunner:
     """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.trainer.fit`.
 
-    ``corpus_df`` comes from :func:`w2vspark.partitioning.partition_for_training` (with its ``row`` column)."""
+    ``corpus_df`` comes from :func:`w2vspark.partitioning.partition_for_training` (with its ``row`` column).
+    ``sum_on``: "executors" (the combine step), "driver" (the tasks' blocks collected), or "files" (local mode
+    only: parameters and deltas through the files of a :class:`w2vspark.exchange.FileExchange` in
+    ``exchange_dir``, the driver sums)."""
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None,
-                 block_rows: int = BLOCK_ROWS, rounds: int | None = None, sum_on: str = "executors"):
-        if sum_on not in ("executors", "driver"):
-            raise ValueError(f"sum_on must be 'executors' or 'driver' (resolve 'auto' with sum_site), not {sum_on!r}")
+                 block_rows: int = BLOCK_ROWS, rounds: int | None = None, sum_on: str = "executors",
+                 exchange_dir: str | None = None):
+        if sum_on not in ("executors", "driver", "files"):
+            raise ValueError(f"sum_on must be 'executors', 'driver' or 'files' (resolve 'auto' with sum_site), "
+                             f"not {sum_on!r}")
         self.spark = spark
         self.sum_on = sum_on
+        self.exchange = FileExchange(exchange_dir) if sum_on == "files" else None
         self.rounds = rounds  # rounds in the whole run (None: unknown, every slice is cached)
         self.block_rows = block_rows
         self.corpus = corpus_df
@@ -274,15 +319,19 @@ class SparkRoundRunner:
         sc = self.spark.sparkContext
         sc.setJobDescription(f"w2vspark train: epoch {spec.epoch + 1}, round {spec.sync + 1}/{spec.syncs_per_epoch}")
         self.traffic = None
-        params_bc = sc.broadcast((w_in, w_out))
-        broadcast = broadcast_size(params_bc, w_in.nbytes + w_out.nbytes) + self.plan_bytes
+        if self.exchange is None:
+            params_bc, files = sc.broadcast((w_in, w_out)), None
+            broadcast = broadcast_size(params_bc, w_in.nbytes + w_out.nbytes) + self.plan_bytes
+        else:
+            params_bc, (*files, broadcast) = None, self.exchange.publish(spec.index, w_in, w_out)
+            broadcast += self.plan_bytes
         task = make_task(spec, self.plan_bc, params_bc, fail_first_attempt=(spec.index == self.fail_round),
-                         block_rows=self.block_rows)
+                         block_rows=self.block_rows, params_files=files)
         try:
             with RoundJobs(sc) as jobs:
                 # the round's slice is selected in the JVM: Python receives 1/S of the partition, not all of it
                 pieces = self.corpus_slice(spec).mapInArrow(task, RESULT_SCHEMA)
-                if self.sum_on == "driver":
+                if self.sum_on in ("driver", "files"):
                     table = pieces.toArrow()
                 else:
                     # one combine task per (matrix, block) group set; toArrow streams the result to this process
@@ -293,15 +342,23 @@ class SparkRoundRunner:
                              .applyInArrow(make_combine(w_in.shape[1], self.block_rows), RESULT_SCHEMA)
                              .toArrow())
         finally:
-            params_bc.destroy(blocking=True)
+            if params_bc is not None:
+                params_bc.destroy(blocking=True)
+            else:
+                self.exchange.withdraw(files)
             sc.setJobDescription(None)
         self.plan_bytes = 0  # the plan is broadcast once, with the first round
         self.traffic = {"broadcast_bytes": broadcast, **jobs.bytes()}
+        if self.exchange is not None:  # the delta files count as sent to the driver
+            self.traffic["driver_bytes"] = (self.traffic["driver_bytes"] or 0) + sum(
+                os.path.getsize(p) for p in table.column("path").to_pylist() if p is not None)
         stats = table.filter(pc.equal(table.column("kind"), "stats"))
         for worker, attempt in zip(stats.column("worker").to_pylist(), stats.column("attempt").to_pylist()):
             self.workers.add(worker)
             self.retried_tasks += attempt > 0
-        if self.sum_on == "driver":
+        if self.sum_on == "files":
+            yield from _summed_from_files(table, self.exchange, *w_in.shape)
+        elif self.sum_on == "driver":
             yield from _summed_on_driver(table, *w_in.shape)
         else:
             yield from _table_to_items(table, w_in.shape[1])
@@ -311,6 +368,8 @@ class SparkRoundRunner:
         for rows in self.slices.values():
             rows.unpersist()
         self.slices.clear()
+        if self.exchange is not None:
+            self.exchange.close()
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*$", re.IGNORECASE)

@@ -13,7 +13,8 @@ from .errors import UserError
 from .hadoop import HadoopFS, join
 from .model import Word2VecModel
 from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
-from .spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus, sum_site
+from .exchange import exchange_root
+from .spark_train import SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus, sum_site
 from .storage import OutputExistsError
 from .traffic import traffic_line
 from .report import health_warnings
@@ -66,12 +67,12 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     if corpus_words == 0:
         raise UserError("the corpus is empty: no sentence has two words of the vocabulary")
     specs = round_specs(t, corpus_words, t.num_partitions)
-    site = sum_site(spark, t.sum_on, t.num_partitions, 2 * len(vocab) * t.dim * 4)
+    site = sum_site(spark, t.sum_on)
     runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round, rounds=len(specs),
-                              sum_on=site)
+                              sum_on=site, exchange_dir=exchange_root(spark))
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
         f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}, "
-        f"deltas summed on the {site}")
+        f"{SUM_SITE_TEXT[site]}")
     done = []
     t0 = time.perf_counter()
     try:

@@ -1,6 +1,7 @@
 """Stage 2 on Spark: equality with the local trainer, the combining rule, determinism under retries, resume,
 divergence, the memory check and quality on planted classes."""
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partition
 @pytest.mark.parametrize("rule, block_rows, max_step, sum_on", [
     ("average", 8192, 0, "executors"), ("sum", 8192, 0, "executors"), ("scaled_row", 7, 0, "executors"),
     ("scaled", 8192, 0, "executors"), ("scaled", 7, 0, "executors"), ("scaled", 7, 0.3, "executors"),
-    ("scaled_row", 7, 0, "driver"), ("scaled", 7, 0.3, "driver")])
+    ("scaled_row", 7, 0, "driver"), ("scaled", 7, 0.3, "driver"), ("scaled", 7, 0.3, "files")])
 def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, block_rows, max_step, sum_on):
     """The executors' block-wise combining (or the driver's sum of the tasks' blocks) + the driver's rule (and
     step limit) = the rule applied by hand to the partitions' deltas (computed here in-process: a task is a pure
@@ -94,7 +95,10 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     try:
         runner = SparkRoundRunner(spark, corpus, plan, block_rows=block_rows, sum_on=sum_on)  # 7: uneven cuts
         stats = apply_round(runner(spec, w_in, w_out), got_in, got_out, rule, max_step)
+        if runner.exchange is not None:  # every file of the round was removed once read
+            assert os.listdir(runner.exchange.dir) == []
         runner.close()
+        assert runner.exchange is None or not os.path.exists(runner.exchange.dir)
     finally:
         corpus.unpersist()
     results = [run_task([part], p, spec, plan, w_in, w_out) for p, part in
@@ -134,7 +138,7 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     assert stats.shortened_rows == shortened and (shortened > 0) == (max_step > 0)
 
 
-@pytest.mark.parametrize("sum_on", ["executors", "driver"])
+@pytest.mark.parametrize("sum_on", ["executors", "driver", "files"])
 def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, planted_run, sum_on):
     """A round's metrics name the bytes it moved: the parameters broadcast (plus the task plan in the first
     round run), the tasks' deltas shuffled to the combine step and the combined rows collected to the driver, or
@@ -161,14 +165,21 @@ def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, pla
         sc.setLocalProperty("spark.jobGroup.id", None)
         corpus.unpersist()
     model_bytes = w_in.nbytes + w_out.nbytes
-    # a pickle of two float32 arrays: their bytes plus a header of a few hundred bytes; the plan's counts
-    # (V int64) come once, with the first round
-    assert model_bytes < traffic[1]["broadcast_bytes"] < model_bytes + 1024
-    assert traffic[0]["broadcast_bytes"] > traffic[1]["broadcast_bytes"] + plan.counts.nbytes
     results = [run_task([part], p, specs[1], plan, w_in, w_out) for p, part in
                enumerate(load_run_corpus(cfg.output.dir, 3))]
     row_bytes = 4 + 4 * 16  # an int32 id and a float32 row
     deltas = sum((len(r.in_ids) + len(r.out_ids)) * row_bytes for r in results)
+    if sum_on == "files":  # two .npy files of the parameters (a 128-byte header each); every task's rows in a
+        # file of four .npy arrays, and its report through Spark (a task result of 13 kB measured: the report row
+        # with Spark's task metrics and accumulators)
+        assert traffic[1]["broadcast_bytes"] == model_bytes + 2 * 128
+        assert traffic[1]["shuffle_bytes"] == 0
+        assert deltas + 4 * 128 * 3 < traffic[1]["driver_bytes"] < deltas + 4 * 128 * 3 + 20_000 * 3
+        return
+    # a pickle of two float32 arrays: their bytes plus a header of a few hundred bytes; the plan's counts
+    # (V int64) come once, with the first round
+    assert model_bytes < traffic[1]["broadcast_bytes"] < model_bytes + 1024
+    assert traffic[0]["broadcast_bytes"] > traffic[1]["broadcast_bytes"] + plan.counts.nbytes
     if sum_on == "driver":  # the tasks' rows as they are, no shuffle
         assert traffic[1]["shuffle_bytes"] == 0
         # every result row (a block of one matrix, or a task's report) carries its 13 columns' Arrow buffers:

@@ -51,18 +51,13 @@ class _Spark:
         self.sparkContext = type("SC", (), {"getConf": lambda self: getconf})()
 
 
-def test_deltas_are_summed_on_the_driver_only_in_local_mode_and_within_the_result_limit():
+def test_deltas_go_by_files_in_local_mode_and_by_spark_elsewhere():
     from w2vspark.spark_train import sum_site
 
-    mb = 1 << 20
-    local = _Spark(master="local[2]", driver_maxResultSize="2g")
-    assert sum_site(local, "auto", 2, 76 * mb) == "driver"
-    assert sum_site(local, "auto", 8, 64 * mb) == "driver"  # 512 MiB: a quarter of 2 GiB
-    assert sum_site(local, "auto", 8, 65 * mb) == "executors"  # 520 MiB
-    assert sum_site(_Spark(master="local[*]"), "auto", 4, 64 * mb) == "driver"  # Spark's default limit, 1g
-    assert sum_site(_Spark(master="local[*]"), "auto", 5, 64 * mb) == "executors"
-    assert sum_site(_Spark(master="local[2]", driver_maxResultSize="0"), "auto", 64, 1 << 40) == "driver"  # no limit
+    for master in ("local[2]", "local[*]", "local-cluster[2,1,1024]"):  # one machine: files
+        assert sum_site(_Spark(master=master), "auto") == "files"
+        assert sum_site(_Spark(master=master), "driver") == "files"
+        assert sum_site(_Spark(master=master), "executors") == "executors"  # a setting is kept as it is
     for cluster in ("spark://host:7077", "yarn", "k8s://https://host:443"):
-        assert sum_site(_Spark(master=cluster, driver_maxResultSize="8g"), "auto", 2, mb) == "executors"
-    assert sum_site(_Spark(master="yarn"), "driver", 2, mb) == "driver"  # a setting is kept as it is
-    assert sum_site(local, "executors", 2, mb) == "executors"
+        assert sum_site(_Spark(master=cluster), "auto") == "executors"
+        assert sum_site(_Spark(master=cluster), "driver") == "driver"
