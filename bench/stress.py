@@ -2,7 +2,7 @@
 count, against the 1-partition run of the same seed.
 
     python bench/stress.py [--shapes dense,walks,zipf,short,long] [--partitions 1,2,3,4,8,16] [--seeds 1,2,3]
-                           [--scale 1.0] [--set train.key=value ...] [--out bench/results]
+                           [--scale 1.0] [--set train.key=value ...] [--out bench/results] [--workers 1]
 
 Each cell trains in-process (w2vspark.local: the same tasks and combining as on Spark, bit for bit) on a corpus
 from w2vspark.synthetic and reports the trained model's loss over the whole corpus (w2vspark.local.model_loss:
@@ -112,16 +112,29 @@ def judge(cells: list[dict]) -> list[dict]:
 
 
 def run_matrix(shapes: list[str], partitions: list[int], seeds: list[int], scale: float,
-               settings: list[str] = (), log: Callable[[str], None] = print) -> list[dict]:
-    cells = []
+               settings: list[str] = (), log: Callable[[str], None] = print, workers: int = 1) -> list[dict]:
+    """Every cell of shapes x seeds x partitions (1 always included), judged. ``workers`` > 1 trains that many
+    cells at a time in forked processes (each cell is a pure function of its inputs, so the results are the same;
+    only the cells' words/s then share the cores)."""
+    jobs = []
     for name in shapes:
         shape = SHAPES[name]
         data = shape.make(scale, 0)
-        for seed in seeds:
-            for p in sorted(set(partitions) | {1}):
-                cell = {"shape": name, **run_cell(data, [*shape.settings, *settings], p, seed)}
-                cells.append(cell)
-                log(json.dumps(cell))
+        jobs += [(name, data, [*shape.settings, *settings], p, seed)
+                 for seed in seeds for p in sorted(set(partitions) | {1})]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(run_cell, data, cell_settings, p, seed) for _, data, cell_settings, p, seed in jobs]
+            results = [f.result() for f in futures]
+    else:
+        results = (run_cell(data, cell_settings, p, seed) for _, data, cell_settings, p, seed in jobs)
+    cells = []
+    for (name, *_), result in zip(jobs, results):
+        cells.append({"shape": name, **result})
+        log(json.dumps(cells[-1]))
     return judge(cells)
 
 
@@ -144,13 +157,14 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--set", action="append", default=[], help="train.key=value for every cell")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    p.add_argument("--workers", type=int, default=1, help="cells trained at a time (processes); 1 for timings")
     a = p.parse_args(argv)
     shapes = [s for s in a.shapes.split(",") if s]
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
         p.error(f"unknown shape(s) {unknown}; known: {', '.join(SHAPES)}")
     cells = run_matrix(shapes, [int(x) for x in a.partitions.split(",")], [int(x) for x in a.seeds.split(",")],
-                       a.scale, a.set)
+                       a.scale, a.set, workers=a.workers)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

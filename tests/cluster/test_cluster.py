@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from w2vspark.config import load_config
 from w2vspark.model import Word2VecModel
 from w2vspark.partition import native_step
+from w2vspark.training import train_on_spark
 
 ROOT = Path(__file__).parents[2]
 SETTINGS = ["--set", "train.dim=32", "--set", "train.epochs=2", "--set", "train.syncs_per_epoch=2",
@@ -52,17 +54,20 @@ def corpus_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline_runs(cluster, corpus_file, tmp_path_factory):
-    """The vocabulary and corpus built on the cluster, trained there and, on a copy, in local mode: -> (cluster
-    run folder, local run folder, the cluster train job's output, the local one's). The local model is also the
-    reference of the worker-loss test."""
+def pipeline_runs(cluster, corpus_file, tmp_path_factory, spark):
+    """The vocabulary and corpus built on the cluster, trained there and, on a copy, in local mode (the test
+    run's local SparkSession, the train job's stage with the same settings): -> (cluster run folder, local run
+    folder, the cluster train job's output, the local run's log). The local model is also the reference of the
+    worker-loss test."""
     root = tmp_path_factory.mktemp("pipeline")
     on_cluster = root / "cluster"
     submit(cluster_args(cluster), "build_vocab", on_cluster, "--set", f"input.path={corpus_file}", env=cluster.env)
     out = submit(cluster_args(cluster), "train", on_cluster, env=cluster.env)
     local = copy_corpus(on_cluster, root / "local")
-    local_out = submit(["--master", "local[2]"], "train", local)
-    return on_cluster, local, out, local_out
+    lines = []
+    train_on_spark(spark, load_config(str(ROOT / "conf" / "demo.toml"), [f"output.dir={local}", *SETTINGS[1::2]]),
+                   log=lines.append)
+    return on_cluster, local, out, "\n".join(lines)
 
 
 def test_pipeline_on_the_cluster_matches_local_mode(pipeline_runs):

@@ -17,6 +17,7 @@ the planted classes is 0.99-1.00 at 1 partition on every shape here and 0.994-1.
 within 0.05 of 1 partition catches a model that lost the structure (chance is 1 / classes: 0.02-0.10).
 """
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ CELLS = {  # shape: (scale, partition counts, seeds)
     # trains one whole sentence of one topic
     "long": (0.1, (4, 8, 16), (1,)),
 }
+WORKERS = min(os.cpu_count() or 1, 4)  # cells trained at a time (forked processes; the same results)
 LOSS_TOLERANCE = 0.15
 MIN_PURITY, PURITY_GAP = 0.95, 0.05
 
@@ -46,7 +48,8 @@ MIN_PURITY, PURITY_GAP = 0.95, 0.05
 def matrix():
     cells = []
     for shape, (scale, partitions, seeds) in CELLS.items():
-        cells += stress.run_matrix([shape], list(partitions), list(seeds), scale, log=lambda *_: None)
+        cells += stress.run_matrix([shape], list(partitions), list(seeds), scale, log=lambda *_: None,
+                                   workers=WORKERS)
     return cells
 
 
@@ -90,7 +93,8 @@ def test_other_architectures_converge_on_the_stress_shapes(setting):
     above 1 partition's, as for skip-gram (measured: CBOW within -1.7% .. +3.8% of 1 partition, dense at 4
     partitions 2.207 against 2.126 the largest; hierarchical softmax within -0.6% .. +0.2%)."""
     for shape, (scale, partitions) in ARCHITECTURE_CELLS.items():
-        cells = stress.run_matrix([shape], list(partitions), [1], scale, settings=[setting], log=lambda *_: None)
+        cells = stress.run_matrix([shape], list(partitions), [1], scale, settings=[setting], log=lambda *_: None,
+                                  workers=WORKERS)
         ref = next(c for c in cells if c["partitions"] == 1)
         for c in cells:
             assert np.isfinite(c["final_loss"]) and c["final_loss"] <= ref["final_loss"] * (1 + LOSS_TOLERANCE), c
