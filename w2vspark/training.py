@@ -14,7 +14,8 @@ from .hadoop import HadoopFS, join
 from .model import Word2VecModel
 from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
 from .exchange import exchange_root
-from .spark_train import SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus, sum_site
+from .spark_train import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
+                          start_python_workers, sum_site)
 from .storage import OutputExistsError
 from .traffic import traffic_line
 from .report import health_warnings
@@ -139,6 +140,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             if fs.exists(uri):
                 raise OutputExistsError(f"{uri} already exists; use --resume to continue the run or set "
                                         f"output.overwrite=true to start again")
+    workers = start_python_workers(spark)  # while the vocabulary is read and the corpus partitioned
     vocab = read_vocab(spark, run)
     V, P = len(vocab), t.num_partitions
     check_model_size(spark, cfg, V)
@@ -188,6 +190,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             raise _Stop()
 
     corpus = load_partitioned_corpus(spark, run, P)
+    workers.join()
     try:
         train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round, on_epoch_end,
                           fail_first_attempt_round, log, on_rollback, guard)
