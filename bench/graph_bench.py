@@ -2,7 +2,7 @@
 
     python bench/graph_bench.py [--nodes 100000] [--communities 50] [--per-node 4] [--length 20]
                                 [--epochs 1,5] [--partitions 2] [--gensim-workers 2] [--mllib-partitions 2]
-                                [--mllib-epochs 1]
+                                [--mllib-epochs 1] [--label-sample N] [--reuse] [--work DIR]
 
 A planted-community graph (w2vspark.graphs) -> jobs/walks.py (10% of the edges held out) -> the same walks train
 w2vspark (jobs/build_vocab.py + jobs/train.py), gensim (skip-gram, negative sampling, the walks in memory) and
@@ -101,6 +101,19 @@ spark.stop()
 """
 
 
+def write_label_sample(graph: Path, community, count: int) -> None:
+    """labels_sample/: the labels of ``count`` nodes drawn without replacement (seed 0): node classification on a
+    large graph scored on a sample (its micro-F1's standard error about sqrt(F1 (1 - F1) / (count / 2)))."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = np.sort(np.random.default_rng(0).choice(len(community), size=min(count, len(community)), replace=False))
+    (graph / "labels_sample").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": ids.astype(np.int64), "label": [f"c{c}" for c in community[ids].tolist()]}),
+                   graph / "labels_sample" / "part-0.parquet")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=100_000)
@@ -117,6 +130,11 @@ def main(argv=None):
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--mllib-epochs", default="1", help="the epoch counts MLlib runs (it is slow); '' for all")
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--label-sample", type=int, default=0,
+                   help="classify this many nodes drawn at random (seed 0) instead of all; 0 = all")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the graph, walks and vocabulary already in --work when they were made with the same "
+                        "graph and walk settings (a long run resumed, or more epochs on the same walks)")
     p.add_argument("--work", default=str(ROOT / "bench" / "cache" / "graph-work"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
@@ -125,20 +143,35 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     epochs_list = [int(e) for e in args.epochs.split(",") if e]
 
-    graph = work / "graph"
-    src, dst, community = planted_graph(args.nodes, args.communities, args.degree, args.mixing, seed=0)
-    write_graph(graph, src, dst, community)
-    run = work / "run"
+    graph, run = work / "graph", work / "run"
+    made_with = {k: getattr(args, k) for k in ("nodes", "communities", "degree", "mixing", "per_node", "length",
+                                               "p", "q", "label_sample")}
+    stamp_file = work / "walks_settings.json"
+    reused = args.reuse and stamp_file.exists() and json.loads(stamp_file.read_text()) == made_with
     common = ["--config", str(ROOT / "conf" / "graph.toml"), "--set", f"output.dir={run}",
               "--set", "output.overwrite=true", "--set", f"input.path={run / 'walks'}"]
-    walk_s, walk_peaks = run_measured(submit(args.cores) + [str(ROOT / "jobs" / "walks.py"), *common,
-                                      "--set", f"walks.edges={graph / 'edges'}", "--set", f"walks.per_node={args.per_node}",
-                                      "--set", f"walks.length={args.length}", "--set", f"walks.p={args.p}",
-                                      "--set", f"walks.q={args.q}"], work / "walks.log")
+    if reused:
+        done = json.loads((work / "walks_run.json").read_text())
+        walk_s, walk_peaks, vocab_s = done["walk_s"], done["walk_peaks"], done["vocab_s"]
+        print(f"reusing the graph, walks and vocabulary in {work}", flush=True)
+    else:
+        stamp_file.unlink(missing_ok=True)
+        src, dst, community = planted_graph(args.nodes, args.communities, args.degree, args.mixing, seed=0)
+        write_graph(graph, src, dst, community)
+        if args.label_sample:
+            write_label_sample(graph, community, args.label_sample)
+        walk_s, walk_peaks = run_measured(submit(args.cores) + [str(ROOT / "jobs" / "walks.py"), *common,
+                                          "--set", f"walks.edges={graph / 'edges'}",
+                                          "--set", f"walks.per_node={args.per_node}",
+                                          "--set", f"walks.length={args.length}", "--set", f"walks.p={args.p}",
+                                          "--set", f"walks.q={args.q}"], work / "walks.log")
+        vocab_s, _ = run_measured(submit(args.cores) + [str(ROOT / "jobs" / "build_vocab.py"), *common, *TRAIN_SETS],
+                                  work / "vocab.log")
+        (work / "walks_run.json").write_text(json.dumps({"walk_s": walk_s, "walk_peaks": walk_peaks,
+                                                         "vocab_s": vocab_s}))
+        stamp_file.write_text(json.dumps(made_with))
     walk_stats = json.loads((run / "walks_stats.json").read_text())
     print(json.dumps({"walks": walk_stats, "wall_seconds": walk_s}), flush=True)
-    vocab_s, _ = run_measured(submit(args.cores) + [str(ROOT / "jobs" / "build_vocab.py"), *common, *TRAIN_SETS],
-                              work / "vocab.log")
     tokens = walk_stats["tokens"]
 
     rows, models = [], {}
@@ -180,7 +213,8 @@ def main(argv=None):
 
     result_file = work / "graph_eval.json"
     script = work / "graph_eval_run.py"
-    script.write_text(eval_script(models, graph / "labels", run / "link_pairs", result_file))
+    labels = graph / ("labels_sample" if args.label_sample else "labels")
+    script.write_text(eval_script(models, labels, run / "link_pairs", result_file))
     run_measured(submit(args.cores) + [str(script)], work / "eval.log")
     scores = json.loads(result_file.read_text())
     for row, name in zip(rows, models):
@@ -190,7 +224,7 @@ def main(argv=None):
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     gensim_speed = {r["epochs"]: r["words_per_sec"] for r in rows if r["system"] == "gensim"}
-    lines = [f"Graph: {args.nodes:,} nodes, {len(src):,} edges, {args.communities} communities, mixing "
+    lines = [f"Graph: {args.nodes:,} nodes, {walk_stats['edges']:,} edges, {args.communities} communities, mixing "
              f"{args.mixing}; walks: {args.per_node} per node x {args.length} (p={args.p}, q={args.q}), "
              f"{tokens:,} tokens, walk job {walk_stats['seconds']:.0f} s "
              f"({walk_stats['seconds_per_million_edges']:.0f} s per million edges); vocabulary job {vocab_s:.0f} s", "",

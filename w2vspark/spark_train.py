@@ -31,7 +31,7 @@ from .aggregate import Combined, DeltaAccumulator
 from .partition import PartitionResult, native_step
 from .partitioning import partition_for_training
 from .traffic import RoundJobs, broadcast_size
-from .trainer import RoundSpec, TaskPlan, TaskReport, run_task
+from .trainer import RoundSpec, TaskPlan, TaskReport, local_round, run_task
 
 BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
 # One schema for the tasks' output and for the combined blocks. kind "in"/"out": a block of rows of w_in/w_out
@@ -261,19 +261,21 @@ def _summed_on_driver(table, num_rows: int, dim: int) -> Iterator[TaskReport | C
     yield acc["out"].combined("out")
 
 
-def _summed_from_files(table, exchange: FileExchange, num_rows: int, dim: int) -> Iterator[TaskReport | Combined]:
-    """As :func:`_summed_on_driver`, for tasks whose deltas came by files (each read, added, then removed):
-    the same additions in the same partition order."""
-    yield from _task_reports(table)
-    acc = {"in": DeltaAccumulator(num_rows, dim), "out": DeltaAccumulator(num_rows, dim)}
-    parts, paths = table.column("part").to_pylist(), table.column("path").to_pylist()
-    for i in sorted((i for i, path in enumerate(paths) if path is not None), key=lambda i: parts[i]):
-        in_ids, in_delta, out_ids, out_delta = read_deltas(paths[i])
-        exchange.withdraw([paths[i]])
-        acc["in"].add(in_ids, in_delta)
-        acc["out"].add(out_ids, out_delta)
-    yield acc["in"].combined("in")
-    yield acc["out"].combined("out")
+def _summed_from_files(table, exchange: FileExchange, w_in: np.ndarray, w_out: np.ndarray
+                       ) -> Iterator[TaskReport | Combined]:
+    """As :func:`w2vspark.trainer.local_round`, for tasks whose deltas came by files (each read, added, then
+    removed): the same additions in the same partition order."""
+    reports = {r.part: r for r in _task_reports(table)}
+    paths = dict(zip(table.column("part").to_pylist(), table.column("path").to_pylist()))
+
+    def results() -> Iterator[tuple[int, PartitionResult]]:
+        for part in sorted(reports):
+            in_ids, in_delta, out_ids, out_delta = read_deltas(paths[part])
+            exchange.withdraw([paths[part]])
+            r = reports[part]
+            yield part, PartitionResult(in_ids, in_delta, out_ids, out_delta, r.loss_sum, r.pairs, r.words, r.seconds)
+
+    yield from local_round(results(), w_in, w_out)
 
 
 def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
@@ -386,7 +388,7 @@ class SparkRoundRunner:
             self.workers.add(worker)
             self.retried_tasks += attempt > 0
         if self.sum_on == "files":
-            yield from _summed_from_files(table, self.exchange, *w_in.shape)
+            yield from _summed_from_files(table, self.exchange, w_in, w_out)
         elif self.sum_on == "driver":
             yield from _summed_on_driver(table, *w_in.shape)
         else:

@@ -70,3 +70,40 @@ def choose_next(offsets: np.ndarray, nbrs: np.ndarray, weights: np.ndarray, u: n
     pick = np.clip(pick, offsets[:-1], np.maximum(offsets[1:] - 1, offsets[:-1]))
     nxt[moved] = nbrs[pick[moved]]
     return nxt, moved
+
+
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias method (Vose's construction) for one node's out-edges: weights (k,) > 0 ->
+    (accept (k,) float64 in [0, 1], alias (k,) int64 slot). A draw takes slot i = floor(k u), then slot i itself if
+    its fraction k u - i < accept[i], else slot alias[i]; slot j's probability is
+    (accept[j] + sum of (1 - accept[i]) over the slots i whose alias is j) / k = weights[j] / sum(weights)."""
+    k = len(weights)
+    scaled = np.asarray(weights, dtype=np.float64) * (k / np.sum(weights))  # (k,) mean 1
+    accept = np.ones(k)
+    alias = np.arange(k, dtype=np.int64)
+    small = [i for i in range(k) if scaled[i] < 1.0]
+    large = [i for i in range(k) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        accept[s], alias[s] = scaled[s], g  # slot s gives its missing share to g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return accept, alias  # slots left in either list keep accept 1 (their scaled value is 1 up to rounding)
+
+
+def alias_tables(offsets: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Alias tables of many nodes at once, CSR as in :func:`choose_next` (one row per node, every row non-empty)
+    -> (accept (E,) float64, alias_nbr (E,) int64: the neighbour that slot e gives way to). Nodes whose
+    out-edges all weigh the same get accept 1 everywhere (a uniform pick) without a table."""
+    accept = np.ones(len(nbrs))
+    alias_nbr = np.array(nbrs, dtype=np.int64)
+    if not len(nbrs):
+        return accept, alias_nbr
+    starts = offsets[:-1]
+    w = np.asarray(weights, dtype=np.float64)
+    uneven = np.maximum.reduceat(w, starts) != np.minimum.reduceat(w, starts)  # (n,)
+    for node in np.flatnonzero(uneven):
+        a, b = offsets[node], offsets[node + 1]
+        accept[a:b], slots = alias_table(w[a:b])
+        alias_nbr[a:b] = nbrs[a + slots]
+    return accept, alias_nbr
