@@ -85,18 +85,31 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(u / (len(positive) * len(negative)))
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """(V, d) -> the rows scaled to length 1 (zero rows stay zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def link_prediction(spark, model: Word2VecModel, pairs_uri: str) -> dict:
     """AUC of cosine scores of held-out edges against non-edges; pairs with an end outside the vocabulary (a node
-    whose walks were all too short) are not scored and counted."""
+    whose walks were all too short) are not scored and counted.
+
+    ``auc_centered`` scores the cosine after the mean vector is subtracted from every vector. Word2vec vectors
+    share a common direction that is strongest in rarely trained rows, and held-out edges (ends drawn in
+    proportion to degree) meet frequent nodes far more often than random non-edges (uniform ends): plain cosine
+    then mixes a degree effect into the score (measured: 3,000 nodes, 1 epoch, mean cosine 0.93 on held-out edges
+    and 0.98 on non-edges, AUC 0.36; centred 0.62)."""
     rows = spark.read.parquet(pairs_uri).toPandas()
     index = {w: i for i, w in enumerate(model.words)}
     a = rows["src"].map(index)
     b = rows["dst"].map(index)
     known = a.notna() & b.notna()
-    unit = model.vectors / np.maximum(np.linalg.norm(model.vectors, axis=1, keepdims=True), 1e-12)  # (V, d)
     ia, ib = a[known].astype(int).to_numpy(), b[known].astype(int).to_numpy()
-    scores = np.einsum("nd,nd->n", unit[ia], unit[ib])  # (n,) cosine of the two ends
     edge = rows["edge"][known].to_numpy()
-    return {"auc": auc(scores[edge], scores[~edge]), "edges_scored": int(edge.sum()),
-            "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
+    out = {}
+    for name, vectors in (("auc", model.vectors), ("auc_centered", model.vectors - model.vectors.mean(axis=0))):
+        unit = unit_rows(vectors)  # (V, d)
+        scores = np.einsum("nd,nd->n", unit[ia], unit[ib])  # (n,) cosine of the two ends
+        out[name] = auc(scores[edge], scores[~edge])
+    return {**out, "edges_scored": int(edge.sum()), "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
             "pairs_outside_vocabulary": int((~known).sum())}

@@ -62,7 +62,9 @@ def graph_lines(scores: dict) -> list[str]:
     if lp:
         lines.append(f"| link prediction AUC (cosine) | {format_score(lp['auc'])} | {lp['edges_scored']} held-out "
                      f"edges, {lp['non_edges_scored']} non-edges ({lp['pairs_outside_vocabulary']} pairs outside "
-                     f"the vocabulary) |")
+                     f"the vocabulary) |",
+                     f"| link prediction AUC (cosine of centred vectors) | {format_score(lp['auc_centered'])} | "
+                     f"the mean vector subtracted first |")
     return lines
 
 
@@ -140,7 +142,8 @@ def graph_evaluation(spark, cfg: Config, model: Word2VecModel, log=print) -> tup
     pairs = join(cfg.output.dir, "link_pairs")
     if fs.exists(pairs):
         lp = scores["link_prediction"] = link_prediction(spark, model, pairs)
-        log(f"link prediction: AUC {format_score(lp['auc'])} ({lp['edges_scored']} held-out edges, "
+        log(f"link prediction: AUC {format_score(lp['auc'])}, centred {format_score(lp['auc_centered'])} "
+            f"({lp['edges_scored']} held-out edges, "
             f"{lp['non_edges_scored']} non-edges)")
     return scores, label_of
 
