@@ -90,6 +90,17 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
+def pair_aucs(vectors: np.ndarray, ia: np.ndarray, ib: np.ndarray, edge: np.ndarray) -> dict:
+    """vectors (V, d); pairs (ia[n], ib[n]) with edge (n,) bool -> {"auc": of cosine scores, "auc_centered": of
+    the cosine after the mean vector is subtracted}."""
+    out = {}
+    for name, v in (("auc", vectors), ("auc_centered", vectors - vectors.mean(axis=0))):
+        unit = unit_rows(v)  # (V, d)
+        scores = np.einsum("nd,nd->n", unit[ia], unit[ib])  # (n,) cosine of the two ends
+        out[name] = auc(scores[edge], scores[~edge])
+    return out
+
+
 def link_prediction(spark, model: Word2VecModel, pairs_uri: str) -> dict:
     """AUC of cosine scores of held-out edges against non-edges; pairs with an end outside the vocabulary (a node
     whose walks were all too short) are not scored and counted.
@@ -106,10 +117,5 @@ def link_prediction(spark, model: Word2VecModel, pairs_uri: str) -> dict:
     known = a.notna() & b.notna()
     ia, ib = a[known].astype(int).to_numpy(), b[known].astype(int).to_numpy()
     edge = rows["edge"][known].to_numpy()
-    out = {}
-    for name, vectors in (("auc", model.vectors), ("auc_centered", model.vectors - model.vectors.mean(axis=0))):
-        unit = unit_rows(vectors)  # (V, d)
-        scores = np.einsum("nd,nd->n", unit[ia], unit[ib])  # (n,) cosine of the two ends
-        out[name] = auc(scores[edge], scores[~edge])
-    return {**out, "edges_scored": int(edge.sum()), "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
+    return {**pair_aucs(model.vectors, ia, ib, edge), "edges_scored": int(edge.sum()), "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
             "pairs_outside_vocabulary": int((~known).sum())}

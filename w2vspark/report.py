@@ -60,11 +60,11 @@ def graph_lines(scores: dict) -> list[str]:
                   f"({nc['with_vectors']}/{nc['labelled']} labelled ids have vectors) |",
                   f"| node classification macro-F1 | {format_score(nc['macro_f1'])} | {nc['classes']} classes |"]
     if lp:
-        lines.append(f"| link prediction AUC (cosine) | {format_score(lp['auc'])} | {lp['edges_scored']} held-out "
-                     f"edges, {lp['non_edges_scored']} non-edges ({lp['pairs_outside_vocabulary']} pairs outside "
-                     f"the vocabulary) |",
-                     f"| link prediction AUC (cosine of centred vectors) | {format_score(lp['auc_centered'])} | "
-                     f"the mean vector subtracted first |")
+        lines += [f"| link prediction AUC (cosine) | {format_score(lp['auc'])} | {lp['edges_scored']} held-out "
+                  f"edges, {lp['non_edges_scored']} non-edges ({lp['pairs_outside_vocabulary']} pairs outside "
+                  f"the vocabulary) |",
+                  f"| link prediction AUC (cosine of centred vectors) | {format_score(lp['auc_centered'])} | "
+                  f"the mean vector subtracted first |"]
     return lines
 
 

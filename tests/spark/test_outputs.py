@@ -151,5 +151,6 @@ def test_graph_pipeline_walks_to_report(spark, tmp_path):
     assert lp["auc"] > 0.65 and lp["edges_scored"] + lp["pairs_outside_vocabulary"] >= stats["held_out_edges"]
     text = (tmp_path / "run" / "report" / "report.md").read_text()
     assert "| node classification micro-F1 |" in text and "| link prediction AUC (cosine) |" in text
+    assert "| link prediction AUC (cosine of centred vectors) |" in text and lp["auc_centered"] > 0.65
     saved = json.loads((tmp_path / "run" / "report" / "evaluation.json").read_text())
     assert saved["node_classification"]["micro_f1"] == pytest.approx(nc["micro_f1"])
