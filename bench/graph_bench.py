@@ -146,16 +146,15 @@ def main(argv=None):
     graph, run = work / "graph", work / "run"
     made_with = {k: getattr(args, k) for k in ("nodes", "communities", "degree", "mixing", "per_node", "length",
                                                "p", "q", "label_sample")}
-    stamp_file = work / "walks_settings.json"
-    reused = args.reuse and stamp_file.exists() and json.loads(stamp_file.read_text()) == made_with
+    done_file = work / "walks_run.json"  # the settings and timings of the graph, walks and vocabulary in work/
+    done = json.loads(done_file.read_text()) if args.reuse and done_file.exists() else {}
     common = ["--config", str(ROOT / "conf" / "graph.toml"), "--set", f"output.dir={run}",
               "--set", "output.overwrite=true", "--set", f"input.path={run / 'walks'}"]
-    if reused:
-        done = json.loads((work / "walks_run.json").read_text())
+    if done.get("settings") == made_with:
         walk_s, walk_peaks, vocab_s = done["walk_s"], done["walk_peaks"], done["vocab_s"]
         print(f"reusing the graph, walks and vocabulary in {work}", flush=True)
     else:
-        stamp_file.unlink(missing_ok=True)
+        done_file.unlink(missing_ok=True)
         src, dst, community = planted_graph(args.nodes, args.communities, args.degree, args.mixing, seed=0)
         write_graph(graph, src, dst, community)
         if args.label_sample:
@@ -167,9 +166,8 @@ def main(argv=None):
                                           "--set", f"walks.q={args.q}"], work / "walks.log")
         vocab_s, _ = run_measured(submit(args.cores) + [str(ROOT / "jobs" / "build_vocab.py"), *common, *TRAIN_SETS],
                                   work / "vocab.log")
-        (work / "walks_run.json").write_text(json.dumps({"walk_s": walk_s, "walk_peaks": walk_peaks,
-                                                         "vocab_s": vocab_s}))
-        stamp_file.write_text(json.dumps(made_with))
+        done_file.write_text(json.dumps({"settings": made_with, "walk_s": walk_s, "walk_peaks": walk_peaks,
+                                         "vocab_s": vocab_s}))
     walk_stats = json.loads((run / "walks_stats.json").read_text())
     print(json.dumps({"walks": walk_stats, "wall_seconds": walk_s}), flush=True)
     tokens = walk_stats["tokens"]

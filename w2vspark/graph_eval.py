@@ -15,7 +15,7 @@ import numpy as np
 from .errors import InputError
 from .evaluate import rank
 from .hadoop import HadoopFS, join
-from .model import Word2VecModel
+from .model import Word2VecModel, unit_rows
 from .tables import read_table, source_format
 
 SPLIT_SEED = 1
@@ -85,11 +85,6 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(u / (len(positive) * len(negative)))
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """(V, d) -> the rows scaled to length 1 (zero rows stay zero)."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 def pair_aucs(vectors: np.ndarray, ia: np.ndarray, ib: np.ndarray, edge: np.ndarray) -> dict:
     """vectors (V, d); pairs (ia[n], ib[n]) with edge (n,) bool -> {"auc": of cosine scores, "auc_centered": of
     the cosine after the mean vector is subtracted}."""
@@ -117,5 +112,6 @@ def link_prediction(spark, model: Word2VecModel, pairs_uri: str) -> dict:
     known = a.notna() & b.notna()
     ia, ib = a[known].astype(int).to_numpy(), b[known].astype(int).to_numpy()
     edge = rows["edge"][known].to_numpy()
-    return {**pair_aucs(model.vectors, ia, ib, edge), "edges_scored": int(edge.sum()), "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
+    return {**pair_aucs(model.vectors, ia, ib, edge), "edges_scored": int(edge.sum()),
+            "non_edges_scored": int((~edge).sum()), "pairs": int(len(rows)),
             "pairs_outside_vocabulary": int((~known).sum())}

@@ -22,6 +22,11 @@ FORMAT_VERSION = 1
 SPARK_ML_CLASS = "org.apache.spark.ml.feature.Word2VecModel"
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """(V, d) -> the rows scaled to length 1 (zero rows stay zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 class Word2VecModel:
     def __init__(self, words: Sequence[str], vectors: np.ndarray, counts: Sequence[int] | None = None,
                  config: dict | None = None):
@@ -63,8 +68,7 @@ class Word2VecModel:
 
     def _unit_vectors(self) -> np.ndarray:
         if self._unit is None:
-            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-            self._unit = self.vectors / np.maximum(norms, 1e-12)  # (V, d)
+            self._unit = unit_rows(self.vectors)  # (V, d)
         return self._unit
 
     def _query(self, query: np.ndarray, exclude: Sequence[int], topn: int) -> list[tuple[str, float]]:

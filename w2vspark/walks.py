@@ -9,9 +9,9 @@ reported); the adjacency (node -> sorted neighbours and weights) is a persisted,
 Every step joins the walkers that are still going with the adjacency of their current node (and, for node2vec,
 of their previous node) and draws the next node from a uniform number that is a hash of (seed, start node, walk
 index, step): for DeepWalk's walks in Spark itself, from per-node alias tables built once; for node2vec's in an
-Arrow function (:mod:`w2vspark.walk_step`), which also needs the previous node's neighbours. The walks depend on the graph, the settings and
-the seed only, not on partitioning or retries. Each step's walkers are checkpointed locally so that the plan
-does not grow with the walk length.
+Arrow function (:mod:`w2vspark.walk_step`), which also needs the previous node's neighbours. The walks depend on
+the graph, the settings and the seed only, not on partitioning or retries. Each step's walkers are checkpointed
+locally so that the plan does not grow with the walk length.
 """
 from __future__ import annotations
 
@@ -177,8 +177,9 @@ def non_edges(spark, nodes, edges, count: int, directed: bool, seed: int):
     return ranked.where(F.col("k") <= count).select("src", "dst")
 
 
-def _step_function(p: float, q: float, second_order: bool):
-    """mapInArrow function: walkers joined with their adjacency -> the walkers that moved, one step on."""
+def _step_function(p: float, q: float):
+    """mapInArrow function: walkers joined with their adjacency and their previous node's neighbours -> the
+    walkers that moved, one node2vec step on."""
 
     def step(batches):
         import numpy as np
@@ -195,14 +196,13 @@ def _step_function(p: float, q: float, second_order: bool):
             offsets, nbrs = csr(batch.column("nbrs"))
             weights = batch.column("wts").flatten().to_numpy(zero_copy_only=False)
             u = batch.column("u").to_numpy(zero_copy_only=False)
-            extra = {}
-            if second_order:
-                prev = batch.column("prev")
-                prev_offsets, prev_nbrs = csr(batch.column("pnbrs"))
-                extra = dict(prev=prev.fill_null(0).to_numpy(zero_copy_only=False),
-                             has_prev=prev.is_valid().to_numpy(zero_copy_only=False), prev_offsets=prev_offsets,
-                             prev_nbrs=prev_nbrs.to_numpy(zero_copy_only=False), p=p, q=q)
-            nxt, moved = choose_next(offsets, nbrs.to_numpy(zero_copy_only=False), weights, u, **extra)
+            prev = batch.column("prev")
+            prev_offsets, prev_nbrs = csr(batch.column("pnbrs"))
+            nxt, moved = choose_next(offsets, nbrs.to_numpy(zero_copy_only=False), weights, u,
+                                     prev=prev.fill_null(0).to_numpy(zero_copy_only=False),
+                                     has_prev=prev.is_valid().to_numpy(zero_copy_only=False),
+                                     prev_offsets=prev_offsets, prev_nbrs=prev_nbrs.to_numpy(zero_copy_only=False),
+                                     p=p, q=q)
             keep = pa.array(moved)
             yield pa.RecordBatch.from_arrays(
                 [batch.column("start").filter(keep), batch.column("r").filter(keep), pa.array(nxt[moved]),
@@ -277,7 +277,7 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         steps = [walkers.select("start", "r", F.lit(0).alias("step"), F.col("cur").alias("node"))]
         adj = adjacency.withColumnRenamed("node", "cur")
         prev_adj = adjacency.select(F.col("node").alias("prev"), F.col("nbrs").alias("pnbrs"))
-        node2vec_step = _step_function(w.p, w.q, second_order=True)
+        node2vec_step = _step_function(w.p, w.q)
         for s in range(1, w.length):
             spark.sparkContext.setJobDescription(f"w2vspark walks: step {s} of {w.length - 1}")
             j = walkers.join(adj, "cur", "left")
