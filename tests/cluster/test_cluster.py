@@ -1,6 +1,7 @@
-"""The pipeline through spark-submit.sh on a real standalone cluster: both workers used, the model equal bit for
-bit to local mode's, and a run that survives losing a worker in the middle of a training round. (The export job
-runs on the driver only; tests/spark covers it.)"""
+"""The pipeline through spark-submit.sh on a real standalone cluster: the vocabulary job, and a train job that
+loses a worker in the middle of a training round and still writes local mode's model bit for bit. (The export job
+runs on the driver only; tests/spark covers it.) Each spark-submit on the cluster costs about a minute of JVM and
+executor start-up, so one train job checks both the distribution and the recovery."""
 import gzip
 import re
 import shutil
@@ -54,45 +55,36 @@ def corpus_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline_runs(cluster, corpus_file, tmp_path_factory, spark):
-    """The vocabulary and corpus built on the cluster, trained there and, on a copy, in local mode (the test
-    run's local SparkSession, the train job's stage with the same settings): -> (cluster run folder, local run
-    folder, the cluster train job's output, the local run's log). The local model is also the reference of the
-    worker-loss test."""
-    root = tmp_path_factory.mktemp("pipeline")
-    on_cluster = root / "cluster"
-    submit(cluster_args(cluster), "build_vocab", on_cluster, "--set", f"input.path={corpus_file}", env=cluster.env)
-    out = submit(cluster_args(cluster), "train", on_cluster, env=cluster.env)
-    local = copy_corpus(on_cluster, root / "local")
+def corpus_on_the_cluster(cluster, corpus_file, tmp_path_factory):
+    """The vocabulary and corpus built by build_vocab on the cluster -> its run folder."""
+    run = tmp_path_factory.mktemp("pipeline") / "cluster"
+    submit(cluster_args(cluster), "build_vocab", run, "--set", f"input.path={corpus_file}", env=cluster.env)
+    return run
+
+
+@pytest.fixture(scope="module")
+def local_reference(corpus_on_the_cluster, tmp_path_factory, spark):
+    """The same corpus trained in local mode (the test run's local SparkSession, the train job's stage with the
+    same settings) -> (run folder, its log)."""
+    local = copy_corpus(corpus_on_the_cluster, tmp_path_factory.mktemp("reference") / "local")
     lines = []
     train_on_spark(spark, load_config(str(ROOT / "conf" / "demo.toml"), [f"output.dir={local}", *SETTINGS[1::2]]),
                    log=lines.append)
-    return on_cluster, local, out, "\n".join(lines)
+    return local, "\n".join(lines)
 
 
-def test_pipeline_on_the_cluster_matches_local_mode(pipeline_runs):
-    on_cluster, local, out, local_out = pipeline_runs
-    workers = re.search(r"tasks ran on: (.*)", out).group(1)
-    assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
-    assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
-    if native_step():  # spark-submit.sh shipped the compiled helper with --files
-        assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
-    a, b = Word2VecModel.load(on_cluster / "model"), Word2VecModel.load(local / "model")
-    assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
-    print(f"\nwords/s cluster {words_per_sec(out):.0f}, local[2] {words_per_sec(local_out):.0f}, "
-          f"ratio {words_per_sec(out) / words_per_sec(local_out):.2f}")
-
-
-def test_losing_a_worker_mid_round_gives_the_same_model(cluster, pipeline_runs, tmp_path):
-    env = dict(cluster.env)
-    base = reference = pipeline_runs[1]  # the corpus, and its model trained in local mode
-
-    run = copy_corpus(base, tmp_path / "faulty")
+def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_on_the_cluster,
+                                                                        local_reference):
+    """One train job on the cluster, its second worker killed (with its executor) while round 3 of 4 runs: both
+    workers trained before the loss, the executors ran the shipped source and compiled helper, the lost tasks ran
+    again on the other worker, and the model equals local mode's bit for bit (so the cluster run as a whole, not
+    only the retry, computes what local mode does)."""
+    run = copy_corpus(corpus_on_the_cluster, corpus_on_the_cluster.parent / "faulty")
     cmd = [str(ROOT / "spark-submit.sh"), *cluster_args(cluster), "jobs/train.py", "--config", "conf/demo.toml",
            "--set", f"output.dir={run}", *SETTINGS]
-    log_path = tmp_path / "faulty.log"
+    log_path = run.parent / "faulty.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, env=cluster.env)
         try:
             deadline = time.time() + 240
             while "round 2/" not in log_path.read_text():  # round 3 of 4 is running now
@@ -106,5 +98,12 @@ def test_losing_a_worker_mid_round_gives_the_same_model(cluster, pipeline_runs, 
     output = log_path.read_text()
     assert "round 4/4" in output
     assert cluster.alive_workers() == 1  # the worker really is gone; its tasks ran again on the other one
-    a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(reference / "model")
-    assert np.array_equal(a.vectors, b.vectors)
+    workers = re.search(r"tasks ran on: (.*)", output).group(1)
+    assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
+    assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
+    if native_step():  # spark-submit.sh shipped the compiled helper with --files
+        assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
+    local, local_out = local_reference
+    a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(local / "model")
+    assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
+    print(f"\nwords/s cluster (one worker lost) {words_per_sec(output):.0f}, local[2] {words_per_sec(local_out):.0f}")
