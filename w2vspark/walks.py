@@ -98,11 +98,13 @@ def graph_nodes(edges):
             .distinct().select(F.xxhash64("node").alias("key"), "node"))
 
 
-def build_adjacency(walked_edges, directed: bool, num_partitions: int, alias: bool = False):
-    """-> DataFrame (node long, nbrs array<long>, wts array<double>) hash-partitioned by node: the out-edges of
-    every node that has one. Self-loops and zero weights are dropped; repeated edges are merged, their weights
-    summed; neighbours are sorted by key (deterministic). With ``alias``, also each node's alias table for
-    first-order steps (:func:`first_order_step`): ``accept array<double>`` and ``alias array<long>``."""
+def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int, alias: bool = False):
+    """-> DataFrame (node long, name string, nbrs array<long>, wts array<double>) hash-partitioned by node: one
+    row for every node of ``nodes`` (key, node), with its out-edges, or null lists when it has none. Self-loops
+    and zero weights are dropped; repeated edges are merged, their weights summed; neighbours are sorted by key
+    (deterministic). With ``alias``, also each node's alias table for first-order steps
+    (:func:`first_order_step`): ``accept array<double>`` and ``alias array<long>``. The name rides along so that
+    a walk step also names the node it leaves, and the walks need no join with the names at the end."""
     from pyspark.sql import functions as F
 
     e = walked_edges.where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)).select("src", "dst", "weight")
@@ -110,12 +112,13 @@ def build_adjacency(walked_edges, directed: bool, num_partitions: int, alias: bo
         e = e.union(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"), "weight"))
     e = (e.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
          .select(F.xxhash64("src").alias("node"), F.struct(F.xxhash64("dst").alias("nbr"), "weight").alias("e")))
-    adjacency = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
+    out_edges = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
                  .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts")))
     if alias:
-        adjacency = adjacency.mapInArrow(_with_alias_tables, "node long, nbrs array<long>, wts array<double>, "
+        out_edges = out_edges.mapInArrow(_with_alias_tables, "node long, nbrs array<long>, wts array<double>, "
                                                              "accept array<double>, alias array<long>")
-    return adjacency.repartition(num_partitions, "node")
+    named = nodes.select(F.col("key").alias("node"), F.col("node").alias("name"))
+    return named.join(out_edges, "node", "left").repartition(num_partitions, "node")
 
 
 def _with_alias_tables(batches):
@@ -179,7 +182,7 @@ def non_edges(spark, nodes, edges, count: int, directed: bool, seed: int):
 
 def _step_function(p: float, q: float):
     """mapInArrow function: walkers joined with their adjacency and their previous node's neighbours -> the
-    walkers that moved, one node2vec step on."""
+    walkers one node2vec step on (``cur`` null for those that could not move) and the name of the node left."""
 
     def step(batches):
         import numpy as np
@@ -203,17 +206,16 @@ def _step_function(p: float, q: float):
                                      has_prev=prev.is_valid().to_numpy(zero_copy_only=False),
                                      prev_offsets=prev_offsets, prev_nbrs=prev_nbrs.to_numpy(zero_copy_only=False),
                                      p=p, q=q)
-            keep = pa.array(moved)
             yield pa.RecordBatch.from_arrays(
-                [batch.column("start").filter(keep), batch.column("r").filter(keep), pa.array(nxt[moved]),
-                 batch.column("cur").filter(keep)], names=["start", "r", "cur", "prev"])
+                [batch.column("start"), batch.column("r"), pa.array(nxt, mask=~moved), batch.column("cur"),
+                 batch.column("name")], names=["start", "r", "cur", "prev", "left"])
 
     return step
 
 
 def first_order_step(joined, u):
-    """Walkers joined with their node's adjacency and alias tables -> the walkers that moved, one step on, drawn
-    in Spark itself (DeepWalk's walk, weighted by the edge weights): slot i = floor(degree u), kept when the
+    """Walkers joined with their node's adjacency and alias tables -> the walkers one step on (``cur`` null for
+    those at a node without out-edges) with the name of the node they left (``left``), drawn in Spark itself (DeepWalk's walk, weighted by the edge weights): slot i = floor(degree u), kept when the
     fraction degree u - i < accept[i], else its alias (:func:`w2vspark.walk_step.alias_table`). No neighbour list
     goes to Python: walkers gather on high-degree nodes (a walk visits a node in proportion to its degree), so the
     lists would grow to E[deg^2] / E[deg] entries per walker (measured: 115 on a planted-community graph of mean
@@ -225,7 +227,7 @@ def first_order_step(joined, u):
     fraction = scaled - F.floor(scaled)  # uniform in [0, 1), independent of the slot
     nxt = F.when(F.element_at("accept", slot) > fraction, F.element_at("nbrs", slot)).otherwise(
         F.element_at("alias", slot))
-    return joined.where(F.col("nbrs").isNotNull()).select("start", "r", nxt.alias("cur"), F.col("cur").alias("prev"))
+    return joined.select("start", "r", nxt.alias("cur"), F.col("cur").alias("prev"), F.col("name").alias("left"))
 
 
 WALKERS_PER_PARTITION = 1_000_000  # rows of a step's join per partition (a few tens of bytes each)
@@ -260,13 +262,14 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         holdout = cfg.eval.edges_holdout
         walked_edges, held = hold_out(edges, holdout, w.directed, w.seed) if holdout else (edges, None)
         second_order = w.p != 1.0 or w.q != 1.0
-        adjacency = build_adjacency(walked_edges, w.directed, parts, alias=not second_order).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        cached.append(adjacency)
-        with_edges = adjacency.count()
         if nodes.select("key").distinct().count() != num_nodes:
             raise InputError(f"edge list {w.edges}: two node names share a 64-bit hash; rename one of them")
-        walked = adjacency.agg(F.sum(F.size("nbrs"))).first()[0]
+        adjacency = build_adjacency(walked_edges, nodes, w.directed, parts, alias=not second_order).persist(
+            StorageLevel.MEMORY_AND_DISK)
+        cached.append(adjacency)
+        degrees = adjacency.where(F.col("nbrs").isNotNull()).agg(F.count("*").alias("n"),
+                                                                 F.sum(F.size("nbrs")).alias("walked")).first()
+        with_edges, walked = degrees["n"], degrees["walked"]
         log(f"graph: {num_nodes} nodes ({num_nodes - with_edges} without out-edges), {stats['edges']} edges "
             f"listed, {walked} walked ({'directed' if w.directed else 'both ways'}); dropped {stats['self_loops']} "
             f"self-loops and {stats['zero_weight']} zero-weight edges")
@@ -274,34 +277,39 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         walkers = (nodes.select(F.col("key").alias("start"))
                    .crossJoin(spark.range(w.per_node).select(F.col("id").cast("int").alias("r")))
                    .select("start", "r", F.col("start").alias("cur"), F.lit(None).cast("long").alias("prev")))
-        steps = [walkers.select("start", "r", F.lit(0).alias("step"), F.col("cur").alias("node"))]
+        steps = []  # (start, r, step, name): step s names the node that a walker left at step s + 1
         adj = adjacency.withColumnRenamed("node", "cur")
         prev_adj = adjacency.select(F.col("node").alias("prev"), F.col("nbrs").alias("pnbrs"))
         node2vec_step = _step_function(w.p, w.q)
+        at = 0  # the step that the walkers still going are at
         for s in range(1, w.length):
             spark.sparkContext.setJobDescription(f"w2vspark walks: step {s} of {w.length - 1}")
-            j = walkers.join(adj, "cur", "left")
+            j = walkers.join(adj, "cur")
             u = _uniform(F.lit(w.seed), "start", "r", F.lit(s))
             if second_order:
-                j = j.join(prev_adj, "prev", "left").select("start", "r", "cur", "prev", "nbrs", "wts", "pnbrs",
-                                                             u.alias("u"))
-                walkers = j.mapInArrow(node2vec_step, "start long, r int, cur long, prev long")
+                j = j.join(prev_adj, "prev", "left").select("start", "r", "cur", "prev", "name", "nbrs", "wts",
+                                                             "pnbrs", u.alias("u"))
+                moved = j.mapInArrow(node2vec_step, "start long, r int, cur long, prev long, left string")
             else:
-                walkers = first_order_step(j, u)
-            walkers = walkers.localCheckpoint(eager=True)
+                moved = first_order_step(j, u)
+            moved = moved.localCheckpoint(eager=True)
+            steps.append(moved.select("start", "r", F.lit(s - 1).alias("step"), F.col("left").alias("name")))
+            walkers = moved.where(F.col("cur").isNotNull()).select("start", "r", "cur", "prev")
+            at = s
             active = walkers.count()
-            steps.append(walkers.select("start", "r", F.lit(s).alias("step"), F.col("cur").alias("node")))
             if s == 1 or s == w.length - 1 or s % 10 == 0:
                 log(f"step {s}/{w.length - 1}: {active} of {num_nodes * w.per_node} walks still going")
             if not active:
                 break
+        # the node where each walk that went the whole way ends
+        steps.append(walkers.join(adj, "cur").select("start", "r", F.lit(at).alias("step"), "name"))
 
         spark.sparkContext.setJobDescription("w2vspark walks: assemble and write the walks")
         all_steps = steps[0]
         for more in steps[1:]:
             all_steps = all_steps.union(more)
-        named = all_steps.join(nodes.select(F.col("key").alias("node"), F.col("node").alias("name")), "node")
-        walks = (named.groupBy("start", "r").agg(F.sort_array(F.collect_list(F.struct("step", "name"))).alias("s"))
+        walks = (all_steps.groupBy("start", "r")
+                 .agg(F.sort_array(F.collect_list(F.struct("step", "name"))).alias("s"))
                  .select(F.col("s")["name"].alias("walk")))
         with fs.staged(out_dir, "walks", OUTPUTS) as tmp:
             walks.write.parquet(join(tmp, "walks"))
