@@ -1,6 +1,6 @@
 """How close does each combining rule bring a round of P parallel tasks to a sequential pass over the same data?
 
-Trains ``--warm-rounds`` rounds in-process (the Spark trainer's model, see w2vspark.local) on the corpus of a run
+Trains ``--warm-rounds`` rounds in-process (the Spark trainer's model, see w2vspark.train.local) on the corpus of a run
 folder written by jobs/build_vocab.py, then, from that state, runs the next round twice:
 - as P tasks from the same parameters (the deltas D_p that the rules combine),
 - as one sequential pass over the union of the P slices (the update S that the rules try to match),
@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from w2vspark.aggregate import DeltaAccumulator, rule_updates  # noqa: E402
+from w2vspark.train.combine import DeltaAccumulator, rule_updates  # noqa: E402
 from w2vspark.config import Config, TrainConfig  # noqa: E402
-from w2vspark.local import load_run_corpus, local_runner, pack  # noqa: E402
-from w2vspark.partition import take_slice  # noqa: E402
-from w2vspark.trainer import fit, init_params, learning_rate, round_specs, run_task, task_plan  # noqa: E402
+from w2vspark.train.local import load_run_corpus, local_runner, pack  # noqa: E402
+from w2vspark.train.task import take_slice  # noqa: E402
+from w2vspark.train.loop import fit, init_params, learning_rate, round_specs, run_task, task_plan  # noqa: E402
 from w2vspark.vocab import Vocabulary  # noqa: E402
 
 RULES = ("sum", "average", "scaled_row", "scaled")

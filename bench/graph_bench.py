@@ -87,7 +87,7 @@ def eval_script(models: dict, labels: Path, pairs: Path, result: Path) -> str:
 import json
 from pyspark.sql import SparkSession
 from w2vspark.graph_eval import link_prediction, node_classification, read_labels
-from w2vspark.hadoop import HadoopFS
+from w2vspark.io.hadoop import HadoopFS
 from w2vspark.model import Word2VecModel
 spark = SparkSession.builder.getOrCreate()
 labels = read_labels(spark, HadoopFS(spark), {str(labels)!r}).cache()

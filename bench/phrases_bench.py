@@ -52,7 +52,7 @@ def main(argv=None) -> None:
     prep = work / "prep.py"
     prep.write_text(f"""
 from w2vspark.config import load_config
-from w2vspark.hadoop import HadoopFS
+from w2vspark.io.hadoop import HadoopFS
 from w2vspark.phrases import input_rows
 from w2vspark.session import build_spark
 spark = build_spark("tokenize")

@@ -4,8 +4,8 @@ count, against the 1-partition run of the same seed.
     python bench/stress.py [--shapes dense,walks,zipf,short,long] [--partitions 1,2,3,4,8,16] [--seeds 1,2,3]
                            [--scale 1.0] [--set train.key=value ...] [--out bench/results] [--workers 1]
 
-Each cell trains in-process (w2vspark.local: the same tasks and combining as on Spark, bit for bit) on a corpus
-from w2vspark.synthetic and reports the trained model's loss over the whole corpus (w2vspark.local.model_loss:
+Each cell trains in-process (w2vspark.train.local: the same tasks and combining as on Spark, bit for bit) on a corpus
+from w2vspark.synthetic and reports the trained model's loss over the whole corpus (w2vspark.train.local.model_loss:
 the training's own sampling, no update, the same draws in every cell), the last and the lowest round loss (as
 the tasks measured them while training, at m x the learning rate), the divergence guard's rollbacks, and the
 planted class purity@5 of the input vectors (the fraction of a word's 5 nearest labelled words that share its
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from w2vspark import synthetic  # noqa: E402
 from w2vspark.config import load_config  # noqa: E402
-from w2vspark.local import corpus_from_sentences, model_loss, split_round_robin, train_local  # noqa: E402
-from w2vspark.trainer import TrainingDiverged, init_params  # noqa: E402
+from w2vspark.train.local import corpus_from_sentences, model_loss, split_round_robin, train_local  # noqa: E402
+from w2vspark.train.loop import TrainingDiverged, init_params  # noqa: E402
 
 LOSS_TOLERANCE = 0.05  # final loss within 5% of the 1-partition run's
 MIN_PURITY = 0.95

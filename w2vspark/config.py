@@ -62,7 +62,7 @@ class TrainConfig:
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
-    # in local mode, else executors; see w2vspark.spark_train.sum_site)
+    # in local mode, else executors; see w2vspark.train.spark_rounds.sum_site)
     # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4); other rules 1)
     task_lr_scale: float = 0.0
     max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),
@@ -236,7 +236,8 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     for text in overrides:
         section, name, value = _parse_override(text)
         if section not in section_types:
-            raise ConfigError(f"unknown config section '{section}' in --set {text!r}; known: {', '.join(section_types)}")
+            raise ConfigError(f"unknown config section '{section}' in --set {text!r}; "
+                              f"known: {', '.join(section_types)}")
         hints = _section_types(section_types[section])
         if name not in hints:
             raise ConfigError(f"unknown config key '{section}.{name}' in --set; known: {', '.join(hints)}")

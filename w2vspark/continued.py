@@ -8,7 +8,7 @@ occurs again; new words reaching ``vocab.min_count`` in the new corpus are appen
 counts) plus its count in the new corpus, as gensim's ``build_vocab(update=True)``; a known word that is absent
 from the new corpus is neither trained nor drawn as a negative, and keeps its vectors.
 
-Rows of new words start as word2vec.c starts every row (:func:`w2vspark.trainer.init_params`); output vectors the
+Rows of new words start as word2vec.c starts every row (:func:`w2vspark.train.loop.init_params`); output vectors the
 start does not have are zero, as word2vec.c's.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import InputError, UserError
-from .trainer import init_params
+from .train.loop import init_params
 from .vocab import Vocabulary, rank_counts
 
 
@@ -158,8 +158,8 @@ def _checked(words: list[str], w_in: np.ndarray, count: int, source: str) -> Sta
 
 def read_start_model(spark, path: str) -> StartModel:
     """The model at ``path`` (any Hadoop URI): a model folder (w2vspark or Spark ML) or a word2vec file."""
-    from .hadoop import HadoopFS, join
-    from .spark_io import load_model, load_output_vectors
+    from .io.hadoop import HadoopFS, join
+    from .io.model_files import load_model, load_output_vectors
 
     fs = HadoopFS(spark)
     if not fs.exists(path):

@@ -16,11 +16,11 @@ import time
 
 from .config import Config, ConfigError
 from .errors import InputError
-from .hadoop import HadoopFS, join
-from .partitioning import partition_for_training
-from .storage import OutputExistsError
-from .tables import read_table
+from .io.atomic import OutputExistsError
+from .io.hadoop import HadoopFS, join
+from .io.tables import read_table
 from .text import JAVA_TOKEN_PATTERN
+from .train.partitions import partition_for_training
 from .vocab import Vocabulary, VocabularyError
 
 OUTPUTS = ("vocab", "corpus", "corpus_stats.json")

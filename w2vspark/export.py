@@ -73,9 +73,9 @@ EXPORTS = {
 
 def export_model(spark, cfg, log=print) -> dict[str, str]:
     """Write every export of output.dir/model under output.dir/export/ (each file atomically)."""
-    from .hadoop import HadoopFS, join
-    from .spark_io import load_model
-    from .storage import OutputExistsError
+    from .io.hadoop import HadoopFS, join
+    from .io.model_files import load_model
+    from .io.atomic import OutputExistsError
 
     fs = HadoopFS(spark)
     model = load_model(spark, join(cfg.output.dir, "model"))

@@ -14,9 +14,9 @@ import numpy as np
 
 from .errors import InputError
 from .evaluate import rank
-from .hadoop import HadoopFS, join
+from .io.hadoop import HadoopFS, join
+from .io.tables import read_table, source_format
 from .model import Word2VecModel, unit_rows
-from .tables import read_table, source_format
 
 SPLIT_SEED = 1
 

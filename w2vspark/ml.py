@@ -37,9 +37,9 @@ from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 from . import model as core
 from .config import Config, OutputConfig, TrainConfig, VocabConfig, validate
 from .errors import UserError
-from .hadoop import HadoopFS, join
+from .io.hadoop import HadoopFS, join
+from .io.model_files import load_model, write_vectors
 from .session import use_driver_python
-from .spark_io import load_model, write_vectors
 
 __all__ = ["Word2Vec", "Word2VecModel"]
 
@@ -213,8 +213,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
         from .continued import initial_params, read_start_model, word_outputs
         from .corpus import (SEQUENCE_TYPES, continued_vocab, count_words, encode, require_column, select_vocab,
                              sequence_chunks)
-        from .partitioning import partition_for_training
-        from .training import check_model_size, train_partitioned
+        from .train.partitions import partition_for_training
+        from .train.stage import check_model_size, train_partitioned
 
         cfg = self._to_config()
         column = self.getInputCol()

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .storage import atomic_dir, read_json, write_json
+from .io.atomic import atomic_dir, read_json, write_json
 
 FORMAT_VERSION = 1
 SPARK_ML_CLASS = "org.apache.spark.ml.feature.Word2VecModel"
@@ -135,7 +135,7 @@ class Word2VecModel:
         return spark.createDataFrame(self.arrow_table())
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
-        """Save to a local folder (see :func:`w2vspark.spark_io.save_model` for Hadoop URIs)."""
+        """Save to a local folder (see :func:`w2vspark.io.model_files.save_model` for Hadoop URIs)."""
         import pyarrow.parquet as pq
 
         with atomic_dir(path, overwrite=overwrite) as tmp:

@@ -25,7 +25,7 @@ import numpy as np
 from .config import Config
 from .corpus import check_outputs, read_input, sequence_tokens, text_tokens
 from .errors import InputError
-from .hadoop import HadoopFS, join
+from .io.hadoop import HadoopFS, join
 from .session import sized_shuffles
 
 OUTPUTS = ("phrases", "phrased", "phrases_stats.json")

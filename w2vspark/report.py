@@ -8,11 +8,11 @@ from .config import Config
 from .errors import UserError
 from .evaluate import evaluate_model, format_score, summary_line
 from .graph_eval import link_prediction, node_classification, read_labels
-from .hadoop import HadoopFS, join
+from .io.hadoop import HadoopFS, join
+from .io.model_files import load_model
 from .model import Word2VecModel
 from .plots import labels_plot, loss_plot, loss_rounds, words_plot
-from .spark_io import load_model
-from .traffic import traffic_line
+from .train.traffic import traffic_line
 
 
 def read_metrics(fs: HadoopFS, run_dir: str) -> list[dict]:

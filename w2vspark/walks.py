@@ -20,9 +20,9 @@ import time
 from .config import Config, ConfigError
 from .corpus import check_outputs
 from .errors import InputError
-from .hadoop import HadoopFS, join
+from .io.hadoop import HadoopFS, join
+from .io.tables import read_table, source_format
 from .session import sized_shuffles
-from .tables import read_table, source_format
 
 OUTPUTS = ("walks", "walks_stats.json", "link_pairs")
 NODE_TYPES = ("string", "int", "bigint")
@@ -215,8 +215,9 @@ def _step_function(p: float, q: float):
 
 def first_order_step(joined, u):
     """Walkers joined with their node's adjacency and alias tables -> the walkers one step on (``cur`` null for
-    those at a node without out-edges) with the name of the node they left (``left``), drawn in Spark itself (DeepWalk's walk, weighted by the edge weights): slot i = floor(degree u), kept when the
-    fraction degree u - i < accept[i], else its alias (:func:`w2vspark.walk_step.alias_table`). No neighbour list
+    those at a node without out-edges) with the name of the node they left (``left``), drawn in Spark itself
+    (DeepWalk's walk, weighted by the edge weights): slot i = floor(degree u), kept when the fraction
+    degree u - i < accept[i], else its alias (:func:`w2vspark.walk_step.alias_table`). No neighbour list
     goes to Python: walkers gather on high-degree nodes (a walk visits a node in proportion to its degree), so the
     lists would grow to E[deg^2] / E[deg] entries per walker (measured: 115 on a planted-community graph of mean
     degree 10, 91M entries a step for 800k walkers; the step took 13 s in an Arrow function, 2 s here)."""

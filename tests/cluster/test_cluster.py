@@ -14,8 +14,8 @@ import pytest
 
 from w2vspark.config import load_config
 from w2vspark.model import Word2VecModel
-from w2vspark.partition import native_step
-from w2vspark.training import train_on_spark
+from w2vspark.train.task import native_step
+from w2vspark.train.stage import train_on_spark
 
 ROOT = Path(__file__).parents[2]
 SETTINGS = ["--set", "train.dim=32", "--set", "train.epochs=2", "--set", "train.syncs_per_epoch=2",

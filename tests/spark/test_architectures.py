@@ -6,10 +6,10 @@ import pytest
 
 from w2vspark.corpus import read_vocab
 from w2vspark.errors import UserError
-from w2vspark.local import load_run_corpus, train_local
+from w2vspark.train.local import load_run_corpus, train_local
 from w2vspark.ml import Word2Vec
 from w2vspark.report import evaluate_run
-from w2vspark.training import train_on_spark
+from w2vspark.train.stage import train_on_spark
 
 from ..unit.test_partition import planted_class_accuracy
 from .test_training import planted_run, quiet, run_cfg  # noqa: F401  (the module fixture is shared)

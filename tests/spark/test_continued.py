@@ -11,8 +11,8 @@ from w2vspark.corpus import build_corpus, read_vocab
 from w2vspark.errors import UserError
 from w2vspark.export import word2vec_binary
 from w2vspark.ml import Word2Vec
-from w2vspark.spark_io import load_model
-from w2vspark.training import train_on_spark
+from w2vspark.io.model_files import load_model
+from w2vspark.train.stage import train_on_spark
 
 from ..unit.test_continued import _topic_corpus
 

@@ -12,7 +12,7 @@ import pytest
 from w2vspark.config import ConfigError, load_config
 from w2vspark.corpus import build_corpus, read_vocab
 from w2vspark.errors import InputError
-from w2vspark.storage import OutputExistsError
+from w2vspark.io.atomic import OutputExistsError
 from w2vspark.text import tokenize
 from w2vspark.vocab import VocabularyError
 

@@ -13,7 +13,7 @@ from w2vspark.corpus import build_corpus
 from w2vspark.errors import UserError
 from w2vspark.export import export_model
 from w2vspark.report import evaluate_run
-from w2vspark.training import train_on_spark
+from w2vspark.train.stage import train_on_spark
 
 ROOT = Path(__file__).parents[2]
 quiet = dict(log=lambda *_: None)

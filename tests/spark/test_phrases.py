@@ -8,7 +8,7 @@ from gensim.models.phrases import ENGLISH_CONNECTOR_WORDS, Phrases
 
 from w2vspark.config import load_config
 from w2vspark.phrases import build_phrases
-from w2vspark.storage import OutputExistsError
+from w2vspark.io.atomic import OutputExistsError
 from w2vspark.text import tokenize
 
 KJV = Path(__file__).resolve().parents[2] / "data" / "kjv.txt.gz"

@@ -10,12 +10,12 @@ import pytest
 from w2vspark.config import load_config
 from w2vspark.corpus import build_corpus, read_vocab
 from w2vspark.errors import UserError
-from w2vspark.local import load_run_corpus, train_local
-from w2vspark.partitioning import partition_for_training
-from w2vspark.spark_io import list_checkpoints, load_model
-from w2vspark.spark_train import SparkRoundRunner, check_memory, load_partitioned_corpus
-from w2vspark.trainer import TrainingDiverged, apply_round, init_params, round_specs, run_task, task_plan
-from w2vspark.training import train_on_spark
+from w2vspark.train.local import load_run_corpus, train_local
+from w2vspark.train.partitions import partition_for_training
+from w2vspark.io.model_files import list_checkpoints, load_model
+from w2vspark.train.spark_rounds import SparkRoundRunner, check_memory, load_partitioned_corpus
+from w2vspark.train.loop import TrainingDiverged, apply_round, init_params, round_specs, run_task, task_plan
+from w2vspark.train.stage import train_on_spark
 
 from ..unit.test_partition import _planted_corpus, planted_class_accuracy
 

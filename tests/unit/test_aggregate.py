@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import (Combined, DeltaAccumulator, combine, default_task_lr_scale, frequency_band, row_norms,
-                                 rule_updates, scale_rows, step_limits)
+from w2vspark.train.combine import (Combined, DeltaAccumulator, combine, default_task_lr_scale, frequency_band,
+                                    row_norms, rule_updates, scale_rows, step_limits)
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
 A = (np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32))
@@ -147,8 +147,8 @@ def test_apply_round_caps_each_rows_factor(rule):
     """With tasks at m x the learning rate, max_factor = 1/m: row 0 (two tasks agreeing: the rule's 1/2) keeps
     its factor under a cap of 0.7; row 1 (orthogonal: 1) and row 2 (one task: 1) are cut to 0.7, so they move
     exactly the plain sum of the tasks' steps at the configured rate."""
-    from w2vspark.trainer import apply_round, local_round
-    from w2vspark.partition import PartitionResult
+    from w2vspark.train.loop import apply_round, local_round
+    from w2vspark.train.task import PartitionResult
 
     def result(ids, delta):
         return PartitionResult(ids.astype(np.int32), delta, ids.astype(np.int32), delta, 0.0, 1, 1, 0.0)

@@ -96,7 +96,7 @@ def test_reference_file_lists_every_setting_with_its_default():
     # few epochs on several partitions: at least 16 rounds in the run; one partition has no stale tasks
     (2, 0, 2, 8), (2, 0, 1, 16), (2, 0, 3, 6), (4, 0, 1, 16), (1, 0, 1, 4), (2, 5, 1, 5)])
 def test_sync_rounds_grow_with_partitions_unless_set(partitions, syncs_setting, epochs, expected):
-    from w2vspark.trainer import round_specs
+    from w2vspark.train.loop import round_specs
 
     cfg = load_config(None, [f"train.num_partitions={partitions}", f"train.syncs_per_epoch={syncs_setting}",
                              f"train.epochs={epochs}"])

@@ -9,9 +9,9 @@ from w2vspark.config import load_config
 from w2vspark.continued import StartModel, initial_params, merge_vocab, parse_word2vec
 from w2vspark.errors import InputError, UserError
 from w2vspark.export import word2vec_binary, word2vec_text
-from w2vspark.local import encode, split_round_robin, train_local
+from w2vspark.train.local import encode, split_round_robin, train_local
 from w2vspark.model import Word2VecModel
-from w2vspark.trainer import init_params
+from w2vspark.train.loop import init_params
 from w2vspark.vocab import NoiseSampler, Vocabulary, keep_probabilities
 
 

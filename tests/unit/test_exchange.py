@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from w2vspark.exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
-from w2vspark.partition import PartitionResult
+from w2vspark.train.file_exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
+from w2vspark.train.task import PartitionResult
 
 
 def _result(rng, dim=3):

@@ -3,9 +3,9 @@ rolled back, to where, with which learning rate, what the checkpoints see, and w
 import numpy as np
 import pytest
 
-from w2vspark.aggregate import DeltaAccumulator
+from w2vspark.train.combine import DeltaAccumulator
 from w2vspark.config import load_config
-from w2vspark.trainer import (MAX_ROLLBACKS, GuardState, TaskReport, TrainingDiverged, fit, judge_round,
+from w2vspark.train.loop import (MAX_ROLLBACKS, GuardState, TaskReport, TrainingDiverged, fit, judge_round,
                               round_specs)
 
 V, D = 6, 3

@@ -6,8 +6,8 @@ import pytest
 
 from w2vspark import synthetic
 from w2vspark.config import load_config
-from w2vspark.local import corpus_from_sentences, model_loss, split_round_robin, train_local
-from w2vspark.trainer import init_params
+from w2vspark.train.local import corpus_from_sentences, model_loss, split_round_robin, train_local
+from w2vspark.train.loop import init_params
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from w2vspark.model import Word2VecModel
-from w2vspark.storage import OutputExistsError
+from w2vspark.io.atomic import OutputExistsError
 
 
 def _model():

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from w2vspark.config import load_config
-from w2vspark.local import pack, split_round_robin, train_local
+from w2vspark.train.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
-from w2vspark import partition
-from w2vspark.partition import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
+from w2vspark.train import task
+from w2vspark.train.task import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
                                 native_step,
                                 rechunk, trust_region_factors, take_slice, train_partition)
 from w2vspark.vocab import NoiseSampler, Vocabulary
@@ -164,12 +164,12 @@ def test_scatter_add_accumulates_repeated_rows(native):
     w = np.zeros((4, 3), np.float32)
     ids = np.array([2, 0, 2, 2], np.int32)
     rows = np.array([[1, 2, 3], [4, 5, 6], [0.5, 0.5, 0.5], [10, 20, 30]], np.float32)
-    partition._scatter_add(w, ids, rows, native=native)
+    task._scatter_add(w, ids, rows, native=native)
     assert w.tolist() == [[4, 5, 6], [0, 0, 0], [11.5, 22.5, 33.5], [0, 0, 0]]
     with pytest.raises(IndexError, match="out of range"):
-        partition._scatter_add(w, np.array([4]), np.ones((1, 3), np.float32), native=native)
+        task._scatter_add(w, np.array([4]), np.ones((1, 3), np.float32), native=native)
     with pytest.raises(IndexError, match="out of range"):
-        partition._scatter_add(w, np.array([-1]), np.ones((1, 3), np.float32), native=native)
+        task._scatter_add(w, np.array([-1]), np.ones((1, 3), np.float32), native=native)
     assert w[3].tolist() == [0, 0, 0]  # a rejected call changes nothing
 
 
@@ -180,8 +180,8 @@ def test_native_scatter_add_is_bit_identical_to_numpy():
     rows = rng.normal(size=(5000, 100)).astype(np.float32) * np.float32(1e-2)
     start = rng.normal(size=(900, 100)).astype(np.float32)
     by_numpy, by_native = start.copy(), start.copy()
-    partition._scatter_add(by_numpy, ids, rows, native=False)
-    partition._scatter_add(by_native, ids, rows, native=True)
+    task._scatter_add(by_numpy, ids, rows, native=False)
+    task._scatter_add(by_native, ids, rows, native=True)
     assert np.array_equal(by_numpy, by_native)
     assert not np.array_equal(by_numpy, start)
 
@@ -196,8 +196,8 @@ def test_native_segment_sum_is_bit_identical_to_numpy():
         contexts[g, :k] = rng.zipf(1.3, size=k) % 500  # repeated rows inside a window too
     mask = contexts >= 0
     flat = contexts[mask]
-    by_numpy = partition._segment_sum(w, contexts, mask, flat, n, native=False)
-    by_native = partition._segment_sum(w, contexts, mask, flat, n, native=True)
+    by_numpy = task._segment_sum(w, contexts, mask, flat, n, native=False)
+    by_native = task._segment_sum(w, contexts, mask, flat, n, native=True)
     assert np.array_equal(by_numpy, by_native)
     assert np.allclose(by_numpy, [w[contexts[g, :k]].sum(axis=0) for g, k in enumerate(n)], atol=1e-5)
 
@@ -206,7 +206,7 @@ def test_native_segment_sum_is_bit_identical_to_numpy():
 def test_windows_widest_first_by_hand(native):
     # sentences [10 11 12 13], [20], [30 31]; every window 2 wide (no shrinking): the one-word sentence has none
     ids, offsets = np.array([10, 11, 12, 13, 20, 30, 31], np.int32), np.array([0, 4, 5, 7])
-    targets, contexts, counts = partition.windows_by_width(ids, offsets, 2, np.random.default_rng(0), shrink=False,
+    targets, contexts, counts = task.windows_by_width(ids, offsets, 2, np.random.default_rng(0), shrink=False,
                                                            native=native)
     assert targets.tolist() == [11, 12, 10, 13, 30, 31]  # 3, 3, 2, 2, 1, 1 contexts; position order among equals
     assert contexts.tolist() == [[10, 12, 13, -1], [10, 11, 13, -1], [11, 12, -1, -1], [11, 12, -1, -1],
@@ -223,14 +223,14 @@ def test_native_windows_equal_numpys(window, shrink, paths):
     ids = rng.integers(0, 50, size=int(lengths.sum())).astype(np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     path_lengths = rng.integers(2, 6, size=50) if paths else None  # hierarchical softmax: few distinct lengths
-    by_numpy = partition.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, path_lengths,
+    by_numpy = task.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, path_lengths,
                                           native=False)
-    by_native = partition.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, path_lengths,
+    by_native = task.windows_by_width(ids, offsets, window, np.random.default_rng(1), shrink, path_lengths,
                                            native=True)
     for a, b in zip(by_numpy, by_native):
         assert a.shape == b.shape and np.array_equal(a, b)
     assert len(by_numpy[0]) > 1000
-    empty = partition.windows_by_width(np.zeros(0, np.int32), np.array([0]), window, np.random.default_rng(1),
+    empty = task.windows_by_width(np.zeros(0, np.int32), np.array([0]), window, np.random.default_rng(1),
                                        shrink, native=True)
     assert [len(a) for a in empty] == [0, 0, 0]
 
@@ -296,7 +296,7 @@ def test_training_with_the_compiled_step_matches_numpy(monkeypatch, model, loss)
         from w2vspark.huffman import huffman_tree
         tree = huffman_tree(np.arange(30, 0, -1) * 10)
     native, _ = _train([pack(sents)], loss=loss, model=model, tree=tree)
-    monkeypatch.setattr(partition, "_native", None)
+    monkeypatch.setattr(task, "_native", None)
     plain, _ = _train([pack(sents)], loss=loss, model=model, tree=tree)
     for field in ("in_ids", "out_ids"):
         assert np.array_equal(getattr(native, field), getattr(plain, field)), field
@@ -314,15 +314,15 @@ def _float32_problem(seed, V=12, d=16, G=60, C=6, K=4, scale=1.0):
     w_out = (rng.normal(size=(V, d)) * scale).astype(np.float32)
     contexts = rng.integers(0, V, size=(G, C))
     contexts[::3, C - 2:] = -1  # padded windows
-    out_ids, labels = partition.output_rows(rng.integers(0, V, size=G), rng.integers(0, V, size=(G, K)))
+    out_ids, labels = task.output_rows(rng.integers(0, V, size=G), rng.integers(0, V, size=(G, K)))
     return w_in, w_out, contexts, out_ids, labels
 
 
 def _step(model, *args, **kwargs):
     """skip-gram, or CBOW with the mean ("cbow") or the sum ("cbow_sum") of the context rows"""
     if model == "skipgram":
-        return partition.skipgram_step(*args, **kwargs)
-    return partition.cbow_step(*args[:6], model == "cbow", *args[6:], **kwargs)
+        return task.skipgram_step(*args, **kwargs)
+    return task.cbow_step(*args[:6], model == "cbow", *args[6:], **kwargs)
 
 
 @needs_native
@@ -353,12 +353,12 @@ def test_compiled_step_matches_the_numpy_step(model, damping, lr):
 def test_compiled_hs_step_matches_the_numpy_step_with_padded_paths():
     w_in, w_out, targets, contexts, _, tree = _tree_problem()
     w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
-    out_ids, labels = partition.output_rows(targets, tree=tree)
+    out_ids, labels = task.output_rows(targets, tree=tree)
     assert (out_ids < 0).any() and labels.shape == out_ids.shape
     results = []
     for native in (False, True):
         a, b = w_in.copy(), w_out.copy()
-        loss = partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, True, native=native)
+        loss = task.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, True, native=native)
         results.append((a, b, loss))
     assert np.allclose(results[0][0], results[1][0], rtol=0, atol=1e-6)
     assert np.allclose(results[0][1], results[1][1], rtol=0, atol=1e-6)
@@ -371,13 +371,13 @@ def test_compiled_step_is_not_misled_by_stale_scratch():
     """The row -> slot scratch is left at -1; if it is not (an interrupted call), the result is still the same."""
     w_in, w_out, contexts, out_ids, labels = _float32_problem(8)
     clean_in, clean_out = w_in.copy(), w_out.copy()
-    partition.skipgram_step(clean_in, clean_out, contexts, out_ids, labels, np.float32(0.3), native=True)
-    assert (partition._slots("in", len(w_in)) == -1).all() and (partition._slots("out", len(w_out)) == -1).all()
+    task.skipgram_step(clean_in, clean_out, contexts, out_ids, labels, np.float32(0.3), native=True)
+    assert (task._slots("in", len(w_in)) == -1).all() and (task._slots("out", len(w_out)) == -1).all()
     rng = np.random.default_rng(1)
-    partition._slots("in", len(w_in))[:] = rng.integers(0, 50, size=len(w_in))
-    partition._slots("out", len(w_out))[:] = rng.integers(0, 50, size=len(w_out))
+    task._slots("in", len(w_in))[:] = rng.integers(0, 50, size=len(w_in))
+    task._slots("out", len(w_out))[:] = rng.integers(0, 50, size=len(w_out))
     got_in, got_out = w_in.copy(), w_out.copy()
-    partition.skipgram_step(got_in, got_out, contexts, out_ids, labels, np.float32(0.3), native=True)
+    task.skipgram_step(got_in, got_out, contexts, out_ids, labels, np.float32(0.3), native=True)
     assert np.array_equal(got_in, clean_in) and np.array_equal(got_out, clean_out)
 
 
@@ -388,22 +388,22 @@ def test_compiled_step_rejects_bad_input_and_changes_nothing():
     bad = contexts.copy()
     bad[0, 0] = len(w_in)
     with pytest.raises(IndexError, match="context row 12 out of range"):
-        partition.skipgram_step(w_in, w_out, bad, out_ids, labels, np.float32(0.1), native=True)
+        task.skipgram_step(w_in, w_out, bad, out_ids, labels, np.float32(0.1), native=True)
     bad = out_ids.copy()
     bad[1, 1] = -2
     with pytest.raises(IndexError, match="output row -2 out of range"):
-        partition.skipgram_step(w_in, w_out, contexts, bad, labels, np.float32(0.1), native=True)
+        task.skipgram_step(w_in, w_out, contexts, bad, labels, np.float32(0.1), native=True)
     G, C = contexts.shape
     slots = np.full(len(w_in), -1, np.int32)
     with pytest.raises(ValueError, match="two arrays"):
-        partition._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
+        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
                                           slots, slots, G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 0, True, True)
     with pytest.raises(ValueError, match="shapes or dtypes"):
-        partition._native.minibatch_step(w_in, w_out, contexts.astype(np.int32), out_ids.astype(np.int64), labels,
+        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int32), out_ids.astype(np.int64), labels,
                                           slots, slots.copy(), G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 0, True,
                                           True)
     with pytest.raises(ValueError, match="shapes or dtypes"):  # no model 3
-        partition._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
+        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
                                           slots, slots.copy(), G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 3, True,
                                           True)
     assert np.array_equal(w_in, before[0]) and np.array_equal(w_out, before[1])
@@ -476,9 +476,9 @@ def test_hierarchical_softmax_kernel_is_minibatch_sgd_on_the_reference_loss():
             exp_in[c] -= lr * grad_center
             exp_out -= lr * grad_nodes
     got_in, got_out = w_in.copy(), w_out.copy()
-    out_ids, labels = partition.output_rows(targets, tree=tree)
+    out_ids, labels = task.output_rows(targets, tree=tree)
     assert (out_ids < 0).any()  # paths of different lengths: padding is exercised
-    got_loss = partition.skipgram_step(got_in, got_out, contexts, out_ids, labels, lr, damping=False)
+    got_loss = task.skipgram_step(got_in, got_out, contexts, out_ids, labels, lr, damping=False)
     assert got_loss == pytest.approx(exp_loss, rel=1e-12)
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
     assert np.array_equal(got_out[tree.num_inner:], w_out[tree.num_inner:])  # the spare row stays as it was
@@ -506,9 +506,9 @@ def test_cbow_kernel_is_minibatch_sgd_with_the_word2vec_context_step(loss_name, 
     if loss_name == "naive_softmax":
         got_loss = naive_softmax_step(got_in, got_out, targets, contexts, lr, "cbow", mean)
     else:
-        out_ids, labels = partition.output_rows(targets, negatives if loss_name == "neg_sampling" else None,
+        out_ids, labels = task.output_rows(targets, negatives if loss_name == "neg_sampling" else None,
                                                 tree if loss_name == "hierarchical_softmax" else None)
-        got_loss = partition.cbow_step(got_in, got_out, contexts, out_ids, labels, lr, mean, damping=False)
+        got_loss = task.cbow_step(got_in, got_out, contexts, out_ids, labels, lr, mean, damping=False)
     assert got_loss == pytest.approx(exp_loss, rel=1e-12)
     assert np.allclose(got_in, exp_in, atol=1e-12) and np.allclose(got_out, exp_out, atol=1e-12)
 
@@ -524,14 +524,14 @@ def test_damped_hs_and_cbow_steps_stop_at_the_quadratic_minimum(model):
     w_in, w_out = rng.normal(size=(V, d)).astype(np.float32), rng.normal(size=(V, d)).astype(np.float32)
     targets = rng.integers(0, V, size=G)
     contexts = np.stack([np.zeros(G, int), rng.integers(0, V, size=G)], axis=1)  # word 0 in every window
-    out_ids, labels = partition.output_rows(targets, tree=tree)
+    out_ids, labels = task.output_rows(targets, tree=tree)
     norms = {}
     for damping in (False, True):
         a, b = w_in.copy(), w_out.copy()
         if model == "cbow":
-            partition.cbow_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, False, damping)
+            task.cbow_step(a, b, contexts, out_ids, labels, np.float32(2.0), True, False, damping)
         else:
-            partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), False, damping)
+            task.skipgram_step(a, b, contexts, out_ids, labels, np.float32(2.0), False, damping)
         norms[damping] = np.linalg.norm(a[0]) / np.linalg.norm(w_in[0]), np.linalg.norm(b[0]) / np.linalg.norm(w_out[0])
     assert max(norms[False]) > 20  # the overshoot the damping exists for
     assert max(norms[True]) < 5
@@ -585,14 +585,14 @@ def test_damped_step_never_raises_a_rows_own_loss(loss):
     contexts = rng.integers(0, V, size=(G, C))
     contexts[::5, 2:] = -1
     if loss == "neg_sampling":
-        out_ids, labels = partition.output_rows(targets, rng.integers(0, V, size=(G, K)))
+        out_ids, labels = task.output_rows(targets, rng.integers(0, V, size=(G, K)))
     else:
-        out_ids, labels = partition.output_rows(targets, tree=huffman_tree(rng.integers(1, 100, size=V)))
+        out_ids, labels = task.output_rows(targets, tree=huffman_tree(rng.integers(1, 100, size=V)))
     before_in, before_out = _row_losses(w_in, w_out, contexts, out_ids, labels)
     raised = {}
     for damping in (False, True):
         a, b = w_in.copy(), w_out.copy()
-        partition.skipgram_step(a, b, contexts, out_ids, labels, np.float32(0.5), False, damping)
+        task.skipgram_step(a, b, contexts, out_ids, labels, np.float32(0.5), False, damping)
         after_in = _row_losses(a, w_out, contexts, out_ids, labels)[0]  # w_in's steps, w_out held
         after_out = _row_losses(w_in, b, contexts, out_ids, labels)[1]  # w_out's steps, w_in held
         raised[damping] = int((after_in > before_in * (1 + 1e-5) + 1e-5).sum()
@@ -609,12 +609,12 @@ def test_damping_stops_the_step_of_a_row_scored_high_against_its_negatives():
     w_in = np.array([[5.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     w_out = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.1]])
     targets, contexts = np.ones(100, np.int64), np.zeros((100, 1), np.int64)
-    out_ids, labels = partition.output_rows(targets, np.full((100, 1), 2))
+    out_ids, labels = task.output_rows(targets, np.full((100, 1), 2))
     lr = 0.5
     row_loss = lambda v: 100 * (np.logaddexp(0, -v @ w_out[1]) + np.logaddexp(0, v @ w_out[2]))  # noqa: E731
     plain, damped = w_in.copy(), w_in.copy()
-    partition.skipgram_step(plain, w_out.copy(), contexts, out_ids, labels, lr, False, damping=False)
-    partition.skipgram_step(damped, w_out.copy(), contexts, out_ids, labels, lr, False, damping=True)
+    task.skipgram_step(plain, w_out.copy(), contexts, out_ids, labels, lr, False, damping=False)
+    task.skipgram_step(damped, w_out.copy(), contexts, out_ids, labels, lr, False, damping=True)
     # the plain step: 100 x 0.5 x (0.0067 (1, 0) - 0.993 (1, 0.1)) = (-49.3, -5.0), far past the minimum
     assert plain[0] == pytest.approx([5 - 49.33, -4.97], abs=0.01)
     assert row_loss(plain[0]) > 5 * row_loss(w_in[0])

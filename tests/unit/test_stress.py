@@ -6,7 +6,7 @@ The in-process trainer is what every Spark task runs, combined the same way (bit
 tests/spark/test_training.py), so these cells stand for Spark runs with the same settings.
 
 Tolerances, from the measured cells: the loss is the trained model's loss over the whole corpus
-(w2vspark.local.model_loss, the same draws in every cell). A divergence puts it at 10^2 .. 10^30 or NaN (the
+(w2vspark.train.local.model_loss, the same draws in every cell). A divergence puts it at 10^2 .. 10^30 or NaN (the
 dense corpus at 4 partitions before damping; long sentences at 8 partitions when the damping sized steps by the
 curvature at the scores, s (1 - s), and no step limit was set); the partition count also changes how far
 training gets, and at this size the model loss ends up to 11.3% above 1 partition's (long sentences at 16

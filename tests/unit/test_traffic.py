@@ -1,5 +1,5 @@
 """Per-epoch traffic totals from metrics records, and how they are written."""
-from w2vspark.traffic import broadcast_size, epoch_totals, format_bytes, traffic_line
+from w2vspark.train.traffic import broadcast_size, epoch_totals, format_bytes, traffic_line
 
 
 def _round(epoch, broadcast, shuffle, driver):
@@ -52,7 +52,7 @@ class _Spark:
 
 
 def test_deltas_go_by_files_in_local_mode_and_by_spark_elsewhere():
-    from w2vspark.spark_train import sum_site
+    from w2vspark.train.spark_rounds import sum_site
 
     for master in ("local[2]", "local[*]", "local-cluster[2,1,1024]"):  # one machine: files
         assert sum_site(_Spark(master=master), "auto") == "files"

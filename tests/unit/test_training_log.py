@@ -1,4 +1,4 @@
-from w2vspark.training import mixed_kernels
+from w2vspark.train.stage import mixed_kernels
 
 
 def test_mixed_kernels_warns_only_when_tasks_ran_both_kernels():

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .partition import PartitionResult
+from .task import PartitionResult
 
 
 def _write_atomic(path: str, write) -> int:

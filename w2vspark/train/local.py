@@ -13,12 +13,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import Config
-from .model import Word2VecModel
-from .text import chunk, tokenize
-from .partition import train_partition
-from .trainer import TaskPlan, fit, init_params, local_round, round_specs, run_task, task_plan
-from .vocab import Vocabulary
+from ..config import Config
+from ..model import Word2VecModel
+from ..text import chunk, tokenize
+from ..vocab import Vocabulary
+from .loop import TaskPlan, fit, init_params, local_round, round_specs, run_task, task_plan
+from .task import train_partition
 
 
 def read_text_lines(path: str | Path) -> Iterator[str]:
@@ -132,7 +132,7 @@ def run_local(cfg: Config, log: Callable[[str], None] = print) -> Word2VecModel:
     """Read input.path, train in-process, save output.dir/model and print nearest neighbours."""
     import time
 
-    from .trainer import format_progress, format_rollback
+    from .loop import format_progress, format_rollback
 
     t0 = time.perf_counter()
     vocab, sentences = corpus_from_text(cfg.input.path, cfg)

@@ -6,20 +6,20 @@ import sys
 import time
 from typing import Callable
 
-from .config import Config
-from .continued import word_outputs
-from .corpus import read_vocab
-from .errors import UserError
-from .hadoop import HadoopFS, join
-from .model import Word2VecModel
-from .spark_io import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
-from .exchange import exchange_root
-from .spark_train import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
+from ..config import Config
+from ..continued import word_outputs
+from ..corpus import read_vocab
+from ..errors import UserError
+from ..io.atomic import OutputExistsError
+from ..io.hadoop import HadoopFS, join
+from ..io.model_files import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
+from ..model import Word2VecModel
+from ..report import health_warnings
+from .file_exchange import exchange_root
+from .loop import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
+from .spark_rounds import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
                           start_python_workers, sum_site)
-from .storage import OutputExistsError
 from .traffic import traffic_line
-from .report import health_warnings
-from .trainer import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
@@ -98,7 +98,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
 
 def mixed_kernels(workers) -> str | None:
     """A warning when some tasks ran the compiled kernel and others the numpy one (``kernel=`` of
-    :func:`w2vspark.spark_train.worker_identity`), else None: their skip-gram and CBOW results agree to float32
+    :func:`w2vspark.train.spark_rounds.worker_identity`), else None: their skip-gram and CBOW results agree to float32
     rounding only, so a task retried on the other kind of executor can change the model's last bits."""
     kinds = {w.rsplit("kernel=", 1)[-1] for w in workers if "kernel=" in w}
     if len(kinds) < 2:
@@ -110,7 +110,7 @@ def mixed_kernels(workers) -> str | None:
 
 def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):
     """(w_in, w_out) to start from: word2vec.c's random start, or the rows of ``train.init_model``."""
-    from .continued import initial_params, read_start_model
+    from ..continued import initial_params, read_start_model
 
     t = cfg.train
     if not t.init_model:

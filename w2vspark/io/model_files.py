@@ -13,11 +13,11 @@ import uuid
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
+from ..model import Word2VecModel
+from ..train.spark_rounds import BLOCK_ROWS
+from .atomic import OutputExistsError
 from .hadoop import HadoopFS, join
-from .model import Word2VecModel
-from .spark_train import BLOCK_ROWS
-from .storage import OutputExistsError
 
 CHECKPOINT_FORMAT = 1
 _EPOCH_DIR = re.compile(r"epoch=(\d+)$")

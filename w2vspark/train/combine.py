@@ -72,7 +72,7 @@ def rule_factors(blocks: Sequence[Combined], rule: str, max_factor: float = 1.0)
 
     ``scaled`` pools the agreement over all blocks (in order of row ids, so the result does not depend on how
     the rows were cut into blocks). The trainer caps the factors at 1 / m when the tasks trained at m x the
-    learning rate (see :func:`w2vspark.trainer.apply_round`)."""
+    learning rate (see :func:`w2vspark.train.loop.apply_round`)."""
     factors = _uncapped_factors(blocks, rule)
     if max_factor >= 1.0:
         return factors
@@ -197,7 +197,7 @@ def default_task_lr_scale(rule: str, num_partitions: int) -> float:
 
     ``scaled`` and ``scaled_row`` average rows that all partitions move the same way (factor about 1/n), which
     slows those rows down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
-    (:func:`w2vspark.trainer.apply_round`), so the rows that one task alone moved keep the configured rate
+    (:func:`w2vspark.train.loop.apply_round`), so the rows that one task alone moved keep the configured rate
     whatever m is. With m = P an averaged row moves as far as one task's step at the configured rate.
 
     Measured (docs/benchmarks.md): on uniform-frequency IDs (the stress matrix's random walks, 5 epochs),

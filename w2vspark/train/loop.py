@@ -17,13 +17,13 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .aggregate import (Combined, DeltaAccumulator, default_task_lr_scale, row_norms, rule_factors, scale_rows,
+from ..config import Config, TrainConfig
+from ..errors import UserError
+from ..huffman import HuffmanTree, huffman_tree
+from ..vocab import NoiseSampler, Vocabulary, keep_probabilities
+from .combine import (Combined, DeltaAccumulator, default_task_lr_scale, row_norms, rule_factors, scale_rows,
                         step_limits)
-from .config import Config, TrainConfig
-from .errors import UserError
-from .huffman import HuffmanTree, huffman_tree
-from .partition import KernelParams, PartitionResult, take_slice, task_rng, train_partition
-from .vocab import NoiseSampler, Vocabulary, keep_probabilities
+from .task import KernelParams, PartitionResult, take_slice, task_rng, train_partition
 
 
 class TrainingDiverged(UserError, RuntimeError):
@@ -355,7 +355,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             "eta": elapsed / rounds_run * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
             "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
             "shortened_rows": stats.shortened_rows, "lr_scale": guard.lr_scale,
-            **(getattr(run_round, "traffic", None) or {}),  # a Spark runner's bytes moved (w2vspark.traffic)
+            **(getattr(run_round, "traffic", None) or {}),  # a Spark runner's bytes moved (w2vspark.train.traffic)
         }
         if on_round is not None:
             on_round(record)

@@ -1,17 +1,17 @@
 """Training on Spark: the round runner (broadcast -> mapInArrow -> combine on the executors -> driver).
 
 Each sync round the driver broadcasts (w_in, w_out) as float32 arrays; every task trains its partition's
-slice with :func:`w2vspark.trainer.run_task` and yields its touched rows cut into blocks of BLOCK_ROWS
+slice with :func:`w2vspark.train.loop.run_task` and yields its touched rows cut into blocks of BLOCK_ROWS
 consecutive row numbers, each block one Arrow row (row ids and float32 deltas as binary, never one cell per
 word). A shuffle on (matrix, block) brings every partition's piece of a block to one executor task, which sums
-them in partition order (:class:`w2vspark.aggregate.DeltaAccumulator`) and returns what the combining rules
+them in partition order (:class:`w2vspark.train.combine.DeltaAccumulator`) and returns what the combining rules
 need: U = sum of the deltas, sum of their squared norms, and how many partitions touched each row. The driver
 receives about one model size per round whatever the number of partitions, and applies the rule.
 
 In local mode the shuffle only moves bytes between processes of one machine, and its disk round trip and second
 Python stage cost more than the sum itself: there (``train.sum_on``, :func:`sum_site`) the driver writes the
 parameters to files that the tasks map, the tasks write their deltas to files and the driver sums them in the
-same partition order (:mod:`w2vspark.exchange`), so the model is the same bit for bit.
+same partition order (:mod:`w2vspark.train.file_exchange`), so the model is the same bit for bit.
 """
 from __future__ import annotations
 
@@ -24,20 +24,20 @@ from typing import Iterator
 import numpy as np
 import pyarrow.compute as pc
 
-from .errors import InputError, UserError
-from .exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
-from .hadoop import HadoopFS, join
-from .aggregate import Combined, DeltaAccumulator
-from .partition import PartitionResult, native_step
-from .partitioning import partition_for_training
+from ..errors import InputError, UserError
+from ..io.hadoop import HadoopFS, join
+from .combine import Combined, DeltaAccumulator
+from .file_exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
+from .loop import RoundSpec, TaskPlan, TaskReport, local_round, run_task
+from .partitions import partition_for_training
+from .task import PartitionResult, native_step
 from .traffic import RoundJobs, broadcast_size
-from .trainer import RoundSpec, TaskPlan, TaskReport, local_round, run_task
 
 BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
 # One schema for the tasks' output and for the combined blocks. kind "in"/"out": a block of rows of w_in/w_out
 # (the tasks fill part, ids and total = their deltas; the combine step fills ids, total, square_sum, count);
 # kind "stats": one task's report (block = part), with ``path`` = its delta file when the deltas go by files
-# (:mod:`w2vspark.exchange`).
+# (:mod:`w2vspark.train.file_exchange`).
 RESULT_SCHEMA = ("kind string, block int, part int, ids binary, total binary, square_sum binary, count binary, "
                  "loss double, pairs long, words long, seconds double, worker string, attempt int, path string")
 RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
@@ -143,7 +143,7 @@ def worker_identity() -> str:
     A standalone executor runs its Python workers in .../app-ID/EXECUTOR_ID; in local mode there is no such
     folder ("driver"). ``code=shipped`` means the --py-files zip, ``code=installed`` a local installation;
     ``kernel=native`` the compiled minibatch step and scatter-add, ``kernel=numpy`` the numpy path (the same
-    math; skip-gram's and CBOW's results equal up to float32 rounding, see :func:`w2vspark.partition.skipgram_step`).
+    math; skip-gram's and CBOW's results equal up to float32 rounding, see :func:`w2vspark.train.task.skipgram_step`).
     """
     import os
     import socket
@@ -161,7 +161,7 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
               params_files: tuple[str, str] | None = None):
     """The mapInArrow function of one round. The parameters come from ``params_bc``, or with ``params_files``
     (local mode) from the round's .npy files; then the deltas go back by a file of the task's own too, and the
-    task returns its report only (:mod:`w2vspark.exchange`)."""
+    task returns its report only (:mod:`w2vspark.train.file_exchange`)."""
 
     def task(batches):
         from pyspark import TaskContext
@@ -224,8 +224,8 @@ def start_python_workers(spark):
 def sum_site(spark, setting: str) -> str:
     """Where a round's deltas are summed, and how they get there: "executors" (the combine step of a shuffle),
     "driver" (every task's blocks collected) or "files" (the driver sums; parameters and deltas go through files,
-    :mod:`w2vspark.exchange`). ``setting`` "executors" is kept as it is; "driver" is "files" when the master is
-    local, else "driver"; "auto" is "files" when the master is local (one machine: the shuffle's disk round trip
+    :mod:`w2vspark.train.file_exchange`). ``setting`` "executors" is kept as it is; "driver" is "files" when the
+    master is local, else "driver"; "auto" is "files" when the master is local (one machine: the shuffle's disk round trip
     and second Python stage cost more than the driver summing, measured at 2 partitions, 95k x 100 model: 0.7 s
     less per round, and files another 0.5 s less than broadcast and Arrow results), "executors" otherwise (on a
     cluster the driver's network link would carry partitions x the bytes). "driver" away from local mode needs
@@ -263,7 +263,7 @@ def _summed_on_driver(table, num_rows: int, dim: int) -> Iterator[TaskReport | C
 
 def _summed_from_files(table, exchange: FileExchange, w_in: np.ndarray, w_out: np.ndarray
                        ) -> Iterator[TaskReport | Combined]:
-    """As :func:`w2vspark.trainer.local_round`, for tasks whose deltas came by files (each read, added, then
+    """As :func:`w2vspark.train.loop.local_round`, for tasks whose deltas came by files (each read, added, then
     removed): the same additions in the same partition order."""
     reports = {r.part: r for r in _task_reports(table)}
     paths = dict(zip(table.column("part").to_pylist(), table.column("path").to_pylist()))
@@ -294,11 +294,11 @@ def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
 
 
 class SparkRoundRunner:
-    """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.trainer.fit`.
+    """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.train.loop.fit`.
 
-    ``corpus_df`` comes from :func:`w2vspark.partitioning.partition_for_training` (with its ``row`` column).
+    ``corpus_df`` comes from :func:`w2vspark.train.partitions.partition_for_training` (with its ``row`` column).
     ``sum_on``: "executors" (the combine step), "driver" (the tasks' blocks collected), or "files" (local mode
-    only: parameters and deltas through the files of a :class:`w2vspark.exchange.FileExchange` in
+    only: parameters and deltas through the files of a :class:`w2vspark.train.file_exchange.FileExchange` in
     ``exchange_dir``, the driver sums)."""
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None,

@@ -1,7 +1,7 @@
 """Reading a user's table (Parquet, CSV with a header, or any Spark source) with errors that name the file."""
 from __future__ import annotations
 
-from .errors import InputError
+from ..errors import InputError
 from .hadoop import HadoopFS
 
 

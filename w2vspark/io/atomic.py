@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .errors import UserError
+from ..errors import UserError
 
 
 class OutputExistsError(UserError, FileExistsError):

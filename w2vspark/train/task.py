@@ -29,10 +29,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .huffman import HuffmanTree
-from .losses import log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient_batch, sigmoid
-from .sampling import context_reach, pair_counts, subsample, window_groups, window_sizes
-from .vocab import NoiseSampler
+from ..huffman import HuffmanTree
+from ..losses import log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient_batch, sigmoid
+from ..sampling import context_reach, pair_counts, subsample, window_groups, window_sizes
+from ..vocab import NoiseSampler
 
 CHUNK_WORDS = 32768  # raw tokens per internal chunk; results do not depend on how the input was batched
 LOSS_EVERY = 8  # the reported loss is measured on every 8th minibatch (its cost is ~9% of a minibatch)
