@@ -193,13 +193,12 @@ def continued_vocab(spark, counts, cfg: Config, start=None):
     """The vocabulary of ``train.init_model`` merged with this corpus's counts (see :mod:`w2vspark.continued`)
     -> (vocabulary, statistics for corpus_stats.json). Only the counts of known words and of words reaching
     min_count come to the driver."""
+    import pyarrow as pa
     from pyspark.sql import functions as F
 
     from .continued import merge_vocab, read_start_model
 
     start = start or read_start_model(spark, cfg.train.init_model)
-    import pyarrow as pa
-
     known = spark.createDataFrame(pa.table({"word": pa.array(start.words, pa.string())}))
     wanted = counts.where(F.col("count") >= cfg.vocab.min_count).unionByName(counts.join(known, "word", "left_semi"))
     table = wanted.distinct().toArrow()
@@ -359,12 +358,12 @@ def vocab_table(vocab: Vocabulary):
 
 def read_vocab(spark, run_dir: str) -> Vocabulary:
     """The vocabulary written by :func:`build_corpus` (collected to the driver, in id order)."""
-    path = join(run_dir, "vocab")
-    if not HadoopFS(spark).exists(path):
-        raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
     import numpy as np
     import pyarrow.compute as pc
 
+    path = join(run_dir, "vocab")
+    if not HadoopFS(spark).exists(path):
+        raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
     table = spark.read.parquet(path).toArrow()
     table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
     if not np.array_equal(table.column("id").to_numpy(), np.arange(table.num_rows)):
