@@ -1,4 +1,4 @@
-/* w2vspark_native: optional compiled helpers for the training kernel (w2vspark/partition.py).
+/* w2vspark_native: optional compiled helpers for the training kernel (w2vspark/train/task.py).
  *
  * scatter_add(w, ids, rows, dim): w[ids[i], :] += rows[i, :] for i = 0..n-1, in that order, float32.
  * The additions happen in exactly the order of numpy's np.add.at over the flattened element indices, so
@@ -6,10 +6,10 @@
  * segment_sum(out, w, ids, counts, dim): out[g, :] = 0 + w[ids[k], :] + w[ids[k + 1], :] + ... over the counts[g]
  * ids of segment g (segments consecutive in ids), added one row after another as the numpy fallback does.
  * minibatch_step(...): one skip-gram or CBOW minibatch (negative sampling or hierarchical softmax) with the
- * damping of repeated rows, the math of w2vspark.partition.skipgram_step and cbow_step; see the comment above
+ * damping of repeated rows, the math of w2vspark.train.task.skipgram_step and cbow_step; see the comment above
  * the function.
  * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
- * followed by w2vspark.partition.by_width with the same result; see the comment above the function.
+ * followed by w2vspark.train.task.by_width with the same result; see the comment above the function.
  * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -134,6 +134,11 @@ done:
     return result;
 }
 
+/* eight floats in a vector register (any alignment); its additions and products are element by element, so
+ * they round as the scalar ones do */
+typedef float float8 __attribute__((vector_size(32), aligned(4)));
+typedef float float4 __attribute__((vector_size(16), aligned(4)));
+
 /* a . b over dim floats, in eight interleaved partial sums added at the end (a fixed order: the same result
  * whatever the vector width the compiler chose) */
 static inline float dot(const float *restrict a, const float *restrict b, Py_ssize_t dim)
@@ -148,11 +153,97 @@ static inline float dot(const float *restrict a, const float *restrict b, Py_ssi
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+/* out[i] = dot(a, b[i], dim) for i = 0..n-1, bit for bit, four at a time: dot's eight partial sums of each are a
+ * vector register, and four independent ones keep the adder busy where one waits on its own last addition */
+static inline __attribute__((always_inline)) void dots(const float *restrict a, const float *const *b, Py_ssize_t n, float *restrict out,
+                        Py_ssize_t dim)
+{
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float8 p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};
+        const float *b0 = b[i], *b1 = b[i + 1], *b2 = b[i + 2], *b3 = b[i + 3];
+        Py_ssize_t j = 0;
+        for (; j + 8 <= dim; j += 8) {
+            const float8 x = *(const float8 *)(a + j);
+            p0 += x * *(const float8 *)(b0 + j);
+            p1 += x * *(const float8 *)(b1 + j);
+            p2 += x * *(const float8 *)(b2 + j);
+            p3 += x * *(const float8 *)(b3 + j);
+        }
+        float part[4][8];
+        memcpy(part[0], &p0, sizeof(p0));
+        memcpy(part[1], &p1, sizeof(p1));
+        memcpy(part[2], &p2, sizeof(p2));
+        memcpy(part[3], &p3, sizeof(p3));
+        for (int q = 0; q < 4; q++) {
+            const float *bq = b[i + q];
+            for (Py_ssize_t jj = j, t = 0; jj < dim; jj++, t++)
+                part[q][t] += a[jj] * bq[jj];
+            out[i + q] = ((part[q][0] + part[q][1]) + (part[q][2] + part[q][3]))
+                         + ((part[q][4] + part[q][5]) + (part[q][6] + part[q][7]));
+        }
+    }
+    for (; i < n; i++)
+        out[i] = dot(a, b[i], dim);
+}
+
 /* dst[j] += scale * src[j] */
 static inline void axpy(float *restrict dst, float scale, const float *restrict src, Py_ssize_t dim)
 {
     for (Py_ssize_t j = 0; j < dim; j++)
         dst[j] += scale * src[j];
+}
+
+/* dst[j] += scale[0] src[0][j], then += scale[1] src[1][j], ...: n axpy calls in that order (so the same float32
+ * result), with dst held in registers 32 floats at a time across the n rows instead of loaded and stored n
+ * times */
+static inline __attribute__((always_inline)) void add_scaled_rows(float *restrict dst, const float *const *src,
+                                                                   const float *scale, Py_ssize_t n, Py_ssize_t dim)
+{
+    Py_ssize_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+        float8 a0 = *(float8 *)(dst + j), a1 = *(float8 *)(dst + j + 8), a2 = *(float8 *)(dst + j + 16),
+               a3 = *(float8 *)(dst + j + 24);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float *x = src[i] + j;
+            const float8 s = {scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i]};
+            a0 += s * *(const float8 *)x;
+            a1 += s * *(const float8 *)(x + 8);
+            a2 += s * *(const float8 *)(x + 16);
+            a3 += s * *(const float8 *)(x + 24);
+        }
+        *(float8 *)(dst + j) = a0;
+        *(float8 *)(dst + j + 8) = a1;
+        *(float8 *)(dst + j + 16) = a2;
+        *(float8 *)(dst + j + 24) = a3;
+    }
+    for (; j + 8 <= dim; j += 8) {
+        float8 a = *(float8 *)(dst + j);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float8 s = {scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i]};
+            a += s * *(const float8 *)(src[i] + j);
+        }
+        *(float8 *)(dst + j) = a;
+    }
+    for (; j + 4 <= dim; j += 4) {
+        float4 a = *(float4 *)(dst + j);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const float4 s = {scale[i], scale[i], scale[i], scale[i]};
+            a += s * *(const float4 *)(src[i] + j);
+        }
+        *(float4 *)(dst + j) = a;
+    }
+    if (j < dim) {  /* the last dim mod 4 floats, side by side */
+        float a[4];
+        const Py_ssize_t rest = dim - j;
+        for (Py_ssize_t t = 0; t < rest; t++)
+            a[t] = dst[j + t];
+        for (Py_ssize_t i = 0; i < n; i++)
+            for (Py_ssize_t t = 0; t < rest; t++)
+                a[t] += scale[i] * src[i][j + t];
+        for (Py_ssize_t t = 0; t < rest; t++)
+            dst[j + t] = a[t];
+    }
 }
 
 /* s(z) = 1 / (1 + exp(-z)) without exp of a positive number */
@@ -214,17 +305,19 @@ struct step_job {
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
     Py_ssize_t *window_slots;  /* (C + L,) skip-gram: the current window's rows' slots, -1 for padding */
-    float *work;      /* (C L + C + L + dim,) skip-gram: the current window's steps and squared lengths; CBOW:
-                       * its step of h */
+    Py_ssize_t *valid;         /* (C + L,) the current window's non-padding contexts (skip-gram), then outputs */
+    const float **vecs;        /* (C + L,) their parameter rows, in the same order */
+    float *work;      /* (C L + C + L + max(C, L)) skip-gram: the current window's steps, squared lengths and one
+                       * row's or column's steps; CBOW (dim + L,): its step of h and its products' steps */
     Py_ssize_t n_in, n_out;
     double loss;
 };
 
-/* one product a . b of label `label`: -> its step lr (label - s(z)); adds its loss -log s(+-z) when the loss is
- * asked for, and stores its curvature bound c(z) in *bound with damping */
-static inline float product_step(struct step_job *j, float label, const float *a, const float *b, float *bound)
+/* one product z = a . b of label `label`: -> its step lr (label - s(z)); adds its loss -log s(+-z) when the loss
+ * is asked for, and stores its curvature bound c(z) in *bound with damping */
+static inline float product_step(struct step_job *j, float label, float z, float *bound)
 {
-    const float z = dot(a, b, j->dim), s = sigmoid_f(z);
+    const float s = sigmoid_f(z);
     if (j->with_loss)
         j->loss -= log_sigmoid_d(label >= 0.5f ? (double)z : -(double)z);
     if (j->damping)
@@ -281,18 +374,37 @@ static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
     }
 }
 
+/* the non-padding entries of ids (n,) (row indices of matrix, -1 = padding): their positions in pos and their
+ * rows in vecs -> their number */
+static inline Py_ssize_t valid_rows(const int64_t *ids, Py_ssize_t n, const float *matrix, Py_ssize_t dim,
+                                    Py_ssize_t *pos, const float **vecs)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (ids[i] >= 0) {
+            pos[count] = i;
+            vecs[count++] = matrix + ids[i] * dim;
+        }
+    return count;
+}
+
 /* skip-gram, pass 1: every (context, output) product's gradient at the minibatch's starting parameters, summed
- * per row, with each row's trace curvature sum c(z) |x|^2 */
+ * per row, with each row's trace curvature sum c(z) |x|^2. Each context row's steps over the window's outputs,
+ * and each output row's over its contexts, are added to the row's summed step in one pass over it
+ * (add_scaled_rows), in the order of the products */
 static inline __attribute__((always_inline)) void skipgram_gradients(struct step_job *j)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
-    float *pair_step = j->work, *sq = j->work + C * L;
+    float *pair_step = j->work, *sq = j->work + C * L, *steps = j->work + C * L + C + L;
     Py_ssize_t *slot = j->window_slots;  /* (C + L,) this window's rows' slots */
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
         float *pair_curv = j->curv + g * C * L;
         prefetch_window(j, g + 1);
+        Py_ssize_t *vc = j->valid, *vk = j->valid + C;  /* the valid contexts and outputs */
+        const float **xc = j->vecs, **xk = j->vecs + C;  /* their rows */
+        const Py_ssize_t nc = valid_rows(cg, C, j->win, dim, vc, xc), nk = valid_rows(og, L, j->wout, dim, vk, xk);
         for (Py_ssize_t c = 0; c < C; c++)
             slot[c] = cg[c] < 0 ? -1 : in_slot(j, cg[c]);
         for (Py_ssize_t k = 0; k < L; k++)
@@ -300,36 +412,30 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
         if (j->damping)
             for (Py_ssize_t i = 0; i < C + L; i++)
                 sq[i] = slot[i] < 0 ? 0.0f : slot_norm2(j, slot[i]);
-        for (Py_ssize_t c = 0; c < C; c++) {
-            if (cg[c] < 0)
-                continue;
-            const float *v = j->win + cg[c] * dim;
-            const Py_ssize_t r = slot[c];
+        for (Py_ssize_t a = 0; a < nc; a++) {
+            const Py_ssize_t c = vc[a], r = slot[c];
             double trace = 0.0;
-            for (Py_ssize_t k = 0; k < L; k++) {
-                if (og[k] < 0)
-                    continue;
-                const float *u = j->wout + og[k] * dim;
-                const float step = product_step(j, lab[k], v, u, pair_curv + c * L + k);
-                axpy(j->step_sum + r * dim, step, u, dim);
-                pair_step[c * L + k] = step;
+            dots(xc[a], xk, nk, steps, dim);  /* z, then the steps in their place */
+            for (Py_ssize_t b = 0; b < nk; b++) {
+                const Py_ssize_t k = vk[b];
+                const float step = product_step(j, lab[k], steps[b], pair_curv + c * L + k);
+                pair_step[c * L + k] = steps[b] = step;
                 if (j->damping)
                     trace += (double)(pair_curv[c * L + k] * sq[C + k]);
             }
+            add_scaled_rows(j->step_sum + r * dim, xk, steps, nk, dim);
             j->h[r] += trace;
         }
-        for (Py_ssize_t k = 0; k < L; k++) {
-            if (og[k] < 0)
-                continue;
-            const Py_ssize_t r = slot[C + k];
+        for (Py_ssize_t b = 0; b < nk; b++) {
+            const Py_ssize_t k = vk[b], r = slot[C + k];
             double trace = 0.0;
-            for (Py_ssize_t c = 0; c < C; c++) {
-                if (cg[c] < 0)
-                    continue;
-                axpy(j->step_sum + r * dim, pair_step[c * L + k], j->win + cg[c] * dim, dim);
+            for (Py_ssize_t a = 0; a < nc; a++) {
+                const Py_ssize_t c = vc[a];
+                steps[a] = pair_step[c * L + k];
                 if (j->damping)
                     trace += (double)(pair_curv[c * L + k] * sq[c]);
             }
+            add_scaled_rows(j->step_sum + r * dim, xc, steps, nc, dim);
             j->h[r] += trace;
         }
     }
@@ -342,7 +448,7 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
 static inline __attribute__((always_inline)) void cbow_gradients(struct step_job *j)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
-    float *dh = j->work;
+    float *dh = j->work, *steps = j->work + dim;
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
@@ -365,13 +471,12 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
         double trace_in = 0.0;
         for (Py_ssize_t i = 0; i < dim; i++)
             dh[i] = 0.0f;
-        for (Py_ssize_t k = 0; k < L; k++) {
-            if (og[k] < 0)
-                continue;
-            const float *u = j->wout + og[k] * dim;
+        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, j->valid, j->vecs);  /* the valid outputs */
+        dots(hg, j->vecs, nk, steps, dim);  /* z, then the steps in their place */
+        for (Py_ssize_t b = 0; b < nk; b++) {
+            const Py_ssize_t k = j->valid[b];
             float *bound = j->curv + g * L + k;
-            const float step = product_step(j, lab[k], u, hg, bound);
-            axpy(dh, step, u, dim);
+            const float step = steps[b] = product_step(j, lab[k], steps[b], bound);
             const Py_ssize_t r = out_slot(j, og[k]);
             axpy(j->step_sum + r * dim, step, hg, dim);
             if (j->damping) {
@@ -379,6 +484,7 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
                 trace_in += (double)(*bound * slot_norm2(j, r));
             }
         }
+        add_scaled_rows(dh, j->vecs, steps, nk, dim);
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
@@ -403,30 +509,32 @@ static inline __attribute__((always_inline)) void skipgram_along(struct step_job
                                                                   double *along)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    Py_ssize_t *vc = j->valid, *vk = j->valid + C;
+    const float **xc = j->vecs, **xk = j->vecs + C;
+    float *p = j->work + C * L + C + L;  /* (max(C, L),) x . e of one cut row's products */
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *pair_curv = j->curv + g * C * L;
-        for (Py_ssize_t c = 0; c < C; c++) {
-            if (cg[c] < 0 || !is_cut(j, j->slot_in[cg[c]]))
+        const Py_ssize_t nc = valid_rows(cg, C, j->win, dim, vc, xc), nk = valid_rows(og, L, j->wout, dim, vk, xk);
+        for (Py_ssize_t a = 0; a < nc; a++) {
+            const Py_ssize_t c = vc[a], r = j->slot_in[cg[c]];
+            if (!is_cut(j, r))
                 continue;
-            const Py_ssize_t r = j->slot_in[cg[c]];
-            for (Py_ssize_t k = 0; k < L; k++) {
-                if (og[k] < 0)
-                    continue;
-                const float p = dot(j->wout + og[k] * dim, dirs + r * dim, dim);
-                along[r] += (double)(pair_curv[c * L + k] * (p * p));
-            }
+            dots(dirs + r * dim, xk, nk, p, dim);
+            double sum = along[r];
+            for (Py_ssize_t b = 0; b < nk; b++)
+                sum += (double)(pair_curv[c * L + vk[b]] * (p[b] * p[b]));
+            along[r] = sum;
         }
-        for (Py_ssize_t k = 0; k < L; k++) {
-            if (og[k] < 0 || !is_cut(j, in_slots + j->slot_out[og[k]]))
+        for (Py_ssize_t b = 0; b < nk; b++) {
+            const Py_ssize_t k = vk[b], r = in_slots + j->slot_out[og[k]];
+            if (!is_cut(j, r))
                 continue;
-            const Py_ssize_t r = in_slots + j->slot_out[og[k]];
-            for (Py_ssize_t c = 0; c < C; c++) {
-                if (cg[c] < 0)
-                    continue;
-                const float p = dot(j->win + cg[c] * dim, dirs + r * dim, dim);
-                along[r] += (double)(pair_curv[c * L + k] * (p * p));
-            }
+            dots(dirs + r * dim, xc, nc, p, dim);
+            double sum = along[r];
+            for (Py_ssize_t a = 0; a < nc; a++)
+                sum += (double)(pair_curv[vc[a] * L + k] * (p[a] * p[a]));
+            along[r] = sum;
         }
     }
 }
@@ -435,6 +543,7 @@ static inline __attribute__((always_inline)) void skipgram_along(struct step_job
 static inline __attribute__((always_inline)) void cbow_along(struct step_job *j, const float *dirs, double *along)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
+    float *p = j->work + dim;  /* (L,) u . e of one cut context row's products */
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *hg = j->hidden + g * dim;
@@ -443,25 +552,23 @@ static inline __attribute__((always_inline)) void cbow_along(struct step_job *j,
             n += cg[c] >= 0;
         if (n == 0)
             continue;
+        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, j->valid, j->vecs);
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0 || !is_cut(j, j->slot_in[cg[c]]))
                 continue;
             const Py_ssize_t r = j->slot_in[cg[c]];
             double sum = 0.0;
-            for (Py_ssize_t k = 0; k < L; k++) {
-                if (og[k] < 0)
-                    continue;
-                const float p = dot(j->wout + og[k] * dim, dirs + r * dim, dim);
-                sum += (double)(j->curv[g * L + k] * (p * p));
-            }
+            dots(dirs + r * dim, j->vecs, nk, p, dim);
+            for (Py_ssize_t b = 0; b < nk; b++)
+                sum += (double)(j->curv[g * L + j->valid[b]] * (p[b] * p[b]));
             along[r] += sum / (double)n;
         }
         for (Py_ssize_t k = 0; k < L; k++) {
             if (og[k] < 0 || !is_cut(j, in_slots + j->slot_out[og[k]]))
                 continue;
             const Py_ssize_t r = in_slots + j->slot_out[og[k]];
-            const float p = dot(hg, dirs + r * dim, dim);
-            along[r] += (double)(j->curv[g * L + k] * (p * p));
+            const float q = dot(hg, dirs + r * dim, dim);
+            along[r] += (double)(j->curv[g * L + k] * (q * q));
         }
     }
 }
@@ -579,11 +686,13 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.norm2 = malloc((size_t)slots * sizeof(float));
     j.window_slots = malloc((size_t)(C + L) * sizeof(Py_ssize_t));
     j.rows = malloc((size_t)slots * sizeof(int64_t));
-    j.work = malloc((size_t)(C * L + C + L + dim) * sizeof(float));
+    j.valid = malloc((size_t)(C + L) * sizeof(Py_ssize_t));
+    j.vecs = malloc((size_t)(C + L) * sizeof(const float *));
+    j.work = malloc((size_t)(C * L + C + L + (C > L ? C : L) + dim) * sizeof(float));
     j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
-    int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.rows || !j.work || !j.curv
-                       || (j.model != SKIPGRAM && !j.hidden);
+    int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.valid || !j.vecs || !j.rows
+                       || !j.work || !j.curv || (j.model != SKIPGRAM && !j.hidden);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS
         memory_error = step_compute(&j);
@@ -598,6 +707,8 @@ done:
     free(j.h);
     free(j.norm2);
     free(j.window_slots);
+    free(j.valid);
+    free((void *)j.vecs);
     free(j.rows);
     free(j.work);
     free(j.curv);

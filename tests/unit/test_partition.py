@@ -327,10 +327,12 @@ def _step(model, *args, **kwargs):
 
 @needs_native
 @pytest.mark.parametrize("model", ["skipgram", "cbow", "cbow_sum"])
-@pytest.mark.parametrize("damping", [False, True])
-@pytest.mark.parametrize("lr", [0.01, 0.5])
-def test_compiled_step_matches_the_numpy_step(model, damping, lr):
-    w_in, w_out, contexts, out_ids, labels = _float32_problem(7)
+@pytest.mark.parametrize("damping,lr,d", [(False, 0.01, 16), (False, 0.5, 16), (True, 0.01, 16), (True, 0.5, 16),
+                                          (True, 0.5, 3), (True, 0.5, 37), (True, 0.5, 100)])
+def test_compiled_step_matches_the_numpy_step(model, damping, lr, d):
+    """d 16 is two runs of 8 floats; the compiled step also works 32 (100 = 3 x 32 + 4), 8, 4 and 1 float at a
+    time (37 = 32 + 4 + 1; 3 only singly): each of those paths is checked against numpy."""
+    w_in, w_out, contexts, out_ids, labels = _float32_problem(7, d=d)
     contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)  # as by_width
     results = {}
     for native in (False, True):
