@@ -134,10 +134,10 @@ done:
     return result;
 }
 
-/* eight floats in a vector register (any alignment); its additions and products are element by element, so
- * they round as the scalar ones do */
-typedef float float8 __attribute__((vector_size(32), aligned(4)));
-typedef float float4 __attribute__((vector_size(16), aligned(4)));
+/* eight (four) floats in a vector register, read from and written to float arrays (any alignment, may alias
+ * them); additions and products are element by element, so they round as the scalar ones do */
+typedef float float8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float float4 __attribute__((vector_size(16), aligned(4), may_alias));
 
 /* a . b over dim floats, in eight interleaved partial sums added at the end (a fixed order: the same result
  * whatever the vector width the compiler chose) */
@@ -155,8 +155,8 @@ static inline float dot(const float *restrict a, const float *restrict b, Py_ssi
 
 /* out[i] = dot(a, b[i], dim) for i = 0..n-1, bit for bit, four at a time: dot's eight partial sums of each are a
  * vector register, and four independent ones keep the adder busy where one waits on its own last addition */
-static inline __attribute__((always_inline)) void dots(const float *restrict a, const float *const *b, Py_ssize_t n, float *restrict out,
-                        Py_ssize_t dim)
+static inline __attribute__((always_inline)) void dots(const float *restrict a, const float *const *b, Py_ssize_t n,
+                                                        float *restrict out, Py_ssize_t dim)
 {
     Py_ssize_t i = 0;
     for (; i + 4 <= n; i += 4) {
