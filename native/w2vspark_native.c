@@ -139,6 +139,16 @@ done:
 typedef float float8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef float float4 __attribute__((vector_size(16), aligned(4), may_alias));
 
+/* the end of a . b: the floats from j on (fewer than eight) into partial sums 0, 1, ..., then the eight sums
+ * added in a fixed order */
+static inline __attribute__((always_inline)) float dot_finish(float part[8], const float *a, const float *b,
+                                                               Py_ssize_t j, Py_ssize_t dim)
+{
+    for (int t = 0; j < dim; j++, t++)
+        part[t] += a[j] * b[j];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 /* a . b over dim floats, in eight interleaved partial sums added at the end (a fixed order: the same result
  * whatever the vector width the compiler chose) */
 static inline float dot(const float *restrict a, const float *restrict b, Py_ssize_t dim)
@@ -148,9 +158,7 @@ static inline float dot(const float *restrict a, const float *restrict b, Py_ssi
     for (; j + 8 <= dim; j += 8)
         for (int t = 0; t < 8; t++)
             part[t] += a[j + t] * b[j + t];
-    for (int t = 0; j < dim; j++, t++)
-        part[t] += a[j] * b[j];
-    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    return dot_finish(part, a, b, j, dim);
 }
 
 /* out[i] = dot(a, b[i], dim) for i = 0..n-1, bit for bit, four at a time: dot's eight partial sums of each are a
@@ -175,13 +183,8 @@ static inline __attribute__((always_inline)) void dots(const float *restrict a, 
         memcpy(part[1], &p1, sizeof(p1));
         memcpy(part[2], &p2, sizeof(p2));
         memcpy(part[3], &p3, sizeof(p3));
-        for (int q = 0; q < 4; q++) {
-            const float *bq = b[i + q];
-            for (Py_ssize_t jj = j, t = 0; jj < dim; jj++, t++)
-                part[q][t] += a[jj] * bq[jj];
-            out[i + q] = ((part[q][0] + part[q][1]) + (part[q][2] + part[q][3]))
-                         + ((part[q][4] + part[q][5]) + (part[q][6] + part[q][7]));
-        }
+        for (int q = 0; q < 4; q++)
+            out[i + q] = dot_finish(part[q], a, b[i + q], j, dim);
     }
     for (; i < n; i++)
         out[i] = dot(a, b[i], dim);
