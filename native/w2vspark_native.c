@@ -10,6 +10,7 @@
  * the function.
  * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
  * followed by w2vspark.train.task.by_width with the same result; see the comment above the function.
+ * alias_draw(...): negative samples by the alias method from uniform numbers, as w2vspark.vocab.NoiseSampler.draw.
  * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -301,6 +302,7 @@ struct step_job {
     const float *label;        /* (label_rows, L) */
     float *win, *wout;
     int32_t *slot_in, *slot_out;
+    uint8_t *touched_in, *touched_out;  /* (rows of w_in,), (rows of w_out,): set to 1 for every row the step moves */
     float *step_sum;  /* (G C + G L, dim) each distinct row's summed step: in rows from slot 0, out rows from G C */
     double *h;        /* (G C + G L,) each distinct row's curvature */
     float *norm2;     /* (G C + G L,) each distinct row's squared length, -1 until asked for (damping) */
@@ -627,10 +629,14 @@ static int step_compute(struct step_job *j)
             axpy(matrix + j->rows[r] * dim, f, j->step_sum + r * dim, dim);
         }
     }
-    for (Py_ssize_t r = 0; r < j->n_in; r++)
+    for (Py_ssize_t r = 0; r < j->n_in; r++) {
         j->slot_in[j->rows[r]] = -1;
-    for (Py_ssize_t r = 0; r < j->n_out; r++)
+        j->touched_in[j->rows[r]] = 1;
+    }
+    for (Py_ssize_t r = 0; r < j->n_out; r++) {
         j->slot_out[j->rows[in_slots + r]] = -1;
+        j->touched_out[j->rows[in_slots + r]] = 1;
+    }
     return memory_error;
 }
 
@@ -645,17 +651,18 @@ static int step_compute(struct step_job *j)
  * lr H > 1, H measured along the row's summed step instead, sum c(z) (x . D / |D|)^2. Each row then moves once
  * by its factor times D. This is w2vspark.partition.skipgram_step / cbow_step with the rows' steps summed
  * before they are scaled: the same result up to float32 rounding. slot_in (rows of w_in,) and slot_out (rows of
- * w_out,) are int32 scratch, left holding -1.
+ * w_out,) are int32 scratch, left holding -1; touched_in and touched_out (one byte per row of w_in, w_out) get 1
+ * for every row of a valid context or output (the rows the step moves; the others are left as they are).
  */
 static PyObject *minibatch_step(PyObject *self, PyObject *args)
 {
-    Py_buffer w_in, w_out, contexts, out_ids, labels, slot_in, slot_out;
+    Py_buffer w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, touched_in, touched_out;
     struct step_job j;
     memset(&j, 0, sizeof(j));
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels, &slot_in,
-                          &slot_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.model, &j.with_loss,
-                          &j.damping))
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels,
+                          &slot_in, &slot_out, &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim,
+                          &j.lr, &j.model, &j.with_loss, &j.damping))
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
@@ -664,9 +671,11 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
         || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
         || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
         || slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
-        || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)) {
+        || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
+        || touched_in.len != w_in.len / row_bytes || touched_out.len != w_out.len / row_bytes) {
         PyErr_SetString(PyExc_ValueError, "minibatch_step: shapes or dtypes do not match (float32 w_in, w_out and "
-                                          "labels; int64 contexts and out_ids; int32 slots, one per row; model 0-2)");
+                                          "labels; int64 contexts and out_ids; int32 slots and one-byte touched "
+                                          "marks, one per row; model 0-2)");
         goto done;
     }
     if (slot_in.buf == slot_out.buf) {
@@ -683,6 +692,8 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.wout = (float *)w_out.buf;
     j.slot_in = (int32_t *)slot_in.buf;
     j.slot_out = (int32_t *)slot_out.buf;
+    j.touched_in = (uint8_t *)touched_in.buf;
+    j.touched_out = (uint8_t *)touched_out.buf;
     const Py_ssize_t slots = G * (C + L) + 1;
     j.step_sum = malloc((size_t)(slots * dim) * sizeof(float));  /* zeroed row by row in slot_of */
     j.h = calloc((size_t)slots, sizeof(double));
@@ -723,6 +734,8 @@ done:
     PyBuffer_Release(&labels);
     PyBuffer_Release(&slot_in);
     PyBuffer_Release(&slot_out);
+    PyBuffer_Release(&touched_in);
+    PyBuffer_Release(&touched_out);
     return result;
 }
 
@@ -824,18 +837,74 @@ done:
     return result;
 }
 
+/* alias_draw(u, accept, alias, out): Walker's alias method (w2vspark.vocab.NoiseSampler.draw) for n uniform numbers
+ * u (n,) float64 in [0, 1) and a table of V buckets, accept (V,) float64 and alias (V,) int32: x = u V picks bucket
+ * b = min(floor(x), V - 1), and out[i] (n,) int32 is b when x - b < accept[b], else alias[b]. The same float64
+ * operations as numpy's path, so the same draws. */
+static PyObject *alias_draw(PyObject *self, PyObject *args)
+{
+    Py_buffer u, accept, alias, out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &u, &accept, &alias, &out))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = u.len / (Py_ssize_t)sizeof(double), size = accept.len / (Py_ssize_t)sizeof(double);
+    if (size < 1 || size > INT32_MAX || u.len % (Py_ssize_t)sizeof(double) != 0
+        || accept.len % (Py_ssize_t)sizeof(double) != 0 || alias.len != size * (Py_ssize_t)sizeof(int32_t)
+        || out.len != n * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "alias_draw: float64 u (n,) and accept (V,), int32 alias (V,) and out (n,)");
+        goto done;
+    }
+    const double *x = (const double *)u.buf, *acc = (const double *)accept.buf;
+    const int32_t *other = (const int32_t *)alias.buf;
+    int32_t *draw = (int32_t *)out.buf;
+    Py_ssize_t bad = -1;  /* the first u outside [0, 1) or bucket whose alias is out of range */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double scaled = x[i] * (double)size;
+        if (!(scaled >= 0.0 && x[i] < 1.0)) {
+            bad = i;
+            break;
+        }
+        int32_t bucket = (int32_t)scaled;
+        if (bucket > size - 1)
+            bucket = (int32_t)(size - 1);
+        draw[i] = scaled - (double)bucket < acc[bucket] ? bucket : other[bucket];
+        if (draw[i] < 0 || draw[i] >= size) {
+            bad = i;
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "alias_draw: u[%zd] is not in [0, 1), or its bucket's alias is out of range "
+                     "[0, %zd)", bad, size);
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&u);
+    PyBuffer_Release(&accept);
+    PyBuffer_Release(&alias);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scatter_add", scatter_add, METH_VARARGS,
      "scatter_add(w, ids, rows, dim): w[ids[i]] += rows[i] in index order (float32 w and rows, int64 ids)."},
     {"segment_sum", segment_sum, METH_VARARGS,
      "segment_sum(out, w, ids, counts, dim): out[g] = the sum of w[ids] over segment g, row after row (float32)."},
     {"minibatch_step", minibatch_step, METH_VARARGS,
-     "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, G, C, L, label_rows, dim, lr, "
-     "model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, 2 sum) minibatch, "
-     "in place."},
+     "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, touched_in, touched_out, G, C, L, "
+     "label_rows, dim, lr, model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, "
+     "2 sum) minibatch, in place."},
     {"window_rows", window_rows, METH_VARARGS,
      "window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G: the windows that have a context, "
      "widest first, into the first G rows of the outputs."},
+    {"alias_draw", alias_draw, METH_VARARGS,
+     "alias_draw(u, accept, alias, out): the alias method's draws for uniform numbers u into out (int32)."},
     {NULL, NULL, 0, NULL},
 };
 

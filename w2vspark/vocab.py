@@ -8,6 +8,11 @@ import numpy as np
 
 from .errors import UserError
 
+try:  # the optional compiled helpers (native/w2vspark_native.c): the same draws, about 5x faster
+    import w2vspark_native as _native
+except (ImportError, OSError):  # pragma: no cover - not built, or built for another platform
+    _native = None
+
 
 class VocabularyError(UserError, ValueError):
     """No usable vocabulary can be built from the counts as configured."""
@@ -105,8 +110,15 @@ class NoiseSampler:
         self.probs = weights / weights.sum()  # (V,)
         self._accept, self._alias = _alias_table(self.probs)
 
-    def draw(self, rng: np.random.Generator, shape) -> np.ndarray:
-        """Word ids (int32) of the given shape."""
+    def draw(self, rng: np.random.Generator, shape, native: bool | None = None) -> np.ndarray:
+        """Word ids (int32) of the given shape, from one uniform number of ``rng`` each. ``native`` forces the
+        compiled path (True) or numpy's (False); None: the compiled one when built. Both give the same ids."""
+        compiled = getattr(_native, "alias_draw", None)  # absent from a module built by an older version
+        if (compiled is not None) if native is None else native:
+            u = rng.random(shape)
+            out = np.empty(u.shape, dtype=np.int32)
+            compiled(u, self._accept, self._alias, out)
+            return out
         size = len(self._accept)
         u = rng.random(shape) * size
         bucket = np.minimum(u.astype(np.int32), size - 1)

@@ -352,6 +352,31 @@ def test_compiled_step_matches_the_numpy_step(model, damping, lr, d):
 
 
 @needs_native
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_both_steps_mark_the_rows_they_move(model):
+    """rows 12-31 of both matrices appear nowhere in the minibatch: they stay unmarked (and unmoved); the others
+    are marked exactly when a valid context or output uses them"""
+    w_in, w_out, contexts, out_ids, labels = _float32_problem(5, G=8, C=3, K=2)
+    contexts[1, 1:] = -1
+    contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)
+    w_in, w_out = (np.concatenate([w, np.ones((20, w.shape[1]), np.float32)]) for w in (w_in, w_out))
+    marks = {}
+    for native in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        marks[native] = (np.zeros(len(a), dtype=bool), np.zeros(len(b), dtype=bool))
+        _step(model, a, b, contexts, out_ids, labels, np.float32(0.1), True, True, native=native,
+              touched=marks[native])
+        assert np.array_equal(a[12:], w_in[12:]) and np.array_equal(b[12:], w_out[12:])
+    for marked, ids in zip(marks[True], (contexts, out_ids)):
+        assert set(np.flatnonzero(marked)) == {int(i) for i in ids.reshape(-1) if i >= 0}
+        assert 0 < marked.sum() < 12
+    assert all(np.array_equal(x, y) for x, y in zip(marks[True], marks[False]))
+    with pytest.raises(ValueError, match="touched marks"):
+        _step(model, w_in.copy(), w_out.copy(), contexts, out_ids, labels, np.float32(0.1), native=True,
+              touched=(np.zeros(len(w_in), np.uint8), marks[True][1]))
+
+
+@needs_native
 def test_compiled_hs_step_matches_the_numpy_step_with_padded_paths():
     w_in, w_out, targets, contexts, _, tree = _tree_problem()
     w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
@@ -397,17 +422,21 @@ def test_compiled_step_rejects_bad_input_and_changes_nothing():
         task.skipgram_step(w_in, w_out, contexts, bad, labels, np.float32(0.1), native=True)
     G, C = contexts.shape
     slots = np.full(len(w_in), -1, np.int32)
+    marks = (np.zeros(len(w_in), bool), np.zeros(len(w_out), bool))
+
+    def step(ctx, slot_out, model=0, marks=marks):
+        return task._native.minibatch_step(w_in, w_out, ctx, out_ids.astype(np.int64), labels, slots, slot_out,
+                                           *marks, G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, model, True, True)
+
     with pytest.raises(ValueError, match="two arrays"):
-        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
-                                          slots, slots, G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 0, True, True)
+        step(contexts.astype(np.int64), slots)
     with pytest.raises(ValueError, match="shapes or dtypes"):
-        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int32), out_ids.astype(np.int64), labels,
-                                          slots, slots.copy(), G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 0, True,
-                                          True)
+        step(contexts.astype(np.int32), slots.copy())
     with pytest.raises(ValueError, match="shapes or dtypes"):  # no model 3
-        task._native.minibatch_step(w_in, w_out, contexts.astype(np.int64), out_ids.astype(np.int64), labels,
-                                          slots, slots.copy(), G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, 3, True,
-                                          True)
+        step(contexts.astype(np.int64), slots.copy(), model=3)
+    with pytest.raises(ValueError, match="shapes or dtypes"):  # a mark per row
+        step(contexts.astype(np.int64), slots.copy(), marks=(marks[0][1:], marks[1]))
+    assert not marks[0].any() and not marks[1].any()
     assert np.array_equal(w_in, before[0]) and np.array_equal(w_out, before[1])
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from w2vspark import vocab as vocab_module
 from w2vspark.vocab import NoiseSampler, Vocabulary, VocabularyError, keep_probabilities
 
 
@@ -46,3 +47,23 @@ def test_noise_frequencies_follow_count_power(power):
     sigma = np.sqrt(expected * (1 - expected) / n)
     assert np.all(np.abs(freq - expected) < 5 * sigma + 1e-12)
     assert draws.dtype == np.int32 and draws.max() <= 4
+
+
+@pytest.mark.skipif(vocab_module._native is None or not hasattr(vocab_module._native, "alias_draw"),
+                    reason="w2vspark_native was not built (no C compiler)")
+def test_compiled_draws_equal_numpys():
+    """The compiled alias lookup does numpy's float64 operations on the same uniform numbers: the same ids."""
+    rng = np.random.default_rng(3)
+    for size, power in ((2, 0.75), (7, 0.0), (3000, 0.75), (3000, -0.5)):
+        counts = rng.zipf(1.5, size).clip(1, 10**6)
+        counts[size // 2] = 0  # never drawn
+        sampler = NoiseSampler(counts, power)
+        for shape in ((0,), (5,), (400, 5), (50_000,)):
+            by_native = sampler.draw(np.random.default_rng(size), shape, native=True)
+            by_numpy = sampler.draw(np.random.default_rng(size), shape, native=False)
+            assert by_native.dtype == by_numpy.dtype == np.int32 and by_native.shape == by_numpy.shape == shape
+            assert np.array_equal(by_native, by_numpy)
+            assert not (by_native == size // 2).any()
+    out = np.empty(1, dtype=np.int32)
+    with pytest.raises(ValueError, match=r"u\[0\] is not in \[0, 1\)"):
+        vocab_module._native.alias_draw(np.array([1.0]), sampler._accept, sampler._alias, out)

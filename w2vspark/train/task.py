@@ -310,23 +310,42 @@ def _use_native(native: bool | None, w_in: np.ndarray, w_out: np.ndarray) -> boo
         and w_in.flags.c_contiguous and w_out.flags.c_contiguous
 
 
-def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping) -> float:
+def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping, touched) -> float:
     """The compiled minibatch step: model 0 skip-gram, 1 CBOW with the mean, 2 CBOW with the sum."""
     G, C = contexts.shape
     labels = np.ascontiguousarray(labels, dtype=np.float32)
+    if touched is None:  # marks nobody reads
+        touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
     return _native.minibatch_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
                                   np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
-                                  _slots("out", len(w_out)), G, C, out_ids.shape[1], labels.shape[0],
-                                  w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
+                                  _slots("out", len(w_out)), *_marks(touched, w_in, w_out), G, C, out_ids.shape[1],
+                                  labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
+
+
+def _marks(touched, w_in, w_out) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``touched``: (len(w_in),) and (len(w_out),) C-contiguous bool arrays."""
+    touched_in, touched_out = touched
+    for marks, w in ((touched_in, w_in), (touched_out, w_out)):
+        if marks.dtype != np.bool_ or marks.shape != (len(w),) or not marks.flags.c_contiguous:
+            raise ValueError(f"touched marks must be C-contiguous bool arrays of shape ({len(w)},)")
+    return touched_in, touched_out
+
+
+def _mark_rows(touched, contexts, out_ids) -> None:
+    """The numpy path's marks: every valid context row of w_in and output row of w_out (-1 is padding)."""
+    if touched is not None:
+        touched[0][contexts[contexts >= 0]] = True
+        touched[1][out_ids[out_ids >= 0]] = True
 
 
 def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
-                  damping: bool = True, native: bool | None = None) -> float:
+                  damping: bool = True, native: bool | None = None, touched=None) -> float:
     """One skip-gram minibatch of the HogBatch kernel, applied in place: every context word of window g is
     scored against the output rows out_ids[g] (negative sampling or hierarchical softmax, see
     :func:`output_rows`). -> summed loss of its pairs (0.0 when ``with_loss`` is false: the update is the same,
     the loss is not computed). ``damping``: scale repeated rows' steps with :func:`directional_factors` (False:
-    plain minibatch SGD).
+    plain minibatch SGD). ``touched``: None or (touched_in (len(w_in),), touched_out (len(w_out),)) bool arrays
+    where the rows of every valid context and output are set to True (the rows the step moves).
 
     ``native`` (None: when built) runs the compiled step of ``native/w2vspark_native.c``: the same gradients,
     factors and updates, with each row's steps summed before its factor scales them, so the result equals this
@@ -335,7 +354,8 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
     """
     if _use_native(native, w_in, w_out):
-        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 0, with_loss, damping)
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 0, with_loss, damping, touched)
+    _mark_rows(touched, contexts, out_ids)
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
     rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
@@ -425,7 +445,7 @@ def _spread_to_context(w_in, flat, n, dh, mean: bool) -> None:
 
 
 def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, with_loss: bool = True,
-              damping: bool = True, native: bool | None = None) -> float:
+              damping: bool = True, native: bool | None = None, touched=None) -> float:
     """One CBOW minibatch, applied in place: window g's h (the mean, or with ``mean`` false the sum, of its
     context words' input vectors) is scored against the output rows out_ids[g]. -> summed loss of its windows.
 
@@ -434,13 +454,16 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     context vector, the convention of word2vec.c and gensim). ``damping`` as in :func:`skipgram_step`, with
     the curvature of each context vector along its actual step.
 
-    ``native`` as in :func:`skipgram_step` (the compiled step, equal to this up to float32 rounding).
+    ``native`` and ``touched`` as in :func:`skipgram_step` (the compiled step is equal to this up to float32
+    rounding).
 
     contexts (G, C) padded with -1 after the valid ids, out_ids (G, L) padded with -1, labels (G, L) or
     (1, L), lr float32.
     """
     if _use_native(native, w_in, w_out):
-        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 1 if mean else 2, with_loss, damping)
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 1 if mean else 2, with_loss, damping,
+                            touched)
+    _mark_rows(touched, contexts, out_ids)
     flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
     rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
     scores = (u @ h[:, :, None])[:, :, 0]  # (G, L)
@@ -526,6 +549,8 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
         targets, contexts, counts = windows_by_width(kept_ids, kept_offsets, params.window, rng,
                                                      params.shrink_windows, None if tree is None else tree.lengths)
+        if params.loss == "neg_sampling":  # the chunk's negatives at once: the numbers of one draw per minibatch
+            negatives = noise.draw(rng, (len(targets), params.num_negatives))  # (G, K)
         if len(targets):
             cum = np.cumsum(counts)
             bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
@@ -537,23 +562,22 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                 with_loss = params.loss == "naive_softmax" or step % LOSS_EVERY == 0
                 if params.loss == "naive_softmax":
                     loss_sum += naive_softmax_step(local_in, local_out, t, c, lr, params.model, params.cbow_mean)
+                    touched_in[c[c >= 0]] = True
                     touched_out[:] = True
                 else:
                     if params.loss == "neg_sampling":
-                        out_ids, labels = output_rows(t, noise.draw(rng, (len(t), params.num_negatives)))
+                        out_ids, labels = output_rows(t, negatives[lo:hi])
                     else:
                         out_ids, labels = output_rows(t, tree=tree)
                     if cbow:
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
-                                              with_loss, params.damping)
+                                              with_loss, params.damping, touched=(touched_in, touched_out))
                     else:
                         loss_sum += skipgram_step(local_in, local_out, c, out_ids, labels, lr, with_loss,
-                                                  params.damping)
-                    touched_out[out_ids[out_ids >= 0]] = True
+                                                  params.damping, touched=(touched_in, touched_out))
                 if with_loss:
                     measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
-                touched_in[c[c >= 0]] = True
             examples += len(targets) if cbow else int(cum[-1])
         words += len(ids)
     in_ids = np.flatnonzero(touched_in).astype(np.int32)
