@@ -151,34 +151,34 @@ def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool 
     np.add.at(w.reshape(-1), flat.reshape(-1), rows.reshape(-1))
 
 
-def by_width(targets: np.ndarray, contexts: np.ndarray, path_lengths: np.ndarray | None = None):
+def by_width(targets: np.ndarray, contexts: np.ndarray):
     """Order windows by their number of context words (widest first, stable) and move each row's context
     words to its front, so that a run of windows needs little padding: -> targets (G,), contexts (G, 2w),
-    counts (G,) descending. With ``path_lengths`` (V,) (hierarchical softmax) windows of equal width are
-    ordered by their target's path length, longest first, so that a minibatch pads its paths little too."""
+    counts (G,) descending.
+
+    Windows of equal width stay in corpus order. Hierarchical softmax once ordered them by their target's path
+    length too (less padding of the paths), which made each minibatch's targets all rare or all frequent: on
+    6M words, 1 partition, 5 epochs, it cost 0.5 and 1.2 analogy points (seeds 2 and 1) for no measurable
+    speed with the compiled step, which skips padding (docs/benchmarks.md)."""
     counts = pair_counts(contexts)  # (G,)
-    if path_lengths is None:
-        order = np.argsort(-counts, kind="stable")
-    else:
-        order = np.lexsort((-path_lengths[targets], -counts))
+    order = np.argsort(-counts, kind="stable")
     contexts = contexts[order]
     contexts = np.take_along_axis(contexts, np.argsort(contexts < 0, axis=1, kind="stable"), axis=1)
     return targets[order], contexts, counts[order]
 
 
 def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.random.Generator,
-                     shrink: bool = True, path_lengths: np.ndarray | None = None, native: bool | None = None):
+                     shrink: bool = True, native: bool | None = None):
     """The windows of a chunk of sentences, widest first: :func:`w2vspark.sampling.window_groups` then
     :func:`by_width`, -> targets (G,) int32, contexts (G, 2w) int32, counts (G,). The compiled helper (used when
     built; ``native`` forces a path) lays the same rows out in one pass from the same random window sizes, widest
-    first and in position order among equals, so that with ``path_lengths`` a stable sort by path length within
-    each width gives by_width's order too: both paths give equal arrays."""
+    first and in position order among equals: both paths give equal arrays."""
     compiled = getattr(_native, "window_rows", None)
     if not ((compiled is not None) if native is None else native):
         targets, contexts = window_groups(ids, offsets, window, rng, shrink)
         if not len(targets):
             return targets, contexts, np.zeros(0, dtype=np.int64)
-        return by_width(targets, contexts, path_lengths)
+        return by_width(targets, contexts)
     n = len(ids)
     sizes = window_sizes(n, window, rng, shrink)  # (N,)
     reach = context_reach(np.diff(offsets), window)
@@ -187,11 +187,7 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
     counts = np.empty(n, dtype=np.int64)
     windows = compiled(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
                        np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
-    targets, contexts, counts = targets[:windows], contexts[:windows], counts[:windows]
-    if path_lengths is not None:
-        order = np.lexsort((-path_lengths[targets], -counts))
-        targets, contexts, counts = targets[order], contexts[order], counts[order]
-    return targets, contexts, counts
+    return targets[:windows], contexts[:windows], counts[:windows]
 
 
 def trust_region_factors(ids: np.ndarray, curvature: np.ndarray, lr: float, num_rows: int) -> np.ndarray:
@@ -548,7 +544,7 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     for ids, offsets in rechunk(batches):
         kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
         targets, contexts, counts = windows_by_width(kept_ids, kept_offsets, params.window, rng,
-                                                     params.shrink_windows, None if tree is None else tree.lengths)
+                                                     params.shrink_windows)
         if params.loss == "neg_sampling":  # the chunk's negatives at once: the numbers of one draw per minibatch
             negatives = noise.draw(rng, (len(targets), params.num_negatives))  # (G, K)
         if len(targets):
