@@ -11,6 +11,7 @@
  * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
  * followed by w2vspark.train.task.by_width with the same result; see the comment above the function.
  * alias_draw(...): negative samples by the alias method from uniform numbers, as w2vspark.vocab.NoiseSampler.draw.
+ * huffman_merge(...), huffman_paths(...): the Huffman tree of w2vspark.huffman.huffman_tree and its paths.
  * Plain C on Python's buffer protocol: no numpy headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -891,6 +892,141 @@ done:
     return result;
 }
 
+/* huffman_merge(counts, parent, branch, depth) -> L: the two-queue Huffman construction of
+ * w2vspark.huffman.huffman_tree. counts (V,) int64 in descending order (leaf slot i has counts[i]); merged node m
+ * is slot V + m. Each merge joins the two smallest remaining nodes, the first on branch 0, the second on branch 1;
+ * a leaf is taken before a merged node only when its count is strictly smaller. Fills parent (2V - 1,) int64 (the
+ * root's is itself), branch (2V - 1,) int8 and depth (2V - 1,) int64 (edges from the root); -> the deepest leaf's
+ * depth. */
+static PyObject *huffman_merge(PyObject *self, PyObject *args)
+{
+    Py_buffer counts, parent, branch, depth;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*w*w*", &counts, &parent, &branch, &depth))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t V = counts.len / (Py_ssize_t)sizeof(int64_t), nodes = 2 * V - 1;
+    int64_t *merged_count = NULL;
+    if (V < 2 || counts.len % (Py_ssize_t)sizeof(int64_t) != 0 || parent.len != nodes * (Py_ssize_t)sizeof(int64_t)
+        || branch.len != nodes || depth.len != nodes * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "huffman_merge: int64 counts (V,) with V >= 2, int64 parent (2V - 1,), "
+                                          "int8 branch (2V - 1,), int64 depth (2V - 1,)");
+        goto done;
+    }
+    const int64_t *leaf_count = (const int64_t *)counts.buf;
+    for (Py_ssize_t i = 1; i < V; i++)
+        if (leaf_count[i] > leaf_count[i - 1]) {
+            PyErr_Format(PyExc_ValueError, "huffman_merge: counts must not increase (counts[%zd] > counts[%zd])", i,
+                         i - 1);
+            goto done;
+        }
+    merged_count = malloc((size_t)V * sizeof(int64_t));
+    if (!merged_count) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *up = (int64_t *)parent.buf, *level = (int64_t *)depth.buf;
+    int8_t *side = (int8_t *)branch.buf;
+    int64_t deepest = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(side, 0, (size_t)nodes);
+    Py_ssize_t leaf = V - 1, merged = 0;  /* next smallest leaf slot, next unused merged node */
+    for (Py_ssize_t m = 0; m < V - 1; m++) {
+        Py_ssize_t picked[2];
+        int64_t total = 0;
+        for (int k = 0; k < 2; k++) {
+            if (leaf >= 0 && (merged >= m || leaf_count[leaf] < merged_count[merged])) {
+                total += leaf_count[leaf];
+                picked[k] = leaf--;
+            } else {
+                total += merged_count[merged];
+                picked[k] = V + merged++;
+            }
+        }
+        merged_count[m] = total;
+        up[picked[0]] = up[picked[1]] = V + m;
+        side[picked[1]] = 1;
+    }
+    up[nodes - 1] = nodes - 1;
+    level[nodes - 1] = 0;
+    for (Py_ssize_t n = nodes - 2; n >= 0; n--) {  /* a parent's slot is always above its children's */
+        level[n] = level[up[n]] + 1;
+        if (n < V && level[n] > deepest)
+            deepest = level[n];
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLongLong((long long)deepest);
+done:
+    free(merged_count);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&parent);
+    PyBuffer_Release(&branch);
+    PyBuffer_Release(&depth);
+    return result;
+}
+
+/* huffman_paths(parent, branch, depth, order, points, codes, lengths): each leaf slot i's path, root first, into row
+ * order[i] of points (V, L) int32 (inner node of slot V + m numbered V - 2 - m, the root 0; -1 pads) and codes
+ * (V, L) int8 (the branch taken at each, 0 on padding), its length into lengths (V,) int32; parent, branch and
+ * depth as huffman_merge fills them, order (V,) int64 a permutation. */
+static PyObject *huffman_paths(PyObject *self, PyObject *args)
+{
+    Py_buffer parent, branch, depth, order, points, codes, lengths;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*", &parent, &branch, &depth, &order, &points, &codes, &lengths))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t V = order.len / (Py_ssize_t)sizeof(int64_t), nodes = 2 * V - 1;
+    const Py_ssize_t L = V > 0 ? points.len / (V * (Py_ssize_t)sizeof(int32_t)) : 0;
+    if (V < 2 || parent.len != nodes * (Py_ssize_t)sizeof(int64_t) || branch.len != nodes
+        || depth.len != nodes * (Py_ssize_t)sizeof(int64_t) || points.len != V * L * (Py_ssize_t)sizeof(int32_t)
+        || codes.len != V * L || lengths.len != V * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "huffman_paths: int64 parent, int8 branch, int64 depth (2V - 1,), int64 "
+                                          "order (V,), int32 points (V, L), int8 codes (V, L), int32 lengths (V,)");
+        goto done;
+    }
+    const int64_t *up = (const int64_t *)parent.buf, *level = (const int64_t *)depth.buf;
+    const int64_t *row = (const int64_t *)order.buf;
+    const int8_t *side = (const int8_t *)branch.buf;
+    for (Py_ssize_t i = 0; i < V; i++)
+        if (row[i] < 0 || row[i] >= V || level[i] < 1 || level[i] > L) {
+            PyErr_Format(PyExc_ValueError, "huffman_paths: leaf slot %zd has row %lld or depth %lld out of range", i,
+                         (long long)row[i], (long long)level[i]);
+            goto done;
+        }
+    int32_t *point = (int32_t *)points.buf, *length = (int32_t *)lengths.buf;
+    int8_t *code = (int8_t *)codes.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < V; i++) {
+        int32_t *p = point + row[i] * L;
+        int8_t *c = code + row[i] * L;
+        const Py_ssize_t n = (Py_ssize_t)level[i];
+        Py_ssize_t node = i;
+        for (Py_ssize_t k = n - 1; k >= 0; k--) {  /* the step into node is taken at its parent, position k */
+            c[k] = side[node];
+            node = (Py_ssize_t)up[node];
+            p[k] = (int32_t)(nodes - 1 - node);
+        }
+        for (Py_ssize_t k = n; k < L; k++) {
+            p[k] = -1;
+            c[k] = 0;
+        }
+        length[row[i]] = (int32_t)n;
+    }
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&parent);
+    PyBuffer_Release(&branch);
+    PyBuffer_Release(&depth);
+    PyBuffer_Release(&order);
+    PyBuffer_Release(&points);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&lengths);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scatter_add", scatter_add, METH_VARARGS,
      "scatter_add(w, ids, rows, dim): w[ids[i]] += rows[i] in index order (float32 w and rows, int64 ids)."},
@@ -905,6 +1041,10 @@ static PyMethodDef methods[] = {
      "widest first, into the first G rows of the outputs."},
     {"alias_draw", alias_draw, METH_VARARGS,
      "alias_draw(u, accept, alias, out): the alias method's draws for uniform numbers u into out (int32)."},
+    {"huffman_merge", huffman_merge, METH_VARARGS,
+     "huffman_merge(counts, parent, branch, depth) -> L: the Huffman tree of counts sorted descending."},
+    {"huffman_paths", huffman_paths, METH_VARARGS,
+     "huffman_paths(parent, branch, depth, order, points, codes, lengths): every leaf's path, root first."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from w2vspark import huffman as huffman_module
 from w2vspark.huffman import huffman_tree
 
 
@@ -69,3 +70,21 @@ def test_ties_are_broken_by_word_id():
     order = np.argsort(-counts, kind="stable")
     permuted, sorted_tree = huffman_tree(counts), huffman_tree(counts[order])
     assert np.array_equal(permuted.lengths[order], sorted_tree.lengths)
+
+
+@pytest.mark.skipif(getattr(huffman_module._native, "huffman_paths", None) is None,
+                    reason="w2vspark_native was not built (no C compiler)")
+def test_compiled_tree_equals_pythons():
+    """The compiled construction takes the same merges and numbers the nodes the same way: equal arrays, on
+    ties (equal counts), zero counts, the smallest vocabularies and a Zipf vocabulary."""
+    rng = np.random.default_rng(4)
+    cases = [np.array([7, 7]), np.array([5, 3, 2, 1]), np.full(9, 4), rng.integers(0, 3, size=50),
+             rng.zipf(1.3, size=3000).clip(max=10 ** 6)]
+    for counts in cases:
+        by_c, by_python = huffman_tree(counts, native=True), huffman_tree(counts, native=False)
+        for field in ("points", "codes", "lengths"):
+            got, expected = getattr(by_c, field), getattr(by_python, field)
+            assert got.dtype == expected.dtype and got.shape == expected.shape and np.array_equal(got, expected)
+    parent, depth = np.empty(5, np.int64), np.empty(5, np.int64)
+    with pytest.raises(ValueError, match="must not increase"):
+        huffman_module._native.huffman_merge(np.array([1, 2, 3]), parent, np.empty(5, np.int8), depth)
