@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from w2vspark import huffman as huffman_module
+from w2vspark import compiled
 from w2vspark.huffman import huffman_tree
 
 
@@ -72,7 +72,7 @@ def test_ties_are_broken_by_word_id():
     assert np.array_equal(permuted.lengths[order], sorted_tree.lengths)
 
 
-@pytest.mark.skipif(getattr(huffman_module._native, "huffman_paths", None) is None,
+@pytest.mark.skipif(not compiled.available("huffman_paths"),
                     reason="w2vspark_native was not built (no C compiler)")
 def test_compiled_tree_equals_pythons():
     """The compiled construction takes the same merges and numbers the nodes the same way: equal arrays, on
@@ -87,4 +87,15 @@ def test_compiled_tree_equals_pythons():
             assert got.dtype == expected.dtype and got.shape == expected.shape and np.array_equal(got, expected)
     parent, depth = np.empty(5, np.int64), np.empty(5, np.int64)
     with pytest.raises(ValueError, match="must not increase"):
-        huffman_module._native.huffman_merge(np.array([1, 2, 3]), parent, np.empty(5, np.int8), depth)
+        compiled.helper("huffman_merge", True)(np.array([1, 2, 3]), parent, np.empty(5, np.int8), depth)
+
+
+def test_a_missing_compiled_helper_is_named(monkeypatch):
+    """Forcing the compiled path in a build without it fails with the helper's name, and the default falls back
+    to Python with the same tree."""
+    expected = huffman_tree(np.array([5, 3, 2, 1]), native=False)
+    monkeypatch.setattr(compiled, "_module", None)
+    with pytest.raises(RuntimeError, match="huffman_paths is not in this build"):
+        huffman_tree(np.array([5, 3, 2, 1]), native=True)
+    fallback = huffman_tree(np.array([5, 3, 2, 1]))
+    assert np.array_equal(fallback.points, expected.points) and np.array_equal(fallback.codes, expected.codes)

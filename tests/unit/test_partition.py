@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from w2vspark import compiled
 from w2vspark.config import load_config
 from w2vspark.train.local import pack, split_round_robin, train_local
 from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
@@ -292,7 +293,7 @@ def test_training_with_the_compiled_step_matches_numpy(monkeypatch, model, loss)
         from w2vspark.huffman import huffman_tree
         tree = huffman_tree(np.arange(30, 0, -1) * 10)
     native, _ = _train([pack(sents)], loss=loss, model=model, tree=tree)
-    monkeypatch.setattr(task, "_native", None)
+    monkeypatch.setattr(compiled, "_module", None)
     plain, _ = _train([pack(sents)], loss=loss, model=model, tree=tree)
     for field in ("in_ids", "out_ids"):
         assert np.array_equal(getattr(native, field), getattr(plain, field)), field
@@ -421,8 +422,9 @@ def test_compiled_step_rejects_bad_input_and_changes_nothing():
     marks = (np.zeros(len(w_in), bool), np.zeros(len(w_out), bool))
 
     def step(ctx, slot_out, model=0, marks=marks):
-        return task._native.minibatch_step(w_in, w_out, ctx, out_ids.astype(np.int64), labels, slots, slot_out,
-                                           *marks, G, C, out_ids.shape[1], 1, w_in.shape[1], 0.1, model, True, True)
+        minibatch_step = compiled.helper("minibatch_step", True)
+        return minibatch_step(w_in, w_out, ctx, out_ids.astype(np.int64), labels, slots, slot_out, *marks, G, C,
+                              out_ids.shape[1], 1, w_in.shape[1], 0.1, model, True, True)
 
     with pytest.raises(ValueError, match="two arrays"):
         step(contexts.astype(np.int64), slots)

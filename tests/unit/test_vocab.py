@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from w2vspark import vocab as vocab_module
+from w2vspark import compiled
 from w2vspark.vocab import NoiseSampler, Vocabulary, VocabularyError, keep_probabilities
 
 
@@ -49,7 +49,7 @@ def test_noise_frequencies_follow_count_power(power):
     assert draws.dtype == np.int32 and draws.max() <= 4
 
 
-@pytest.mark.skipif(vocab_module._native is None or not hasattr(vocab_module._native, "alias_draw"),
+@pytest.mark.skipif(not compiled.available("alias_draw"),
                     reason="w2vspark_native was not built (no C compiler)")
 def test_compiled_draws_equal_numpys():
     """The compiled alias lookup does numpy's float64 operations on the same uniform numbers: the same ids."""
@@ -66,4 +66,4 @@ def test_compiled_draws_equal_numpys():
             assert not (by_native == size // 2).any()
     out = np.empty(1, dtype=np.int32)
     with pytest.raises(ValueError, match=r"u\[0\] is not in \[0, 1\)"):
-        vocab_module._native.alias_draw(np.array([1.0]), sampler._accept, sampler._alias, out)
+        compiled.helper("alias_draw", True)(np.array([1.0]), sampler._accept, sampler._alias, out)

@@ -29,6 +29,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .. import compiled
 from ..huffman import HuffmanTree
 from ..losses import log_sigmoid, logistic_curvature_bound, naive_softmax_loss_and_gradient_batch, sigmoid
 from ..sampling import context_reach, pair_counts, subsample, window_groups, window_sizes
@@ -118,15 +119,9 @@ def _join(ids_list, lengths_list):
     return np.concatenate(ids_list).astype(np.int32, copy=False), np.concatenate([[0], np.cumsum(lengths)])
 
 
-try:  # the optional compiled scatter-add (native/w2vspark_native.c), built by `pip install` when a C compiler exists
-    import w2vspark_native as _native
-except (ImportError, OSError):  # pragma: no cover - not built, or built for another platform
-    _native = None
-
-
 def native_kernel() -> bool:
     """True when the compiled scatter-add is in use (else numpy's ``np.add.at``, with identical results)."""
-    return _native is not None
+    return compiled.available("scatter_add")
 
 
 def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool | None = None) -> None:
@@ -142,8 +137,9 @@ def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool 
     num_rows, dim = w.shape
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     rows = np.ascontiguousarray(rows, dtype=w.dtype)
-    if w.dtype == np.float32 and ((_native is not None) if native is None else native):
-        _native.scatter_add(w, ids, rows, dim)
+    scatter_add = compiled.helper("scatter_add", native) if w.dtype == np.float32 else None
+    if scatter_add is not None:
+        scatter_add(w, ids, rows, dim)
         return
     if len(ids) and (ids.min() < 0 or ids.max() >= num_rows):
         raise IndexError(f"scatter_add: row index out of range [0, {num_rows})")
@@ -173,8 +169,8 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
     :func:`by_width`, -> targets (G,) int32, contexts (G, 2w) int32, counts (G,). The compiled helper (used when
     built; ``native`` forces a path) lays the same rows out in one pass from the same random window sizes, widest
     first and in position order among equals: both paths give equal arrays."""
-    compiled = getattr(_native, "window_rows", None)
-    if not ((compiled is not None) if native is None else native):
+    window_rows = compiled.helper("window_rows", native)
+    if window_rows is None:
         targets, contexts = window_groups(ids, offsets, window, rng, shrink)
         if not len(targets):
             return targets, contexts, np.zeros(0, dtype=np.int64)
@@ -185,7 +181,7 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
     targets = np.empty(n, dtype=np.int32)
     contexts = np.empty((n, 2 * reach), dtype=np.int32)
     counts = np.empty(n, dtype=np.int64)
-    windows = compiled(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
+    windows = window_rows(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
                        np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
     return targets[:windows], contexts[:windows], counts[:windows]
 
@@ -298,7 +294,7 @@ def _slots(matrix: str, num_rows: int) -> np.ndarray:
 def native_step() -> bool:
     """True when skip-gram and CBOW minibatches run in the compiled step (else in numpy; the same math, see
     :func:`skipgram_step`)."""
-    return getattr(_native, "minibatch_step", None) is not None
+    return compiled.available("minibatch_step")
 
 
 def _use_native(native: bool | None, w_in: np.ndarray, w_out: np.ndarray) -> bool:
@@ -312,7 +308,7 @@ def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_lo
     labels = np.ascontiguousarray(labels, dtype=np.float32)
     if touched is None:  # marks nobody reads
         touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
-    return _native.minibatch_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
+    return compiled.helper("minibatch_step", True)(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
                                   np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
                                   _slots("out", len(w_out)), *_marks(touched, w_in, w_out), G, C, out_ids.shape[1],
                                   labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
@@ -407,10 +403,10 @@ def _segment_sum(w: np.ndarray, contexts: np.ndarray, mask: np.ndarray, flat: np
     added one after another from zero: the compiled helper and the numpy path (one column of windows at a
     time) do the same float32 additions in the same order, so their results are bit-identical. ``native``
     forces a path (None: the compiled one when it is built)."""
-    compiled = getattr(_native, "segment_sum", None)  # absent from a module built by an older version
-    if w.dtype == np.float32 and ((compiled is not None) if native is None else native) and w.flags.c_contiguous:
+    segment_sum = compiled.helper("segment_sum", native) if w.dtype == np.float32 and w.flags.c_contiguous else None
+    if segment_sum is not None:
         out = np.empty((len(n), w.shape[1]), dtype=np.float32)
-        compiled(out, w, np.ascontiguousarray(flat, dtype=np.int64), n.astype(np.int64), w.shape[1])
+        segment_sum(out, w, np.ascontiguousarray(flat, dtype=np.int64), n.astype(np.int64), w.shape[1])
         return out
     out = np.zeros((len(n), w.shape[1]), dtype=w.dtype)  # (G, d)
     for c in range(contexts.shape[1]):
