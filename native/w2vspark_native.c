@@ -251,23 +251,6 @@ static inline __attribute__((always_inline)) void add_scaled_rows(float *restric
     }
 }
 
-/* s(z) = 1 / (1 + exp(-z)) without exp of a positive number */
-static inline float sigmoid_f(float z)
-{
-    if (z >= 0) {
-        float e = expf(-z);
-        return 1.0f / (1.0f + e);
-    }
-    float e = expf(z);
-    return e / (1.0f + e);
-}
-
-/* log s(z) = -log(1 + exp(-z)), stable for large |z| */
-static inline double log_sigmoid_d(double z)
-{
-    return z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z));
-}
-
 /* Jaakkola and Jordan's curvature bound of the logistic loss, (s(z) - 1/2) / z, 1/4 near 0
  * (w2vspark.losses.logistic_curvature_bound) */
 static inline float curvature_bound(float z, float s)
@@ -319,13 +302,17 @@ struct step_job {
     double loss;
 };
 
-/* one product z = a . b of label `label`: -> its step lr (label - s(z)); adds its loss -log s(+-z) when the loss
- * is asked for, and stores its curvature bound c(z) in *bound with damping */
+/* one product z = a . b of label `label`: -> its step lr (label - s(z)), s(z) = 1 / (1 + exp(-z)) from
+ * e = exp(-|z|) (never exp of a positive number); adds its loss -log s(+-z) = log(1 + e) - min(+-z, 0) when the
+ * loss is asked for, and stores its curvature bound c(z) in *bound with damping */
 static inline float product_step(struct step_job *j, float label, float z, float *bound)
 {
-    const float s = sigmoid_f(z);
-    if (j->with_loss)
-        j->loss -= log_sigmoid_d(label >= 0.5f ? (double)z : -(double)z);
+    const float e = expf(-fabsf(z));
+    const float s = z >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    if (j->with_loss) {
+        const double signed_z = label >= 0.5f ? (double)z : -(double)z;
+        j->loss += log1p((double)e) - (signed_z < 0 ? signed_z : 0.0);
+    }
     if (j->damping)
         *bound = curvature_bound(z, s);
     return (label - s) * j->lr;
@@ -367,16 +354,31 @@ static inline void prefetch_row(const float *row, Py_ssize_t dim, int for_write)
     }
 }
 
-/* asks the cache for the rows of window g (its context rows and output rows), to be read soon: the windows of a
- * minibatch touch rows all over both matrices, and the first read of each waits on memory */
+/* true when row already has a slot in this minibatch (then it was read for an earlier window: still cached) */
+static inline int slotted(const int32_t *slot, int64_t row, const int64_t *rows, Py_ssize_t count)
+{
+    const int32_t s = slot[row];
+    return s >= 0 && s < count && rows[s] == row;
+}
+
+/* asks the cache for the rows of window g (its context rows and output rows) that no earlier window of the
+ * minibatch read, to be read soon: the windows of a minibatch touch rows all over both matrices, and the first
+ * read of each waits on memory (the top of the Huffman tree and the frequent words are read by nearly every
+ * window and stay cached) */
 static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
 {
     if (g >= j->G)
         return;
-    for (Py_ssize_t i = 0; i < j->C + j->L; i++) {
-        const int64_t row = i < j->C ? j->ctx[g * j->C + i] : j->out[g * j->L + i - j->C];
-        if (row >= 0)
-            prefetch_row((i < j->C ? j->win : j->wout) + row * j->dim, j->dim, 0);
+    const int64_t *out_rows = j->rows + j->G * j->C;
+    for (Py_ssize_t i = 0; i < j->C; i++) {
+        const int64_t row = j->ctx[g * j->C + i];
+        if (row >= 0 && !slotted(j->slot_in, row, j->rows, j->n_in))
+            prefetch_row(j->win + row * j->dim, j->dim, 0);
+    }
+    for (Py_ssize_t k = 0; k < j->L; k++) {
+        const int64_t row = j->out[g * j->L + k];
+        if (row >= 0 && !slotted(j->slot_out, row, out_rows, j->n_out))
+            prefetch_row(j->wout + row * j->dim, j->dim, 0);
     }
 }
 
