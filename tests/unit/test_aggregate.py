@@ -80,6 +80,9 @@ def test_default_lr_scale():
     assert default_task_lr_scale("scaled_row", 16) == 4.0
     assert default_task_lr_scale("average", 8) == 1.0
     assert default_task_lr_scale("sum", 8) == 1.0
+    hs = [default_task_lr_scale("scaled", p, "hierarchical_softmax") for p in (1, 2, 3, 8)]
+    assert hs == [1, 2, 2, 2]  # every task moves the top of the tree: a lower cap
+    assert default_task_lr_scale("scaled", 8, "neg_sampling") == 4.0
 
 
 def limit_steps(lengths, counts, updates, max_step):

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 RULES = ("scaled", "scaled_row", "sum", "average")
+HS_TASK_LR_CAP = 2  # hierarchical softmax's largest automatic task learning-rate multiplier (default_task_lr_scale)
 
 
 @dataclass
@@ -191,9 +192,9 @@ def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: 
     return combined.ids, combined.update(rule)
 
 
-def default_task_lr_scale(rule: str, num_partitions: int) -> float:
+def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampling") -> float:
     """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic): min(P, 4) for
-    ``scaled`` and ``scaled_row``, 1 for the other rules.
+    ``scaled`` and ``scaled_row`` (min(P, 2) with hierarchical softmax), 1 for the other rules.
 
     ``scaled`` and ``scaled_row`` average rows that all partitions move the same way (factor about 1/n), which
     slows those rows down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
@@ -208,7 +209,13 @@ def default_task_lr_scale(rule: str, num_partitions: int) -> float:
     partitions m = 4 gave SimLex 0.381 / 0.384 (seeds 1 / 2) against 0.367 / 0.376 with m = 2 and 0.390 / 0.388
     at 1 partition. CBOW, whose updates agree across partitions even more, has used min(P, 4) throughout
     (6M words, 5 epochs: analogy 15.7% at 1 partition; 2 partitions 14.9% with 1.41, 18.3% with 2).
+
+    Hierarchical softmax caps m at 2: every window moves the top of the Huffman tree, so every task moves those
+    rows. On the 15M-word text (5 epochs, 8 partitions, seeds 1 / 2; 1 partition 0.678 / 0.344 / 27.7% and
+    0.670 / 0.339 / 27.7%), m = 4 gave 0.669 / 0.342 / 26.0% and 0.667 / 0.348 / 25.9%, m = 2 0.667 / 0.331 /
+    27.1% and 0.686 / 0.333 / 27.9% (mean against 1 partition: WS353 +0.002, SimLex -0.010, analogy -0.2);
+    seed 1 with m = 3: 0.670 / 0.333 / 27.3%, with m = 8: 22.7%.
     """
     if rule in ("scaled", "scaled_row"):
-        return float(min(num_partitions, 4))
+        return float(min(num_partitions, HS_TASK_LR_CAP if loss == "hierarchical_softmax" else 4))
     return 1.0
