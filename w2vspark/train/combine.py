@@ -213,7 +213,7 @@ def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampl
     Hierarchical softmax caps m at 2: every window moves the top of the Huffman tree, so every task moves those
     rows. On the 15M-word text (5 epochs, 8 partitions, seeds 1 / 2; 1 partition 0.678 / 0.344 / 27.7% and
     0.670 / 0.339 / 27.7%), m = 4 gave 0.669 / 0.342 / 26.0% and 0.667 / 0.348 / 25.9%, m = 2 0.667 / 0.331 /
-    27.1% and 0.686 / 0.333 / 27.9% (mean against 1 partition: WS353 +0.002, SimLex -0.010, analogy -0.2);
+    27.1% and 0.686 / 0.333 / 27.9% (mean against 1 partition: WS353 +0.002, SimLex -0.0095, analogy -0.2);
     seed 1 with m = 3: 0.670 / 0.333 / 27.3%, with m = 8: 22.7%.
     """
     if rule in ("scaled", "scaled_row"):
