@@ -258,13 +258,20 @@ static inline float curvature_bound(float z, float s)
     return fabsf(z) < 1e-3f ? 0.25f : (s - 0.5f) / z;
 }
 
+/* true when row has a slot among this minibatch's distinct rows: a slot is only trusted when it points back at
+ * the row, so stale values in the scratch can never send a row to another's slot */
+static inline int slotted(const int32_t *slot, int64_t row, const int64_t *rows, Py_ssize_t count)
+{
+    const int32_t s = slot[row];
+    return s >= 0 && s < count && rows[s] == row;
+}
+
 /* the row's slot among this minibatch's distinct rows, given one on first sight with a zero summed step in
- * sums (a slot is only trusted when it points back at the row, so stale values in the scratch can never send a
- * row to another's slot) */
+ * sums */
 static inline Py_ssize_t slot_of(int32_t *slot, int64_t row, int64_t *rows, Py_ssize_t *count, float *sums,
                                  float *norm2, Py_ssize_t dim)
 {
-    if (slot[row] < 0 || slot[row] >= *count || rows[slot[row]] != row) {
+    if (!slotted(slot, row, rows, *count)) {
         slot[row] = (int32_t)*count;
         rows[*count] = row;
         memset(sums + *count * dim, 0, (size_t)dim * sizeof(float));
@@ -354,17 +361,10 @@ static inline void prefetch_row(const float *row, Py_ssize_t dim, int for_write)
     }
 }
 
-/* true when row already has a slot in this minibatch (then it was read for an earlier window: still cached) */
-static inline int slotted(const int32_t *slot, int64_t row, const int64_t *rows, Py_ssize_t count)
-{
-    const int32_t s = slot[row];
-    return s >= 0 && s < count && rows[s] == row;
-}
-
 /* asks the cache for the rows of window g (its context rows and output rows) that no earlier window of the
- * minibatch read, to be read soon: the windows of a minibatch touch rows all over both matrices, and the first
- * read of each waits on memory (the top of the Huffman tree and the frequent words are read by nearly every
- * window and stay cached) */
+ * minibatch read (they have no slot yet), to be read soon: the windows of a minibatch touch rows all over both
+ * matrices, and the first read of each waits on memory (the top of the Huffman tree and the frequent words are
+ * read by nearly every window and stay cached) */
 static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
 {
     if (g >= j->G)

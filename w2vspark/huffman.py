@@ -19,7 +19,6 @@ import numpy as np
 from . import compiled
 
 
-
 @dataclass(frozen=True)
 class HuffmanTree:
     points: np.ndarray  # (V, L) int32: inner nodes on each word's path, root first; -1 pads shorter paths

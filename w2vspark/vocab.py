@@ -10,7 +10,6 @@ from . import compiled
 from .errors import UserError
 
 
-
 class VocabularyError(UserError, ValueError):
     """No usable vocabulary can be built from the counts as configured."""
 

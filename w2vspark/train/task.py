@@ -182,7 +182,7 @@ def windows_by_width(ids: np.ndarray, offsets: np.ndarray, window: int, rng: np.
     contexts = np.empty((n, 2 * reach), dtype=np.int32)
     counts = np.empty(n, dtype=np.int64)
     windows = window_rows(np.ascontiguousarray(ids, dtype=np.int32), np.ascontiguousarray(offsets, dtype=np.int64),
-                       np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
+                          np.ascontiguousarray(sizes, dtype=np.int64), reach, targets, contexts, counts)
     return targets[:windows], contexts[:windows], counts[:windows]
 
 
@@ -308,10 +308,11 @@ def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_lo
     labels = np.ascontiguousarray(labels, dtype=np.float32)
     if touched is None:  # marks nobody reads
         touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
-    return compiled.helper("minibatch_step", True)(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
-                                  np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
-                                  _slots("out", len(w_out)), *_marks(touched, w_in, w_out), G, C, out_ids.shape[1],
-                                  labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
+    minibatch_step = compiled.helper("minibatch_step", True)
+    return minibatch_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
+                          np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
+                          _slots("out", len(w_out)), *_marks(touched, w_in, w_out), G, C, out_ids.shape[1],
+                          labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
 
 
 def _marks(touched, w_in, w_out) -> tuple[np.ndarray, np.ndarray]:
