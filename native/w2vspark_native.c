@@ -512,9 +512,19 @@ static inline int is_cut(const struct step_job *j, Py_ssize_t r)
     return (r < j->n_in || r >= j->G * j->C) && (double)j->lr * j->h[r] > 1.0;
 }
 
-/* skip-gram, pass 2: each cut row's curvature along its step direction e, sum c(z) (x . e)^2 over its products */
+/* true when a cut row's curvature along its step can no longer exceed 1 / lr: what its products visited so far
+ * added (along) plus the trace of those not yet visited (rest: each is at most its share of the trace, as
+ * (x . e)^2 <= |x|^2), with a margin far above float rounding. Its factor is then 1 whatever the rest adds, so
+ * its pass 2 stops early without changing any result. */
+static inline int settled(const struct step_job *j, double along, double rest)
+{
+    return (double)j->lr * (along + rest * (1.0 + 1e-4)) <= 1.0;
+}
+
+/* skip-gram, pass 2: each cut row's curvature along its step direction e, sum c(z) (x . e)^2 over its products,
+ * until the row is settled; rest (slots,) starts at each row's trace and loses each visited product's share */
 static inline __attribute__((always_inline)) void skipgram_along(struct step_job *j, const float *dirs,
-                                                                  double *along)
+                                                                  double *along, double *rest)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
     Py_ssize_t *vc = j->valid, *vk = j->valid + C;
@@ -526,23 +536,31 @@ static inline __attribute__((always_inline)) void skipgram_along(struct step_job
         const Py_ssize_t nc = valid_rows(cg, C, j->win, dim, vc, xc), nk = valid_rows(og, L, j->wout, dim, vk, xk);
         for (Py_ssize_t a = 0; a < nc; a++) {
             const Py_ssize_t c = vc[a], r = j->slot_in[cg[c]];
-            if (!is_cut(j, r))
+            if (!is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
             dots(dirs + r * dim, xk, nk, p, dim);
-            double sum = along[r];
-            for (Py_ssize_t b = 0; b < nk; b++)
-                sum += (double)(pair_curv[c * L + vk[b]] * (p[b] * p[b]));
+            double sum = along[r], trace = 0.0;
+            for (Py_ssize_t b = 0; b < nk; b++) {
+                const float curv = pair_curv[c * L + vk[b]];
+                sum += (double)(curv * (p[b] * p[b]));
+                trace += (double)(curv * j->norm2[in_slots + j->slot_out[og[vk[b]]]]);
+            }
             along[r] = sum;
+            rest[r] -= trace;
         }
         for (Py_ssize_t b = 0; b < nk; b++) {
             const Py_ssize_t k = vk[b], r = in_slots + j->slot_out[og[k]];
-            if (!is_cut(j, r))
+            if (!is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
             dots(dirs + r * dim, xc, nc, p, dim);
-            double sum = along[r];
-            for (Py_ssize_t a = 0; a < nc; a++)
-                sum += (double)(pair_curv[vc[a] * L + k] * (p[a] * p[a]));
+            double sum = along[r], trace = 0.0;
+            for (Py_ssize_t a = 0; a < nc; a++) {
+                const float curv = pair_curv[vc[a] * L + k];
+                sum += (double)(curv * (p[a] * p[a]));
+                trace += (double)(curv * j->norm2[j->slot_in[cg[vc[a]]]]);
+            }
             along[r] = sum;
+            rest[r] -= trace;
         }
     }
 }
@@ -599,7 +617,7 @@ static int step_compute(struct step_job *j)
         any_cut |= is_cut(j, r);
     /* rows the trace bound cuts (lr h > 1): h becomes the curvature along the row's own summed step */
     float *dirs = any_cut ? malloc((size_t)(slots * dim + 1) * sizeof(float)) : NULL;  /* read for cut rows only */
-    double *along = any_cut ? calloc((size_t)slots + 1, sizeof(double)) : NULL;
+    double *along = any_cut ? calloc((size_t)(2 * slots) + 1, sizeof(double)) : NULL;  /* then each row's rest */
     memory_error = any_cut && (!dirs || !along);
     if (any_cut && !memory_error) {
         for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++) {
@@ -610,8 +628,9 @@ static int step_compute(struct step_job *j)
             for (Py_ssize_t i = 0; i < dim; i++)  /* a zero step has a zero direction: nothing along it */
                 dirs[r * dim + i] = norm > 0 ? d[i] / norm : 0.0f;
         }
+        memcpy(along + slots, j->h, (size_t)slots * sizeof(double));
         if (j->model == SKIPGRAM)
-            skipgram_along(j, dirs, along);
+            skipgram_along(j, dirs, along, along + slots);
         else
             cbow_along(j, dirs, along);
         for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++)
@@ -651,8 +670,9 @@ static int step_compute(struct step_job *j)
  * mean (model 1) or the sum (model 2) of its context rows. All gradients are taken at the parameters the
  * minibatch starts from; each distinct row's steps are summed (D), and with damping scaled by 1 / max(1, lr H):
  * H = sum c(z) |x|^2 over the row's products (x the vector it is multiplied with), and for the rows where
- * lr H > 1, H measured along the row's summed step instead, sum c(z) (x . D / |D|)^2. Each row then moves once
- * by its factor times D. This is w2vspark.partition.skipgram_step / cbow_step with the rows' steps summed
+ * lr H > 1, H measured along the row's summed step instead, sum c(z) (x . D / |D|)^2 (skip-gram stops measuring a
+ * row once its products not yet measured cannot lift it above 1 / lr: its factor is 1 either way). Each row then
+ * moves once by its factor times D. This is w2vspark.train.task.skipgram_step / cbow_step with the rows' steps summed
  * before they are scaled: the same result up to float32 rounding. slot_in (rows of w_in,) and slot_out (rows of
  * w_out,) are int32 scratch, left holding -1; touched_in and touched_out (one byte per row of w_in, w_out) get 1
  * for every row of a valid context or output (the rows the step moves; the others are left as they are).

@@ -4,7 +4,8 @@ import pytest
 from w2vspark import compiled
 from w2vspark.config import load_config
 from w2vspark.train.local import pack, split_round_robin, train_local
-from w2vspark.losses import naive_softmax_loss_and_gradient, neg_sampling_loss_and_gradient
+from w2vspark.losses import (logistic_curvature_bound, naive_softmax_loss_and_gradient,
+                              neg_sampling_loss_and_gradient)
 from w2vspark.train import task
 from w2vspark.train.task import (KernelParams, gather_sentences, naive_softmax_step, neg_sampling_step, native_kernel,
                                 native_step,
@@ -346,6 +347,32 @@ def test_compiled_step_matches_the_numpy_step(model, damping, lr, d):
         plain_out = w_out.copy()
         _step(model, w_in.copy(), plain_out, contexts, out_ids, labels, np.float32(lr), False, False)
         assert np.abs(results[True][1]).max() < 0.5 * np.abs(plain_out - w_out).max()
+
+
+@needs_native
+@pytest.mark.parametrize("native", [False, True])
+def test_a_row_the_trace_bound_cuts_keeps_its_plain_step_when_flat_along_it(native):
+    """Context row 0 is in each of 200 windows against 5 of 400 output rows pointing every way: the trace bound
+    sum c(z) |u|^2 cuts it (lr times it is about 3, computed here from the reference bound), but along its summed
+    step the loss is far flatter (lr h <= 1), so its damped step is its plain SGD step, by numpy and by the
+    compiled step, which stops measuring such a row once its products left unmeasured cannot reach 1 / lr."""
+    rng = np.random.default_rng(3)
+    G, d, V_out = 200, 32, 400
+    w_in = (rng.normal(size=(50, d)) * 0.3).astype(np.float32)
+    w_out = (rng.normal(size=(V_out, d)) * 0.3).astype(np.float32)
+    contexts = np.stack([np.zeros(G, dtype=np.int64), rng.integers(1, 50, size=G)], axis=1)  # (G, 2)
+    out_ids, labels = task.output_rows(rng.integers(0, V_out, size=G), rng.integers(0, V_out, size=(G, 4)))
+    u = w_out[out_ids]  # (G, 5, d) row 0's partners
+    z = u @ w_in[0]  # (G, 5)
+    trace = float((logistic_curvature_bound(z.astype(np.float64)) * (u.astype(np.float64) ** 2).sum(axis=2)).sum())
+    lr = np.float32(3.0 / trace)
+    steps = {}
+    for damping in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        task.skipgram_step(a, b, contexts, out_ids, labels, lr, False, damping, native=native)
+        steps[damping] = a[0] - w_in[0]
+    assert np.abs(steps[False]).max() > 0
+    np.testing.assert_allclose(steps[True], steps[False], rtol=0, atol=1e-6 * np.abs(steps[False]).max())
 
 
 @needs_native
