@@ -251,13 +251,6 @@ static inline __attribute__((always_inline)) void add_scaled_rows(float *restric
     }
 }
 
-/* Jaakkola and Jordan's curvature bound of the logistic loss, (s(z) - 1/2) / z, 1/4 near 0
- * (w2vspark.losses.logistic_curvature_bound) */
-static inline float curvature_bound(float z, float s)
-{
-    return fabsf(z) < 1e-3f ? 0.25f : (s - 0.5f) / z;
-}
-
 /* true when row has a slot among this minibatch's distinct rows: a slot is only trusted when it points back at
  * the row, so stale values in the scratch can never send a row to another's slot */
 static inline int slotted(const int32_t *slot, int64_t row, const int64_t *rows, Py_ssize_t count)
@@ -300,6 +293,7 @@ struct step_job {
     int64_t *rows;    /* (G C + G L,) the row of each slot */
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
+    float *bounds;    /* (max(C, L) + 8,) one row's or window's products' curvature bounds */
     Py_ssize_t *window_slots;  /* (C + L,) skip-gram: the current window's rows' slots, -1 for padding */
     Py_ssize_t *valid;         /* (C + L,) the current window's non-padding contexts (skip-gram), then outputs */
     const float **vecs;        /* (C + L,) their parameter rows, in the same order */
@@ -309,20 +303,73 @@ struct step_job {
     double loss;
 };
 
-/* one product z = a . b of label `label`: -> its step lr (label - s(z)), s(z) = 1 / (1 + exp(-z)) from
- * e = exp(-|z|) (never exp of a positive number); adds its loss -log s(+-z) = log(1 + e) - min(+-z, 0) when the
- * loss is asked for, and stores its curvature bound c(z) in *bound with damping */
-static inline float product_step(struct step_job *j, float label, float z, float *bound)
+typedef int int8v __attribute__((vector_size(32)));
+
+/* the float8 whose lanes are those of x where mask is set (-1) and of y elsewhere (0) */
+static inline __attribute__((always_inline)) float8 select8(int8v mask, float8 x, float8 y)
 {
-    const float e = expf(-fabsf(z));
-    const float s = z >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    if (j->with_loss) {
-        const double signed_z = label >= 0.5f ? (double)z : -(double)z;
-        j->loss += log1p((double)e) - (signed_z < 0 ? signed_z : 0.0);
+    int8v xb, yb;
+    memcpy(&xb, &x, sizeof(x));
+    memcpy(&yb, &y, sizeof(y));
+    xb = (xb & mask) | (yb & ~mask);
+    memcpy(&x, &xb, sizeof(x));
+    return x;
+}
+
+/* exp(x) for x <= 0, eight at a time, within one unit in the last place (checked against the C library's expf
+ * on every float in [-86, 0]); 0 below -86 (exp(-86) = 4.5e-38). Range reduction x = n ln 2 + r, |r| <= ln 2 / 2
+ * (ln 2 in two parts, Cody and Waite), the Taylor polynomial of exp(r) to degree 7 (error below 2^-27), times
+ * 2^n set in the exponent bits. The same operations in every build, so the same results. */
+static inline __attribute__((always_inline)) float8 exp_nonpositive(float8 x)
+{
+    const float8 zero = {0}, low = zero - 86.0f;
+    const int8v under = x < low;
+    x = select8(under, low, x);
+    const int8v n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, int8v);  /* x <= 0: rounds to nearest */
+    const float8 nf = __builtin_convertvector(n, float8);
+    const float8 r = (x - nf * 0.693145751953125f) - nf * 1.428606765330187045e-06f;
+    float8 poly = r * (1.0f / 5040) + 1.0f / 720;
+    poly = poly * r + 1.0f / 120;
+    poly = poly * r + 1.0f / 24;
+    poly = poly * r + 1.0f / 6;
+    poly = poly * r + 0.5f;
+    poly = poly * r + 1.0f;
+    poly = poly * r + 1.0f;
+    const int8v bits = (n + 127) << 23;  /* 2^n, n >= -125 */
+    float8 scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return select8(under, zero, poly * scale);
+}
+
+/* n products of scores z_step[0..n-1] with labels lab[pos[i]]: each one's step lr (label - s(z)) replaces its
+ * score, s(z) = 1 / (1 + e) or e / (1 + e) from e = exp(-|z|) (never exp of a positive number), eight at a time;
+ * with damping, bound[i] gets its curvature bound c(z) (w2vspark.losses.logistic_curvature_bound); with the loss,
+ * -log s(+-z) = log(1 + e) - min(+-z, 0) is added to it. z_step and bound hold n rounded up to 8 floats. */
+static inline __attribute__((always_inline)) void product_steps(struct step_job *j, const float *lab,
+                                                                 const Py_ssize_t *pos, Py_ssize_t n,
+                                                                 float *z_step, float *bound)
+{
+    const float8 zero = {0}, one = zero + 1.0f, half = zero + 0.5f, lr = zero + j->lr;
+    for (Py_ssize_t i = n; i < ((n + 7) & ~(Py_ssize_t)7); i++)
+        z_step[i] = 0.0f;
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        float8 label = zero;
+        for (Py_ssize_t q = 0; q < 8 && i + q < n; q++)
+            label[q] = lab[pos[i + q]];
+        const float8 z = *(const float8 *)(z_step + i);
+        const int8v positive = z >= zero;
+        const float8 abs_z = select8(positive, z, -z);
+        const float8 e = exp_nonpositive(-abs_z);
+        const float8 s = select8(positive, one, e) / (one + e);
+        *(float8 *)(z_step + i) = (label - s) * lr;
+        if (j->damping)
+            *(float8 *)(bound + i) = select8(abs_z < 1e-3f, zero + 0.25f, (s - half) / z);
+        if (j->with_loss)
+            for (Py_ssize_t q = 0; q < 8 && i + q < n; q++) {
+                const double signed_z = label[q] >= 0.5f ? (double)z[q] : -(double)z[q];
+                j->loss += log1p((double)e[q]) - (signed_z < 0 ? signed_z : 0.0);
+            }
     }
-    if (j->damping)
-        *bound = curvature_bound(z, s);
-    return (label - s) * j->lr;
 }
 
 /* the slot of a row of w_in (numbered from 0) or of w_out (numbered from G C) in this minibatch */
@@ -424,12 +471,14 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
             const Py_ssize_t c = vc[a], r = slot[c];
             double trace = 0.0;
             dots(xc[a], xk, nk, steps, dim);  /* z, then the steps in their place */
+            product_steps(j, lab, vk, nk, steps, j->bounds);
             for (Py_ssize_t b = 0; b < nk; b++) {
                 const Py_ssize_t k = vk[b];
-                const float step = product_step(j, lab[k], steps[b], pair_curv + c * L + k);
-                pair_step[c * L + k] = steps[b] = step;
-                if (j->damping)
-                    trace += (double)(pair_curv[c * L + k] * sq[C + k]);
+                pair_step[c * L + k] = steps[b];
+                if (j->damping) {
+                    pair_curv[c * L + k] = j->bounds[b];
+                    trace += (double)(j->bounds[b] * sq[C + k]);
+                }
             }
             add_scaled_rows(j->step_sum + r * dim, xk, steps, nk, dim);
             j->h[r] += trace;
@@ -481,15 +530,15 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
             dh[i] = 0.0f;
         const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, j->valid, j->vecs);  /* the valid outputs */
         dots(hg, j->vecs, nk, steps, dim);  /* z, then the steps in their place */
+        product_steps(j, lab, j->valid, nk, steps, j->bounds);
         for (Py_ssize_t b = 0; b < nk; b++) {
             const Py_ssize_t k = j->valid[b];
-            float *bound = j->curv + g * L + k;
-            const float step = steps[b] = product_step(j, lab[k], steps[b], bound);
             const Py_ssize_t r = out_slot(j, og[k]);
-            axpy(j->step_sum + r * dim, step, hg, dim);
+            axpy(j->step_sum + r * dim, steps[b], hg, dim);
             if (j->damping) {
-                j->h[r] += (double)(*bound * hh);
-                trace_in += (double)(*bound * slot_norm2(j, r));
+                const float bound = j->curv[g * L + k] = j->bounds[b];
+                j->h[r] += (double)(bound * hh);
+                trace_in += (double)(bound * slot_norm2(j, r));
             }
         }
         add_scaled_rows(dh, j->vecs, steps, nk, dim);
@@ -725,11 +774,12 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.rows = malloc((size_t)slots * sizeof(int64_t));
     j.valid = malloc((size_t)(C + L) * sizeof(Py_ssize_t));
     j.vecs = malloc((size_t)(C + L) * sizeof(const float *));
-    j.work = malloc((size_t)(C * L + C + L + (C > L ? C : L) + dim) * sizeof(float));
+    j.work = malloc((size_t)(C * L + C + L + (C > L ? C : L) + dim + 8) * sizeof(float));  /* steps: 8 spare */
+    j.bounds = malloc((size_t)((C > L ? C : L) + 8) * sizeof(float));
     j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
     int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.valid || !j.vecs || !j.rows
-                       || !j.work || !j.curv || (j.model != SKIPGRAM && !j.hidden);
+                       || !j.work || !j.bounds || !j.curv || (j.model != SKIPGRAM && !j.hidden);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS
         memory_error = step_compute(&j);
@@ -748,6 +798,7 @@ done:
     free((void *)j.vecs);
     free(j.rows);
     free(j.work);
+    free(j.bounds);
     free(j.curv);
     free(j.hidden);
     PyBuffer_Release(&w_in);
