@@ -317,7 +317,7 @@ static inline __attribute__((always_inline)) float8 select8(int8v mask, float8 x
 }
 
 /* exp(x) for x <= 0, eight at a time, within one unit in the last place (checked against the C library's expf
- * on every float in [-86, 0]); 0 below -86 (exp(-86) = 4.5e-38). Range reduction x = n ln 2 + r, |r| <= ln 2 / 2
+ * on every seventh float of [-86, 0]); 0 below -86 (exp(-86) = 4.5e-38). Range reduction x = n ln 2 + r, |r| <= ln 2 / 2
  * (ln 2 in two parts, Cody and Waite), the Taylor polynomial of exp(r) to degree 7 (error below 2^-27), times
  * 2^n set in the exponent bits. The same operations in every build, so the same results. */
 static inline __attribute__((always_inline)) float8 exp_nonpositive(float8 x)
@@ -335,7 +335,7 @@ static inline __attribute__((always_inline)) float8 exp_nonpositive(float8 x)
     poly = poly * r + 0.5f;
     poly = poly * r + 1.0f;
     poly = poly * r + 1.0f;
-    const int8v bits = (n + 127) << 23;  /* 2^n, n >= -125 */
+    const int8v bits = (n + 127) << 23;  /* 2^n, n >= -124 */
     float8 scale;
     memcpy(&scale, &bits, sizeof(scale));
     return select8(under, zero, poly * scale);
