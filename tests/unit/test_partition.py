@@ -350,6 +350,28 @@ def test_compiled_step_matches_the_numpy_step(model, damping, lr, d):
 
 
 @needs_native
+def test_compiled_step_scores_extreme_and_tiny_scores_like_float64():
+    """One context row against eleven output rows scored from -100 to 100 (past float32's exp range both ways)
+    and near 0: each output row's plain step, lr (label - s(z)) times the context row, is s computed in float64
+    to float32 precision (the compiled step's own exp flushes exp(-|z|) below 4.5e-38 to 0)."""
+    d = 8
+    scores = np.array([-100.0, -90.0, -87.5, -50.0, -3.0, -1e-4, 0.0, 1e-4, 3.0, 50.0, 100.0])
+    v = np.full(d, 10.0, dtype=np.float32)  # long, so that the steps are not small against the output rows
+    w_in = v[None, :].copy()
+    w_out = (scores[:, None] / (10.0 * d) * np.ones((1, d))).astype(np.float32)  # u . v = score
+    contexts = np.zeros((1, 1), dtype=np.int64)
+    out_ids = np.arange(len(scores))[None, :]
+    for label in (0.0, 1.0):
+        labels = np.full((1, len(scores)), label, dtype=np.float32)
+        got = w_out.copy()
+        task.skipgram_step(w_in.copy(), got, contexts, out_ids, labels, np.float32(0.1), False, False, native=True)
+        z = (w_out.astype(np.float64) @ v.astype(np.float64))  # (11,) the float32 rows' exact scores
+        expected = 0.1 * (label - 1.0 / (1.0 + np.exp(-z)))[:, None] * v.astype(np.float64)  # (11, d)
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got - w_out, expected, rtol=1e-5, atol=1e-9)
+
+
+@needs_native
 @pytest.mark.parametrize("native", [False, True])
 def test_a_row_the_trace_bound_cuts_keeps_its_plain_step_when_flat_along_it(native):
     """Context row 0 is in each of 200 windows against 5 of 400 output rows pointing every way: the trace bound
