@@ -294,6 +294,8 @@ struct step_job {
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
     float *bounds;    /* (max(C, L) + 8,) one row's or window's products' curvature bounds */
+    double *occ_trace;  /* skip-gram with damping, (G C + G L,): each occurrence's share of its row's trace, sum
+                         * c(z) |x|^2 over its products: context (g, c) at g C + c, output (g, k) at G C + g L + k */
     Py_ssize_t *window_slots;  /* (C + L,) skip-gram: the current window's rows' slots, -1 for padding */
     Py_ssize_t *valid;         /* (C + L,) the current window's non-padding contexts (skip-gram), then outputs */
     const float **vecs;        /* (C + L,) their parameter rows, in the same order */
@@ -317,9 +319,9 @@ static inline __attribute__((always_inline)) float8 select8(int8v mask, float8 x
 }
 
 /* exp(x) for x <= 0, eight at a time, within one unit in the last place (checked against the C library's expf
- * on every seventh float of [-86, 0]); 0 below -86 (exp(-86) = 4.5e-38). Range reduction x = n ln 2 + r, |r| <= ln 2 / 2
- * (ln 2 in two parts, Cody and Waite), the Taylor polynomial of exp(r) to degree 7 (error below 2^-27), times
- * 2^n set in the exponent bits. The same operations in every build, so the same results. */
+ * on every seventh float of [-86, 0]); 0 below -86 (exp(-86) = 4.5e-38). Range reduction x = n ln 2 + r,
+ * |r| <= ln 2 / 2 (ln 2 in two parts, Cody and Waite), the Taylor polynomial of exp(r) to degree 7 (error below
+ * 2^-27), times 2^n set in the exponent bits. The same operations in every build, so the same results. */
 static inline __attribute__((always_inline)) float8 exp_nonpositive(float8 x)
 {
     const float8 zero = {0}, low = zero - 86.0f;
@@ -482,6 +484,8 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
             }
             add_scaled_rows(j->step_sum + r * dim, xk, steps, nk, dim);
             j->h[r] += trace;
+            if (j->damping)
+                j->occ_trace[g * C + c] = trace;
         }
         for (Py_ssize_t b = 0; b < nk; b++) {
             const Py_ssize_t k = vk[b], r = slot[C + k];
@@ -494,6 +498,8 @@ static inline __attribute__((always_inline)) void skipgram_gradients(struct step
             }
             add_scaled_rows(j->step_sum + r * dim, xc, steps, nc, dim);
             j->h[r] += trace;
+            if (j->damping)
+                j->occ_trace[j->G * C + g * L + k] = trace;
         }
     }
 }
@@ -571,7 +577,8 @@ static inline int settled(const struct step_job *j, double along, double rest)
 }
 
 /* skip-gram, pass 2: each cut row's curvature along its step direction e, sum c(z) (x . e)^2 over its products,
- * until the row is settled; rest (slots,) starts at each row's trace and loses each visited product's share */
+ * until the row is settled; rest (slots,) starts at each row's trace and loses each visited occurrence's share
+ * (occ_trace, from pass 1) */
 static inline __attribute__((always_inline)) void skipgram_along(struct step_job *j, const float *dirs,
                                                                   double *along, double *rest)
 {
@@ -588,28 +595,22 @@ static inline __attribute__((always_inline)) void skipgram_along(struct step_job
             if (!is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
             dots(dirs + r * dim, xk, nk, p, dim);
-            double sum = along[r], trace = 0.0;
-            for (Py_ssize_t b = 0; b < nk; b++) {
-                const float curv = pair_curv[c * L + vk[b]];
-                sum += (double)(curv * (p[b] * p[b]));
-                trace += (double)(curv * j->norm2[in_slots + j->slot_out[og[vk[b]]]]);
-            }
+            double sum = along[r];
+            for (Py_ssize_t b = 0; b < nk; b++)
+                sum += (double)(pair_curv[c * L + vk[b]] * (p[b] * p[b]));
             along[r] = sum;
-            rest[r] -= trace;
+            rest[r] -= j->occ_trace[g * C + c];
         }
         for (Py_ssize_t b = 0; b < nk; b++) {
             const Py_ssize_t k = vk[b], r = in_slots + j->slot_out[og[k]];
             if (!is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
             dots(dirs + r * dim, xc, nc, p, dim);
-            double sum = along[r], trace = 0.0;
-            for (Py_ssize_t a = 0; a < nc; a++) {
-                const float curv = pair_curv[vc[a] * L + k];
-                sum += (double)(curv * (p[a] * p[a]));
-                trace += (double)(curv * j->norm2[j->slot_in[cg[vc[a]]]]);
-            }
+            double sum = along[r];
+            for (Py_ssize_t a = 0; a < nc; a++)
+                sum += (double)(pair_curv[vc[a] * L + k] * (p[a] * p[a]));
             along[r] = sum;
-            rest[r] -= trace;
+            rest[r] -= j->occ_trace[in_slots + g * L + k];
         }
     }
 }
@@ -777,9 +778,11 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.work = malloc((size_t)(C * L + C + L + (C > L ? C : L) + dim + 8) * sizeof(float));  /* steps: 8 spare */
     j.bounds = malloc((size_t)((C > L ? C : L) + 8) * sizeof(float));
     j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
+    j.occ_trace = j.model == SKIPGRAM && j.damping ? malloc((size_t)slots * sizeof(double)) : NULL;
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
     int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.valid || !j.vecs || !j.rows
-                       || !j.work || !j.bounds || !j.curv || (j.model != SKIPGRAM && !j.hidden);
+                       || !j.work || !j.bounds || !j.curv || (j.model != SKIPGRAM && !j.hidden)
+                       || (j.model == SKIPGRAM && j.damping && !j.occ_trace);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS
         memory_error = step_compute(&j);
@@ -799,6 +802,7 @@ done:
     free(j.rows);
     free(j.work);
     free(j.bounds);
+    free(j.occ_trace);
     free(j.curv);
     free(j.hidden);
     PyBuffer_Release(&w_in);
