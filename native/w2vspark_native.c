@@ -294,8 +294,10 @@ struct step_job {
     float *curv;      /* each product's curvature bound: (G, C, L) skip-gram, (G, L) CBOW */
     float *hidden;    /* (G, dim) CBOW: each window's h */
     float *bounds;    /* (max(C, L) + 8,) one row's or window's products' curvature bounds */
-    double *occ_trace;  /* skip-gram with damping, (G C + G L,): each occurrence's share of its row's trace, sum
-                         * c(z) |x|^2 over its products: context (g, c) at g C + c, output (g, k) at G C + g L + k */
+    double *occ_trace;  /* with damping, (G C + G L,): each occurrence's share of its row's trace (skip-gram: sum
+                         * c(z) |x|^2 over its products): context (g, c) at g C + c, output (g, k) at G C + g L + k */
+    int32_t *occ_slot;  /* CBOW with damping, (G C + G L,): each occurrence's slot, laid out as occ_trace; -1 for
+                         * padding and for the outputs of a window without contexts */
     Py_ssize_t *window_slots;  /* (C + L,) skip-gram: the current window's rows' slots, -1 for padding */
     Py_ssize_t *valid;         /* (C + L,) the current window's non-padding contexts (skip-gram), then outputs */
     const float **vecs;        /* (C + L,) their parameter rows, in the same order */
@@ -516,8 +518,13 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
         float *hg = j->hidden + g * dim;
+        int32_t *slot_c = j->occ_slot + g * C, *slot_k = j->occ_slot + j->G * C + g * L;
         Py_ssize_t n = 0;
         prefetch_window(j, g + 1);
+        for (Py_ssize_t i = 0; j->damping && i < C; i++)
+            slot_c[i] = -1;
+        for (Py_ssize_t i = 0; j->damping && i < L; i++)
+            slot_k[i] = -1;
         for (Py_ssize_t i = 0; i < dim; i++)
             hg[i] = 0.0f;
         for (Py_ssize_t c = 0; c < C; c++)
@@ -543,7 +550,10 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
             axpy(j->step_sum + r * dim, steps[b], hg, dim);
             if (j->damping) {
                 const float bound = j->curv[g * L + k] = j->bounds[b];
-                j->h[r] += (double)(bound * hh);
+                const double share = (double)(bound * hh);
+                j->h[r] += share;
+                j->occ_trace[j->G * C + g * L + k] = share;
+                slot_k[k] = (int32_t)r;
                 trace_in += (double)(bound * slot_norm2(j, r));
             }
         }
@@ -557,7 +567,11 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
                     j->step_sum[r * dim + i] += dh[i] / (float)n;
             else
                 add_row(j->step_sum + r * dim, dh, dim);
-            j->h[r] += trace_in / (double)n;
+            if (j->damping) {
+                j->h[r] += trace_in / (double)n;
+                j->occ_trace[g * C + c] = trace_in / (double)n;
+                slot_c[c] = (int32_t)r;
+            }
         }
     }
 }
@@ -615,36 +629,40 @@ static inline __attribute__((always_inline)) void skipgram_along(struct step_job
     }
 }
 
-/* CBOW, pass 2: a context occurrence's curvature along e is sum_k c(z_k) (u_k . e)^2 / n, an output's c(z) (h . e)^2 */
-static inline __attribute__((always_inline)) void cbow_along(struct step_job *j, const float *dirs, double *along)
+/* CBOW, pass 2: a context occurrence's curvature along e is sum_k c(z_k) (u_k . e)^2 / n, an output's c(z) (h . e)^2;
+ * as skip-gram's, each cut row is measured until it is settled. The occurrences come from pass 1's slots, so a
+ * window none of whose rows is cut costs a look at its C + L slots, and its outputs' rows are gathered only when
+ * one of its contexts is measured. */
+static inline __attribute__((always_inline)) void cbow_along(struct step_job *j, const float *dirs, double *along,
+                                                              double *rest, int contexts_cut, int outputs_cut)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim, in_slots = j->G * j->C;
     float *p = j->work + dim;  /* (L,) u . e of one cut context row's products */
     for (Py_ssize_t g = 0; g < j->G; g++) {
-        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
-        const float *hg = j->hidden + g * dim;
-        Py_ssize_t n = 0;
-        for (Py_ssize_t c = 0; c < C; c++)
-            n += cg[c] >= 0;
-        if (n == 0)
-            continue;
-        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, j->valid, j->vecs);
-        for (Py_ssize_t c = 0; c < C; c++) {
-            if (cg[c] < 0 || !is_cut(j, j->slot_in[cg[c]]))
+        const int32_t *slot_c = j->occ_slot + g * C, *slot_k = j->occ_slot + in_slots + g * L;
+        Py_ssize_t n = 0, nk = -1;
+        for (Py_ssize_t c = 0; contexts_cut && c < C; c++)
+            n += slot_c[c] >= 0;
+        for (Py_ssize_t c = 0; contexts_cut && c < C; c++) {
+            const Py_ssize_t r = slot_c[c];
+            if (r < 0 || !is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
-            const Py_ssize_t r = j->slot_in[cg[c]];
+            if (nk < 0)
+                nk = valid_rows(j->out + g * L, L, j->wout, dim, j->valid, j->vecs);
             double sum = 0.0;
             dots(dirs + r * dim, j->vecs, nk, p, dim);
             for (Py_ssize_t b = 0; b < nk; b++)
                 sum += (double)(j->curv[g * L + j->valid[b]] * (p[b] * p[b]));
             along[r] += sum / (double)n;
+            rest[r] -= j->occ_trace[g * C + c];
         }
-        for (Py_ssize_t k = 0; k < L; k++) {
-            if (og[k] < 0 || !is_cut(j, in_slots + j->slot_out[og[k]]))
+        for (Py_ssize_t k = 0; outputs_cut && k < L; k++) {
+            const Py_ssize_t r = slot_k[k];
+            if (r < 0 || !is_cut(j, r) || settled(j, along[r], rest[r]))
                 continue;
-            const Py_ssize_t r = in_slots + j->slot_out[og[k]];
-            const float q = dot(hg, dirs + r * dim, dim);
+            const float q = dot(j->hidden + g * dim, dirs + r * dim, dim);
             along[r] += (double)(j->curv[g * L + k] * (q * q));
+            rest[r] -= j->occ_trace[in_slots + g * L + k];
         }
     }
 }
@@ -662,9 +680,12 @@ static int step_compute(struct step_job *j)
         skipgram_gradients(j);
     else
         cbow_gradients(j);
-    int any_cut = 0, memory_error = 0;
-    for (Py_ssize_t r = 0; j->damping && r < in_slots + j->n_out; r++)
-        any_cut |= is_cut(j, r);
+    int contexts_cut = 0, outputs_cut = 0, memory_error = 0;
+    for (Py_ssize_t r = 0; j->damping && r < j->n_in; r++)
+        contexts_cut |= is_cut(j, r);
+    for (Py_ssize_t r = in_slots; j->damping && r < in_slots + j->n_out; r++)
+        outputs_cut |= is_cut(j, r);
+    const int any_cut = contexts_cut || outputs_cut;
     /* rows the trace bound cuts (lr h > 1): h becomes the curvature along the row's own summed step */
     float *dirs = any_cut ? malloc((size_t)(slots * dim + 1) * sizeof(float)) : NULL;  /* read for cut rows only */
     double *along = any_cut ? calloc((size_t)(2 * slots) + 1, sizeof(double)) : NULL;  /* then each row's rest */
@@ -682,7 +703,7 @@ static int step_compute(struct step_job *j)
         if (j->model == SKIPGRAM)
             skipgram_along(j, dirs, along, along + slots);
         else
-            cbow_along(j, dirs, along);
+            cbow_along(j, dirs, along, along + slots, contexts_cut, outputs_cut);
         for (Py_ssize_t r = 0; r < in_slots + j->n_out; r++)
             if (is_cut(j, r))
                 j->h[r] = along[r];
@@ -697,7 +718,8 @@ static int step_compute(struct step_job *j)
         for (Py_ssize_t r = first; r < end; r++) {
             if (r + PREFETCH_AHEAD < end)
                 prefetch_row(matrix + j->rows[r + PREFETCH_AHEAD] * dim, dim, 1);
-            const float f = j->damping ? (float)(1.0 / fmax(1.0, (double)j->lr * j->h[r])) : 1.0f;
+            const double lr_h = j->damping ? (double)j->lr * j->h[r] : 0.0;
+            const float f = lr_h > 1.0 ? (float)(1.0 / lr_h) : 1.0f;
             axpy(matrix + j->rows[r] * dim, f, j->step_sum + r * dim, dim);
         }
     }
@@ -778,11 +800,12 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     j.work = malloc((size_t)(C * L + C + L + (C > L ? C : L) + dim + 8) * sizeof(float));  /* steps: 8 spare */
     j.bounds = malloc((size_t)((C > L ? C : L) + 8) * sizeof(float));
     j.curv = malloc((size_t)((j.model == SKIPGRAM ? G * C * L : G * L) + 1) * sizeof(float));  /* set with damping */
-    j.occ_trace = j.model == SKIPGRAM && j.damping ? malloc((size_t)slots * sizeof(double)) : NULL;
+    j.occ_trace = j.damping ? malloc((size_t)slots * sizeof(double)) : NULL;
+    j.occ_slot = j.model != SKIPGRAM && j.damping ? malloc((size_t)slots * sizeof(int32_t)) : NULL;
     j.hidden = j.model == SKIPGRAM ? NULL : malloc((size_t)(G * dim + 1) * sizeof(float));
     int memory_error = !j.step_sum || !j.h || !j.norm2 || !j.window_slots || !j.valid || !j.vecs || !j.rows
                        || !j.work || !j.bounds || !j.curv || (j.model != SKIPGRAM && !j.hidden)
-                       || (j.model == SKIPGRAM && j.damping && !j.occ_trace);
+                       || (j.damping && !j.occ_trace) || (j.model != SKIPGRAM && j.damping && !j.occ_slot);
     if (!memory_error) {
         Py_BEGIN_ALLOW_THREADS
         memory_error = step_compute(&j);
@@ -803,6 +826,7 @@ done:
     free(j.work);
     free(j.bounds);
     free(j.occ_trace);
+    free(j.occ_slot);
     free(j.curv);
     free(j.hidden);
     PyBuffer_Release(&w_in);

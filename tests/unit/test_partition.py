@@ -398,6 +398,43 @@ def test_a_row_the_trace_bound_cuts_keeps_its_plain_step_when_flat_along_it(nati
 
 
 @needs_native
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("row", ["context", "output"])
+def test_a_cbow_row_the_trace_bound_cuts_keeps_its_plain_step_when_flat_along_it(row, native):
+    """CBOW: context row 0 (row "context": beside one other context in each of 200 windows scored against 5 of
+    400 output rows) or output row 0 (row "output": the first negative of each of 200 windows of two contexts
+    out of 400 rows) meets partners pointing every way. The trace bound (context: sum c(z) |u|^2 / n over its
+    windows' outputs; output: sum c(z) |h|^2 over its windows), computed here from the reference bound, cuts
+    it (lr times it is 3), but along its summed step the loss is far flatter (lr h <= 1), so its damped step is
+    its plain step, by numpy and by the compiled step, which stops measuring such a row early."""
+    rng = np.random.default_rng(4)
+    G, d, V = 200, 32, 400
+    w_in = (rng.normal(size=(V, d)) * 0.3).astype(np.float32)
+    w_out = (rng.normal(size=(V, d)) * 0.3).astype(np.float32)
+    first = np.zeros(G, dtype=np.int64) if row == "context" else rng.integers(1, V, size=G)
+    contexts = np.stack([first, rng.integers(1, V, size=G)], axis=1)  # (G, 2)
+    negatives = rng.integers(1, V, size=(G, 4))
+    if row == "output":
+        negatives[:, 0] = 0
+    out_ids, labels = task.output_rows(rng.integers(1, V, size=G), negatives)
+    h = w_in[contexts].astype(np.float64).mean(axis=1)  # (G, d) each window's mean context vector
+    u = w_out[out_ids].astype(np.float64)  # (G, 5, d)
+    curv = logistic_curvature_bound(np.einsum("gkd,gd->gk", u, h))  # (G, 5)
+    if row == "context":
+        trace = float((curv * (u ** 2).sum(axis=2)).sum() / 2)
+    else:
+        trace = float((curv * (out_ids == 0) * (h ** 2).sum(axis=1)[:, None]).sum())
+    lr = np.float32(3.0 / trace)
+    steps = {}
+    for damping in (False, True):
+        a, b = w_in.copy(), w_out.copy()
+        task.cbow_step(a, b, contexts, out_ids, labels, lr, True, False, damping, native=native)
+        steps[damping] = a[0] - w_in[0] if row == "context" else b[0] - w_out[0]
+    assert np.abs(steps[False]).max() > 0
+    np.testing.assert_allclose(steps[True], steps[False], rtol=0, atol=1e-6 * np.abs(steps[False]).max())
+
+
+@needs_native
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
 def test_both_steps_mark_the_rows_they_move(model):
     """rows 12-31 of both matrices appear nowhere in the minibatch: they stay unmarked (and unmoved); the others
