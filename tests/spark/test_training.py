@@ -220,6 +220,8 @@ def test_resume_is_bit_identical(spark, planted_run):
     assert [m["round"] for m in metrics] == list(range(1, 7))
     # local mode sums the deltas on the driver: nothing is shuffled
     assert all(m["broadcast_bytes"] > 0 and m["shuffle_bytes"] == 0 and m["driver_bytes"] > 0 for m in metrics)
+    # both tasks trained a slice: the fastest and the slowest task's time bracket a positive range
+    assert all(0 < m["min_task_seconds"] <= m["max_task_seconds"] < m["seconds"] for m in metrics)
     changed = run_cfg(planted_run, "resumed", "train.num_partitions=2", "train.epochs=3", "train.resume=true",
                       "train.lr=0.01")
     (Path(cfg.output.dir) / "model").rename(Path(cfg.output.dir) / "model.done")

@@ -353,6 +353,7 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             "words_per_sec": stats.words / seconds if seconds > 0 else 0.0,
             "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
             "eta": elapsed / rounds_run * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
+            "min_task_seconds": min(stats.task_seconds, default=0.0),
             "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
             "shortened_rows": stats.shortened_rows, "lr_scale": guard.lr_scale,
             **(getattr(run_round, "traffic", None) or {}),  # a Spark runner's bytes moved (w2vspark.train.traffic)
