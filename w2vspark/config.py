@@ -57,8 +57,8 @@ class TrainConfig:
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
     num_partitions: int = 2
-    syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) and, on
-    # several partitions, at least 16 rounds in the run (see syncs)
+    syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
+    # epoch) and, on several partitions, at least 16 rounds in the run (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
@@ -80,12 +80,17 @@ class TrainConfig:
         16.7% -> 21.2% -> 25.8% with 4 -> 8 -> 16 syncs (1 partition: 25.8%), so the rounds must grow with the
         partitions to keep each task's delta small. A run of few epochs needs more rounds per epoch for the same
         reason: on 15M words, 1 epoch at 2 partitions, analogy 9.8% / 11.3% / 12.7% with 4 / 8 / 16 syncs
-        (1 partition 13.3%); at 5 epochs 4 per epoch (20 rounds) are enough."""
+        (1 partition 13.3%); at 5 epochs 4 per epoch (20 rounds) are enough. A single epoch has no later epoch
+        to make up for what the partitions' staleness costs, so it gets 4P rounds: on the stress shapes at 16
+        partitions (docs/benchmarks.md, ninth stop) 64 rounds instead of 32 lowered the model loss's excess over
+        1 partition in all 8 cells (skip-gram and CBOW, dense / zipf / short / long)."""
         if self.syncs_per_epoch:
             return self.syncs_per_epoch
         partitions = num_partitions or self.num_partitions
-        few_epochs = -(-MIN_ROUNDS // self.epochs) if partitions > 1 else 0  # ceil(MIN_ROUNDS / epochs)
-        return max(4, 2 * partitions, few_epochs)
+        if partitions <= 1:
+            return 4
+        few_epochs = -(-MIN_ROUNDS // self.epochs)  # ceil(MIN_ROUNDS / epochs)
+        return max(4, (4 if self.epochs == 1 else 2) * partitions, few_epochs)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     cbowMean = Param(Params._dummy(), "cbowMean", "cbow: the mean of the context vectors (false: their sum)",
                      typeConverter=TypeConverters.toBoolean)
     syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x "
-                          "numPartitions), and at least 16 over the run on several partitions)",
+                          "numPartitions), 4 x numPartitions for one epoch, and at least 16 over the run on "
+                          "several partitions)",
                           typeConverter=TypeConverters.toInt)
     combine = Param(Params._dummy(), "combine",
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",

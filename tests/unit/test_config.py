@@ -94,7 +94,9 @@ def test_reference_file_lists_every_setting_with_its_default():
 @pytest.mark.parametrize("partitions, syncs_setting, epochs, expected", [
     (1, 0, 2, 4), (2, 0, 5, 4), (4, 0, 2, 8), (8, 0, 2, 16), (16, 0, 2, 32), (8, 3, 2, 3),
     # few epochs on several partitions: at least 16 rounds in the run; one partition has no stale tasks
-    (2, 0, 2, 8), (2, 0, 1, 16), (2, 0, 3, 6), (4, 0, 1, 16), (1, 0, 1, 4), (2, 5, 1, 5)])
+    (2, 0, 2, 8), (2, 0, 1, 16), (2, 0, 3, 6), (4, 0, 1, 16), (1, 0, 1, 4), (2, 5, 1, 5),
+    # a single epoch: 4P rounds
+    (8, 0, 1, 32), (16, 0, 1, 64), (16, 0, 2, 32), (16, 40, 1, 40)])
 def test_sync_rounds_grow_with_partitions_unless_set(partitions, syncs_setting, epochs, expected):
     from w2vspark.train.loop import round_specs
 
