@@ -233,7 +233,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                 vocab = select_vocab(count_words(chunks), cfg)
             check_model_size(spark, cfg, len(vocab))
             encoded, words_bc = encode(spark, chunks, vocab)
-            corpus = partition_for_training(spark, encoded, cfg.train.num_partitions)
+            corpus = partition_for_training(spark, encoded, cfg.train.num_partitions,
+                                            syncs=cfg.train.syncs(cfg.train.num_partitions))
             w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed, cfg.train.loss)
             train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
         finally:

@@ -14,7 +14,8 @@ from w2vspark.train.local import load_run_corpus, train_local
 from w2vspark.train.partitions import partition_for_training
 from w2vspark.io.model_files import list_checkpoints, load_model
 from w2vspark.train.spark_rounds import SparkRoundRunner, check_memory, load_partitioned_corpus
-from w2vspark.train.loop import TrainingDiverged, apply_round, init_params, round_specs, run_task, task_plan
+from w2vspark.train.loop import (RoundSpec, TrainingDiverged, apply_round, init_params, round_specs, run_task,
+                                 task_plan)
 from w2vspark.train.stage import train_on_spark
 
 from ..unit.test_partition import _planted_corpus, planted_class_accuracy
@@ -74,6 +75,36 @@ def test_each_logical_partition_is_alone_in_its_spark_partition(spark, partition
     assert {(r.part, r.physical) for r in rows} == {(p, p) for p in range(partitions)}  # balanced tasks
     for p in range(partitions):  # rows numbered 0.. within each partition: the round slices' row mod S
         assert sorted(r.row for r in rows if r.part == p) == list(range(sum(r.part == p for r in rows)))
+
+
+def test_a_corpus_stored_by_slice_gives_each_round_the_same_rows_in_the_same_order(spark, planted_run):
+    """partition_for_training with syncs = S stores each partition sorted by slice: the runner's filter on the
+    slice number yields exactly the rows (and their order) of the modulo filter on the row number."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    S = 3
+    encoded = spark.range(0, 300).select((F.col("id") * 7919 % 1000).alias("key"),
+                                         F.array(F.col("id").cast("int"), F.lit(5)).alias("ids"))
+    by_row = partition_for_training(spark, encoded, 2, persist=False)
+    by_slice = partition_for_training(spark, encoded, 2, syncs=S).persist(StorageLevel.MEMORY_ONLY)
+    try:
+        assert "sync" in by_slice.columns and "sync" not in by_row.columns
+        cfg = run_cfg(planted_run, "slices")
+        runner = SparkRoundRunner(spark, by_slice, task_plan(cfg, read_vocab(spark, cfg.output.dir)),
+                                  corpus_syncs=S)
+        try:
+            for sync in range(S):
+                spec = RoundSpec(index=sync, epoch=0, sync=sync, syncs_per_epoch=S, lr_start=0.025,
+                                 lr_end=0.025, planned_words=1)
+                got = [tuple(r) for r in runner.corpus_slice(spec).collect()]
+                expected = [(r.part, r.key, r.ids) for r in
+                            by_row.filter(F.col("row") % S == sync).select("part", "key", "ids").collect()]
+                assert got == expected and len(got) == 100
+        finally:
+            runner.close()
+    finally:
+        by_slice.unpersist()
 
 
 @pytest.mark.parametrize("rule, block_rows, max_step, sum_on", [

@@ -26,12 +26,21 @@ def partition_keys(spark, num_partitions: int) -> list[int]:
 ROW_BITS = 33  # monotonically_increasing_id() = physical partition index << 33 | record number in it
 
 
-def partition_for_training(spark, encoded, num_partitions: int, persist: bool = True, numbered: bool = True):
-    """DataFrame(key, ids) -> DataFrame(part, key, ids[, row]) with logical partition p = pmod(key, P) alone in
-    physical partition p and rows ordered by (key, ids): the same rows in the same order on every run and
-    every retry. ``row`` (when ``numbered``) is the row's position in its partition, 0-based, so that a sync
+def partition_for_training(spark, encoded, num_partitions: int, persist: bool = True, numbered: bool = True,
+                           syncs: int = 0):
+    """DataFrame(key, ids) -> DataFrame(part, key, ids[, row[, sync]]) with logical partition p = pmod(key, P)
+    alone in physical partition p and rows ordered by (key, ids): the same rows in the same order on every run
+    and every retry. ``row`` (when ``numbered``) is the row's position in its partition, 0-based, so that a sync
     round's slice (rows with row mod S = sync) can be selected in the JVM. Persisted (memory and disk) unless
-    ``persist`` is false."""
+    ``persist`` is false.
+
+    With ``syncs`` = S > 0 (and ``numbered``) each row also gets ``sync`` = row mod S, and every partition is
+    stored sorted by (sync, row): a round's slice is then a run of consecutive rows, in the same order as
+    before, and the filter ``sync = s`` skips the cached column batches of the other slices by their
+    statistics (Spark's in-memory partition pruning) instead of reading the whole partition every round. That
+    scan is a cost per round proportional to the partition, so over an epoch of S rounds it grew with S x the
+    corpus (measured on the 15M-word corpus, 2 partitions, S = 8: 0.31-0.53 s per round with the modulo filter
+    against 0.24-0.28 s with the pruned one, transfer to Python included)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -44,4 +53,7 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
            .sortWithinPartitions("part", "key", "ids").drop("_pkey"))
     if numbered:
         out = out.withColumn("row", F.monotonically_increasing_id().bitwiseAND(F.lit((1 << ROW_BITS) - 1)))
+        if syncs > 0:
+            out = (out.withColumn("sync", (F.col("row") % F.lit(syncs)).cast("int"))
+                   .sortWithinPartitions("sync", "row"))
     return out.persist(StorageLevel.MEMORY_AND_DISK) if persist else out

@@ -70,7 +70,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     specs = round_specs(t, corpus_words, t.num_partitions)
     site = sum_site(spark, t.sum_on)
     runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round, rounds=len(specs),
-                              sum_on=site, exchange_dir=exchange_root(spark))
+                              sum_on=site, exchange_dir=exchange_root(spark), corpus_syncs=t.syncs())
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
         f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}, "
         f"{SUM_SITE_TEXT[site]}")
@@ -189,7 +189,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         if stop_after_epochs is not None and done >= stop_after_epochs and not last:
             raise _Stop()
 
-    corpus = load_partitioned_corpus(spark, run, P)
+    corpus = load_partitioned_corpus(spark, run, P, syncs=t.syncs(P))
     workers.join()
     try:
         train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round, on_epoch_end,
