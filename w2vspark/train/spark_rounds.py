@@ -298,8 +298,9 @@ class SparkRoundRunner:
     """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.train.loop.fit`.
 
     ``corpus_df`` comes from :func:`w2vspark.train.partitions.partition_for_training` (with its ``row`` column;
-    ``corpus_syncs`` = the ``syncs`` it was partitioned with, when it has the ``sync`` column). ``sum_on``: "executors" (the combine step), "driver" (the tasks' blocks collected), or "files" (local mode
-    only: parameters and deltas through the files of a :class:`w2vspark.train.file_exchange.FileExchange` in
+    ``corpus_syncs`` = the ``syncs`` it was partitioned with, when it has the ``sync`` column). ``sum_on``:
+    "executors" (the combine step), "driver" (the tasks' blocks collected), or "files" (local mode only:
+    parameters and deltas through the files of a :class:`w2vspark.train.file_exchange.FileExchange` in
     ``exchange_dir``, the driver sums)."""
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None,
@@ -329,9 +330,9 @@ class SparkRoundRunner:
 
         From a corpus stored sorted by slice (``corpus_syncs`` = S) the filter on its ``sync`` column reads only
         the slice's own cached batches. Otherwise a slice is cached the first time it is read when a later epoch
-        reads it again: every round would otherwise scan (and decode) the whole cached corpus to keep 1/S of it: measured at
-        8 partitions and 16 syncs, 0.52 s per round for the scan against 0.34 s for a cached slice. Once a
-        round reuses a slice, every slice has been read (and so cached), and the whole corpus's cache is
+        reads it again: every round would otherwise scan (and decode) the whole cached corpus to keep 1/S of it:
+        measured at 8 partitions and 16 syncs, 0.52 s per round for the scan against 0.34 s for a cached slice.
+        Once a round reuses a slice, every slice has been read (and so cached), and the whole corpus's cache is
         released (the slices hold the same rows). A slice of the run's last epoch is not cached: building the
         cache costs a job of its own (measured 0.2 s per round at 2 partitions on the 15M-word corpus), and a
         1-epoch run would pay it every round for nothing."""
