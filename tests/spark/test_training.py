@@ -91,8 +91,8 @@ def test_a_corpus_stored_by_slice_gives_each_round_the_same_rows_in_the_same_ord
     try:
         assert "sync" in by_slice.columns and "sync" not in by_row.columns
         cfg = run_cfg(planted_run, "slices")
-        runner = SparkRoundRunner(spark, by_slice, task_plan(cfg, read_vocab(spark, cfg.output.dir)),
-                                  corpus_syncs=S)
+        runner = SparkRoundRunner(spark, by_slice, task_plan(cfg, read_vocab(spark, cfg.output.dir)))
+        assert runner.corpus_syncs == S
         try:
             for sync in range(S):
                 spec = RoundSpec(index=sync, epoch=0, sync=sync, syncs_per_epoch=S, lr_start=0.025,

@@ -34,7 +34,8 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     round's slice (rows with row mod S = sync) can be selected in the JVM. Persisted (memory and disk) unless
     ``persist`` is false.
 
-    With ``syncs`` = S > 0 (and ``numbered``) each row also gets ``sync`` = row mod S, and every partition is
+    With ``syncs`` = S > 0 (and ``numbered``) each row also gets ``sync`` = row mod S (S itself in the column's
+    metadata, :func:`slice_count`), and every partition is
     stored sorted by (sync, row): a round's slice is then a run of consecutive rows, in the same order as
     before, and the filter ``sync = s`` skips the cached column batches of the other slices by their
     statistics (Spark's in-memory partition pruning) instead of reading the whole partition every round. That
@@ -54,6 +55,13 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     if numbered:
         out = out.withColumn("row", F.monotonically_increasing_id().bitwiseAND(F.lit((1 << ROW_BITS) - 1)))
         if syncs > 0:
-            out = (out.withColumn("sync", (F.col("row") % F.lit(syncs)).cast("int"))
-                   .sortWithinPartitions("sync", "row"))
+            sync = (F.col("row") % F.lit(syncs)).cast("int").alias("sync", metadata={"syncs": syncs})
+            out = out.withColumn("sync", sync).sortWithinPartitions("sync", "row")
     return out.persist(StorageLevel.MEMORY_AND_DISK) if persist else out
+
+
+def slice_count(corpus) -> int:
+    """S of a corpus that :func:`partition_for_training` stored sorted by slice (its ``sync`` column), else 0."""
+    if "sync" not in corpus.columns:
+        return 0
+    return int(corpus.schema["sync"].metadata.get("syncs", 0))
