@@ -101,8 +101,14 @@ def test_a_corpus_stored_by_slice_gives_each_round_the_same_rows_in_the_same_ord
                 expected = [(r.part, r.key, r.ids) for r in
                             by_row.filter(F.col("row") % S == sync).select("part", "key", "ids").collect()]
                 assert got == expected and len(got) == 100
+            other = RoundSpec(index=0, epoch=0, sync=0, syncs_per_epoch=S + 1, lr_start=0.025, lr_end=0.025,
+                              planned_words=1)
+            with pytest.raises(ValueError, match="4 syncs per epoch, but the corpus was stored sorted by 3"):
+                runner.corpus_slice(other)  # another S would select other rows
         finally:
             runner.close()
+        with pytest.raises(ValueError, match="no sync column"):
+            SparkRoundRunner(spark, by_row, task_plan(cfg, read_vocab(spark, cfg.output.dir)))
     finally:
         by_slice.unpersist()
 
@@ -118,7 +124,7 @@ def test_round_update_is_the_rule_applied_by_hand(spark, planted_run, rule, bloc
     cfg = run_cfg(planted_run, "rule", "train.num_partitions=3", f"train.combine={rule}")
     vocab = read_vocab(spark, cfg.output.dir)
     plan = task_plan(cfg, vocab)
-    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3)
+    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3, cfg.train.syncs(3))
     w_in, w_out = init_params(len(vocab), 16, 1)
     w_out += 0.01  # non-zero, so that the input vectors move too
     spec = round_specs(cfg.train, 5000, 3)[0]
@@ -178,7 +184,7 @@ def test_a_rounds_traffic_is_what_it_broadcast_shuffled_and_collected(spark, pla
     cfg = run_cfg(planted_run, "traffic", "train.num_partitions=3")
     vocab = read_vocab(spark, cfg.output.dir)
     plan = task_plan(cfg, vocab)
-    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3)
+    corpus = load_partitioned_corpus(spark, cfg.output.dir, 3, cfg.train.syncs(3))
     w_in, w_out = init_params(len(vocab), 16, 1)
     w_out += 0.01
     specs = round_specs(cfg.train, 5000, 3)

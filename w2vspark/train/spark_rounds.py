@@ -43,9 +43,9 @@ RESULT_SCHEMA = ("kind string, block int, part int, ids binary, total binary, sq
 RESULT_SCHEMA_NAMES = [f.strip().split(" ")[0] for f in RESULT_SCHEMA.split(",")]
 
 
-def load_partitioned_corpus(spark, run_dir: str, num_partitions: int, syncs: int = 0):
-    """corpus/ of a run folder, partitioned for training (see :func:`partition_for_training`; with ``syncs``
-    stored sorted by the rounds' slices)."""
+def load_partitioned_corpus(spark, run_dir: str, num_partitions: int, syncs: int):
+    """corpus/ of a run folder, partitioned for training and stored sorted by the slices of ``syncs`` rounds per
+    epoch (see :func:`partition_for_training`)."""
     path = join(run_dir, "corpus")
     if not HadoopFS(spark).exists(path):
         raise InputError(f"no corpus at {path}: run jobs/build_vocab.py first with the same output.dir")
@@ -297,60 +297,41 @@ def _table_to_items(table, dim: int) -> Iterator[TaskReport | Combined]:
 class SparkRoundRunner:
     """Runs one sync round on Spark: a RoundRunner for :func:`w2vspark.train.loop.fit`.
 
-    ``corpus_df`` comes from :func:`w2vspark.train.partitions.partition_for_training` (with its ``row`` column,
-    and its ``sync`` column when it was stored sorted by slice). ``sum_on``:
+    ``corpus_df`` comes from :func:`w2vspark.train.partitions.partition_for_training` with ``syncs`` = the
+    rounds' S (its ``sync`` column). ``sum_on``:
     "executors" (the combine step), "driver" (the tasks' blocks collected), or "files" (local mode only:
     parameters and deltas through the files of a :class:`w2vspark.train.file_exchange.FileExchange` in
     ``exchange_dir``, the driver sums)."""
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, fail_first_attempt_round: int | None = None,
-                 block_rows: int = BLOCK_ROWS, rounds: int | None = None, sum_on: str = "executors",
-                 exchange_dir: str | None = None):
+                 block_rows: int = BLOCK_ROWS, sum_on: str = "executors", exchange_dir: str | None = None):
         if sum_on not in ("executors", "driver", "files"):
             raise ValueError(f"sum_on must be 'executors', 'driver' or 'files' (resolve 'auto' with sum_site), "
                              f"not {sum_on!r}")
+        self.corpus_syncs = slice_count(corpus_df)  # S the corpus was stored sorted by
+        if not self.corpus_syncs:
+            raise ValueError("the corpus has no sync column: partition it with partition_for_training(..., syncs=S)")
         self.spark = spark
         self.sum_on = sum_on
         self.exchange = FileExchange(exchange_dir) if sum_on == "files" else None
-        self.rounds = rounds  # rounds in the whole run (None: unknown, every slice is cached)
         self.block_rows = block_rows
         self.corpus = corpus_df
-        self.corpus_syncs = slice_count(corpus_df)  # S of a corpus stored sorted by slice, else 0
         self.plan_bc = spark.sparkContext.broadcast(plan)
         self.fail_round = fail_first_attempt_round
         self.workers: set[str] = set()  # worker_identity() of every task that delivered a result
         self.retried_tasks = 0  # results that came from a second or later attempt
-        self.slices: dict[int, object] = {}  # sync index -> cached slice of the corpus (S is fixed for a run)
-        self.corpus_released = False
         self.plan_bytes = broadcast_size(self.plan_bc, plan.counts.nbytes)  # counted with the first round run
         self.traffic: dict | None = None  # bytes moved by the last round (TRAFFIC_KEYS), for its metrics record
 
     def corpus_slice(self, spec: RoundSpec):
-        """The sentences of a round's slice (row mod S = sync), in row order.
-
-        From a corpus stored sorted by slice for the same S the filter on its ``sync`` column reads only
-        the slice's own cached batches. Otherwise a slice is cached the first time it is read when a later epoch
-        reads it again: every round would otherwise scan (and decode) the whole cached corpus to keep 1/S of it:
-        measured at 8 partitions and 16 syncs, 0.52 s per round for the scan against 0.34 s for a cached slice.
-        Once a round reuses a slice, every slice has been read (and so cached), and the whole corpus's cache is
-        released (the slices hold the same rows). A slice of the run's last epoch is not cached: building the
-        cache costs a job of its own (measured 0.2 s per round at 2 partitions on the 15M-word corpus), and a
-        1-epoch run would pay it every round for nothing."""
-        from pyspark import StorageLevel
+        """The sentences of a round's slice (row mod S = sync), in row order: the filter on the ``sync`` column
+        reads only the slice's own cached batches (Spark's in-memory partition pruning)."""
         from pyspark.sql import functions as F
 
-        if self.corpus_syncs and self.corpus_syncs == spec.syncs_per_epoch:
-            return self.corpus.filter(F.col("sync") == F.lit(spec.sync)).select("part", "key", "ids")
-        if spec.sync not in self.slices:
-            rows = self.corpus.filter(F.col("row") % F.lit(spec.syncs_per_epoch) == F.lit(spec.sync))
-            rows = rows.select("part", "key", "ids")
-            if self.rounds is not None and spec.index + spec.syncs_per_epoch >= self.rounds:
-                return rows  # never read again (a rollback re-reads it from the cached corpus)
-            self.slices[spec.sync] = rows.persist(StorageLevel.MEMORY_AND_DISK)
-        elif not self.corpus_released and len(self.slices) == spec.syncs_per_epoch:
-            self.corpus.unpersist()
-            self.corpus_released = True
-        return self.slices[spec.sync]
+        if spec.syncs_per_epoch != self.corpus_syncs:
+            raise ValueError(f"round {spec.index} has {spec.syncs_per_epoch} syncs per epoch, but the corpus was "
+                             f"stored sorted by {self.corpus_syncs} slices")
+        return self.corpus.filter(F.col("sync") == F.lit(spec.sync)).select("part", "key", "ids")
 
     def __call__(self, spec: RoundSpec, w_in: np.ndarray, w_out: np.ndarray):
         sc = self.spark.sparkContext
@@ -402,9 +383,6 @@ class SparkRoundRunner:
 
     def close(self) -> None:
         self.plan_bc.destroy()
-        for rows in self.slices.values():
-            rows.unpersist()
-        self.slices.clear()
         if self.exchange is not None:
             self.exchange.close()
 

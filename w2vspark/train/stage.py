@@ -69,7 +69,7 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
         raise UserError("the corpus is empty: no sentence has two words of the vocabulary")
     specs = round_specs(t, corpus_words, t.num_partitions)
     site = sum_site(spark, t.sum_on)
-    runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round, rounds=len(specs),
+    runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round,
                               sum_on=site, exchange_dir=exchange_root(spark))
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
         f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}, "
