@@ -8,8 +8,9 @@ Nothing of the graph comes to the driver. Nodes are keyed by xxhash64 of their n
 reported); the adjacency (node -> sorted neighbours and weights) is a persisted, hash-partitioned DataFrame.
 Every step joins the walkers that are still going with the adjacency of their current node (and, for node2vec,
 of their previous node) and draws the next node from a uniform number that is a hash of (seed, start node, walk
-index, step): for DeepWalk's walks in Spark itself, from per-node alias tables built once; for node2vec's in an
-Arrow function (:mod:`w2vspark.walk_step`), which also needs the previous node's neighbours. The walks depend on
+index, step): for DeepWalk's walks in Spark itself, from per-node alias tables built once; for node2vec's by
+rejection from the same tables (:func:`second_order_step`), the few walkers left after a few trials in an Arrow
+function (:mod:`w2vspark.walk_step`) that also sees the previous node's neighbours. The walks depend on
 the graph, the settings and the seed only, not on partitioning or retries. Each step's walkers are checkpointed
 locally so that the plan does not grow with the walk length.
 """
@@ -98,13 +99,14 @@ def graph_nodes(edges):
             .distinct().select(F.xxhash64("node").alias("key"), "node"))
 
 
-def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int, alias: bool = False):
-    """-> DataFrame (node long, name string, nbrs array<long>, wts array<double>) hash-partitioned by node: one
-    row for every node of ``nodes`` (key, node), with its out-edges, or null lists when it has none. Self-loops
-    and zero weights are dropped; repeated edges are merged, their weights summed; neighbours are sorted by key
-    (deterministic). With ``alias``, also each node's alias table for first-order steps
-    (:func:`first_order_step`): ``accept array<double>`` and ``alias array<long>``. The name rides along so that
-    a walk step also names the node it leaves, and the walks need no join with the names at the end."""
+def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int):
+    """-> DataFrame (node long, name string, nbrs array<long>, wts array<double>, wsum double, accept
+    array<double>, alias array<long>) hash-partitioned by node and sorted by it in each partition: one row for
+    every node of ``nodes`` (key, node), with its out-edges, or null lists when it has none. Self-loops and zero
+    weights are dropped; repeated edges are merged, their weights summed; neighbours are sorted by key
+    (deterministic). ``wsum`` is the sum of the weights; ``accept`` and ``alias`` are the node's alias table for
+    first-order steps (:func:`_alias_draw`). The name rides along so that a walk step also names the node it
+    leaves, and the walks need no join with the names at the end."""
     from pyspark.sql import functions as F
 
     e = walked_edges.where((F.col("src") != F.col("dst")) & (F.col("weight") > 0)).select("src", "dst", "weight")
@@ -113,12 +115,13 @@ def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int, al
     e = (e.groupBy("src", "dst").agg(F.sum("weight").alias("weight"))
          .select(F.xxhash64("src").alias("node"), F.struct(F.xxhash64("dst").alias("nbr"), "weight").alias("e")))
     out_edges = (e.groupBy("node").agg(F.array_sort(F.collect_list("e")).alias("es"))
-                 .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts")))
-    if alias:
-        out_edges = out_edges.mapInArrow(_with_alias_tables, "node long, nbrs array<long>, wts array<double>, "
-                                                             "accept array<double>, alias array<long>")
+                 .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts"))
+                 .mapInArrow(_with_alias_tables, "node long, nbrs array<long>, wts array<double>, "
+                                                 "accept array<double>, alias array<long>")
+                 .select("node", "nbrs", "wts", F.aggregate("wts", F.lit(0.0), lambda a, b: a + b).alias("wsum"),
+                         "accept", "alias"))
     named = nodes.select(F.col("key").alias("node"), F.col("node").alias("name"))
-    return named.join(out_edges, "node", "left").repartition(num_partitions, "node")
+    return named.join(out_edges, "node", "left").repartition(num_partitions, "node").sortWithinPartitions("node")
 
 
 def _with_alias_tables(batches):
@@ -213,22 +216,118 @@ def _step_function(p: float, q: float):
     return step
 
 
-def first_order_step(joined, u):
-    """Walkers joined with their node's adjacency and alias tables -> the walkers one step on (``cur`` null for
-    those at a node without out-edges) with the name of the node they left (``left``), drawn in Spark itself
-    (DeepWalk's walk, weighted by the edge weights): slot i = floor(degree u), kept when the fraction
-    degree u - i < accept[i], else its alias (:func:`w2vspark.walk_step.alias_table`). No neighbour list
-    goes to Python: walkers gather on high-degree nodes (a walk visits a node in proportion to its degree), so the
-    lists would grow to E[deg^2] / E[deg] entries per walker (measured: 115 on a planted-community graph of mean
-    degree 10, 91M entries a step for 800k walkers; the step took 13 s in an Arrow function, 2 s here)."""
+def _alias_draw(u):
+    """The neighbour that the uniform number ``u`` draws from the joined node's alias table
+    (:func:`w2vspark.walk_step.alias_table`): slot i = floor(degree u), kept when the fraction degree u - i <
+    accept[i], else its alias; null at a node without out-edges."""
     from pyspark.sql import functions as F
 
     scaled = u * F.size("nbrs")  # in [0, degree)
     slot = (F.floor(scaled) + 1).cast("int")  # 1-based
     fraction = scaled - F.floor(scaled)  # uniform in [0, 1), independent of the slot
-    nxt = F.when(F.element_at("accept", slot) > fraction, F.element_at("nbrs", slot)).otherwise(
+    return F.when(F.element_at("accept", slot) > fraction, F.element_at("nbrs", slot)).otherwise(
         F.element_at("alias", slot))
-    return joined.select("start", "r", nxt.alias("cur"), F.col("cur").alias("prev"), F.col("name").alias("left"))
+
+
+def first_order_step(joined, u):
+    """Walkers joined with their node's adjacency and alias tables -> the walkers one step on (``cur`` null for
+    those at a node without out-edges) with the name of the node they left (``left``), drawn in Spark itself
+    (DeepWalk's walk, weighted by the edge weights; :func:`_alias_draw`). No neighbour list goes to Python:
+    walkers gather on high-degree nodes (a walk visits a node in proportion to its degree), so the lists would
+    grow to E[deg^2] / E[deg] entries per walker (measured: 115 on a planted-community graph of mean degree 10,
+    91M entries a step for 800k walkers; the step took 13 s in an Arrow function, 2 s here)."""
+    from pyspark.sql import functions as F
+
+    return joined.select("start", "r", _alias_draw(u).alias("cur"), F.col("cur").alias("prev"),
+                         F.col("name").alias("left"))
+
+
+def second_order_step(walkers, adj, seed: int, s: int, p: float, q: float, exact_step):
+    """node2vec's step for ``walkers`` (start, r, cur, prev) -> ((start, r, cur, prev, left) as
+    :func:`first_order_step`, the proposal rounds run, the walkers left to the exact step), by rejection
+    sampling, in Spark's own expressions.
+
+    The target: from v, reached from t, neighbour x with probability proportional to w(v, x) alpha(t, x), alpha
+    = 1/p for x = t, 1 for a neighbour of t, 1/q otherwise. The envelope: A w(v, x) for every neighbour, A =
+    max(1, 1/q), plus, when 1/p > A, a region of mass (1/p - A) w(v, t) that stands for the step back alone
+    (the step back is the proposal that a walker at a high-degree node rarely makes, so a bound A = 1/p on
+    every neighbour would reject most proposals). A proposal picks that region with probability (1/p - A)
+    w(v, t) / (A W(v) + (1/p - A) w(v, t)), W(v) = the sum of v's weights, and then steps back; otherwise it
+    draws x from v's alias table (by the weights) and is kept with probability min(alpha(t, x), A) / A. The
+    first kept proposal of a sequence of independent ones is distributed exactly as the target.
+
+    A round draws a few proposals per walker at once (``PROPOSALS``) where the walker meets v's adjacency (a
+    join by v, which also gives w(v, t) and W(v)), then judges them in order where it meets t's neighbour list
+    (a join by t: "x is a neighbour of t" is a search of that list, up to the first kept proposal); both lists
+    stay on the executor that caches them, and only the walker with its proposals moves between the joins.
+    Neighbour lists in Python for every walker (E[deg^2] / E[deg] entries each, walkers gathering on
+    high-degree nodes) were what made this step slow.
+    After the rounds of ``PROPOSALS``, or as soon as fewer than 1/64 of the walkers are left (each round costs
+    two joins however few walkers it has), the walkers left (none of their proposals kept) take the exact step of
+    ``exact_step`` (an Arrow function over both lists, :func:`_step_function`): a walker whose proposals were all
+    rejected is drawn from the target too, so the mixture is exact. Every uniform number is a hash of (seed,
+    start, r, step, proposal), so the walks do not depend on partitioning or retries."""
+    from pyspark.sql import functions as F
+
+    alpha_back, alpha_far = 1.0 / p, 1.0 / q
+    bound = max(1.0, alpha_far)  # A
+    extra = max(0.0, alpha_back - bound)  # the step back's weight beyond A w(v, t)
+    prev = F.col("prev")
+    prev_nbrs = adj.select(F.col("cur").alias("prev"), F.col("nbrs").alias("pnbrs"))
+    at = F.array_position("nbrs", prev).cast("int")  # 1-based, 0 when v has no edge to t
+    back_mass = F.col("w_back") * F.lit(extra)  # w_back = w(v, t), null when there is no step back
+    kept, pending, remaining, walking, drawn = [], walkers, 0, 0, 0
+    for rnd, count in enumerate(PROPOSALS):
+        ks = range(drawn, drawn + count)  # this round's proposal numbers
+        drawn += count
+        backs, xs = [], []
+        for k in ks:
+            u = _uniform(F.lit(seed), F.lit("back"), "start", "r", F.lit(s), F.lit(k))
+            backs.append(F.coalesce(u * (F.lit(bound) * F.col("wsum") + back_mass) < back_mass, F.lit(False))
+                         if extra > 0 else F.lit(False))
+            xs.append(_alias_draw(_uniform(F.lit(seed), "start", "r", F.lit(s), F.lit(k))))
+        proposed = pending.join(adj, "cur")
+        if extra > 0:
+            proposed = proposed.withColumn("w_back", F.when(at > 0, F.element_at("wts", F.greatest(at, F.lit(1)))))
+        proposed = proposed.select("start", "r", "cur", "prev", "name", F.array(*backs).alias("backs"),
+                                   F.array(*xs).alias("xs"))
+        keeps, steps = [], []
+        for i, k in enumerate(ks):
+            back, x = F.col("backs")[i], F.col("xs")[i]
+            alpha = (F.when(x == prev, F.lit(min(alpha_back, bound)))
+                     .when(F.array_contains("pnbrs", x), F.lit(1.0)).otherwise(F.lit(alpha_far)))
+            u = _uniform(F.lit(seed), F.lit("keep"), "start", "r", F.lit(s), F.lit(k))
+            keeps.append(back | x.isNull() | F.coalesce(u * F.lit(bound) < alpha, F.lit(False)))
+            steps.append(F.when(back, prev).otherwise(x))
+        first = F.lit(0)  # the first kept proposal (1-based), 0 when none: tested in order, so the neighbour
+        for i, keep in reversed(list(enumerate(keeps))):  # list of t is searched only up to the first kept one
+            first = F.when(keep, F.lit(i + 1)).otherwise(first)
+        judged = (proposed.join(prev_nbrs, "prev", "left")
+                  .select("start", "r", "cur", "prev", "name", first.alias("first"), F.array(*steps).alias("steps"))
+                  .localCheckpoint(eager=True))
+        done = F.col("first") > 0
+        kept.append(judged.where(done).select("start", "r", F.element_at("steps", F.col("first").cast("int"))
+                                              .alias("cur"), F.col("cur").alias("prev"), F.col("name").alias("left")))
+        pending = judged.where(~done).select("start", "r", "cur", "prev")
+        walking = walking or judged.count()  # the step's walkers
+        remaining = pending.count()
+        if remaining * 64 < walking:  # too few for another round's joins: the exact step takes them at once
+            break
+    if remaining:
+        rest = (pending.join(adj, "cur").join(prev_nbrs, "prev", "left")
+                .select("start", "r", "cur", "prev", "name", "nbrs", "wts", "pnbrs",
+                        _uniform(F.lit(seed), "start", "r", F.lit(s)).alias("u")))
+        kept.append(rest.mapInArrow(exact_step, "start long, r int, cur long, prev long, left string"))
+    moved = kept[0]
+    for more in kept[1:]:
+        moved = moved.union(more)
+    return moved, rnd + 1, remaining
+
+
+# node2vec's proposals per walker in each round of a step: most walkers keep one of their first two (a walker
+# keeps about every second proposal at p = 0.5, q = 2 on a sparse graph), the others get 8 more (a round's cost
+# grows with its proposals: measured on 790k walkers, 8 proposals each took 15 s a step, 2 then 8 took 8 s)
+PROPOSALS = (2, 8)
 
 
 WALKERS_PER_PARTITION = 1_000_000  # rows of a step's join per partition (a few tens of bytes each)
@@ -265,7 +364,7 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         second_order = w.p != 1.0 or w.q != 1.0
         if nodes.select("key").distinct().count() != num_nodes:
             raise InputError(f"edge list {w.edges}: two node names share a 64-bit hash; rename one of them")
-        adjacency = build_adjacency(walked_edges, nodes, w.directed, parts, alias=not second_order).persist(
+        adjacency = build_adjacency(walked_edges, nodes, w.directed, parts).persist(
             StorageLevel.MEMORY_AND_DISK)
         cached.append(adjacency)
         degrees = adjacency.where(F.col("nbrs").isNotNull()).agg(F.count("*").alias("n"),
@@ -280,26 +379,27 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
                    .select("start", "r", F.col("start").alias("cur"), F.lit(None).cast("long").alias("prev")))
         steps = []  # (start, r, step, name): step s names the node that a walker left at step s + 1
         adj = adjacency.withColumnRenamed("node", "cur")
-        prev_adj = adjacency.select(F.col("node").alias("prev"), F.col("nbrs").alias("pnbrs"))
         node2vec_step = _step_function(w.p, w.q)
         at = 0  # the step that the walkers still going are at
+        rejection = {"proposal_rounds": 0, "exact_step_walkers": 0}  # node2vec's steps after the first
         for s in range(1, w.length):
             spark.sparkContext.setJobDescription(f"w2vspark walks: step {s} of {w.length - 1}")
-            j = walkers.join(adj, "cur")
-            u = _uniform(F.lit(w.seed), "start", "r", F.lit(s))
-            if second_order:
-                j = j.join(prev_adj, "prev", "left").select("start", "r", "cur", "prev", "name", "nbrs", "wts",
-                                                             "pnbrs", u.alias("u"))
-                moved = j.mapInArrow(node2vec_step, "start long, r int, cur long, prev long, left string")
+            if second_order and s > 1:  # the first step has no previous node: it is first-order
+                moved, rounds, exact = second_order_step(walkers, adj, w.seed, s, w.p, w.q, node2vec_step)
+                rejection["proposal_rounds"] += rounds
+                rejection["exact_step_walkers"] += exact
             else:
-                moved = first_order_step(j, u)
+                moved = first_order_step(walkers.join(adj, "cur"), _uniform(F.lit(w.seed), "start", "r", F.lit(s)))
             moved = moved.localCheckpoint(eager=True)
             steps.append(moved.select("start", "r", F.lit(s - 1).alias("step"), F.col("left").alias("name")))
             walkers = moved.where(F.col("cur").isNotNull()).select("start", "r", "cur", "prev")
             at = s
             active = walkers.count()
             if s == 1 or s == w.length - 1 or s % 10 == 0:
-                log(f"step {s}/{w.length - 1}: {active} of {num_nodes * w.per_node} walks still going")
+                log(f"step {s}/{w.length - 1}: {active} of {num_nodes * w.per_node} walks still going"
+                    + (f" ({rejection['proposal_rounds']} rounds of node2vec proposals so far, "
+                       f"{rejection['exact_step_walkers']} walker steps left to the exact step)"
+                       if second_order else ""))
             if not active:
                 break
         # the node where each walk that went the whole way ends
@@ -338,7 +438,8 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
                 "length": w.length, "p": w.p, "q": w.q, "seed": w.seed, "walks": int(written["walks"]),
                 "tokens": int(written["tokens"] or 0), "walks_of_one_node": int(written["single"] or 0),
                 "seconds": round(seconds, 3),
-                "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3)})
+                "seconds_per_million_edges": round(seconds / max(stats["edges"], 1) * 1e6, 3),
+                **({f"node2vec_{k}": v for k, v in rejection.items()} if second_order else {})})
             fs.write_json(join(tmp, "walks_stats.json"), stats)
     finally:
         for df in cached:

@@ -50,6 +50,43 @@ def test_node2vec_return_parameter_and_directed_dead_ends(spark, tmp_path):
     assert all((int(x), int(y)) in edges for w in walks for x, y in zip(w, w[1:]))
 
 
+A_TO_C = {"a": 1 / 2, "b": 2 / 3}  # first steps by the weights: a's neighbours b 1, c 1; b's a 1, c 2
+
+
+@pytest.mark.parametrize("p, q, proposals, from_a, from_b", [
+    # c's neighbours: b (weight 2, a neighbour of a), a (1), d (1, a neighbour of neither a nor b).
+    # p = 2, q = 0.5: reached from a, a 1 x 0.5, b 2 x 1, d 1 x 2 -> 1/9, 4/9, 4/9; from b, b 2 x 0.5, a 1 x 1,
+    # d 1 x 2 -> 1/4, 1/4, 1/2. Every proposal is drawn by the weights and kept with probability alpha / 2.
+    (2.0, 0.5, (2, 8), {"a": 1 / 9, "b": 4 / 9, "d": 4 / 9}, {"b": 1 / 4, "a": 1 / 4, "d": 1 / 2}),
+    # p = 0.5, q = 2: from a, a 1 x 2, b 2 x 1, d 1 x 0.5 -> 4/9, 4/9, 1/9; from b, b 2 x 2, a 1, d 0.5 -> 8/11,
+    # 2/11, 1/11. 1/p is above max(1, 1/q): the step back has a region of its own in the proposals' envelope.
+    (0.5, 2.0, (2, 8), {"a": 4 / 9, "b": 4 / 9, "d": 1 / 9}, {"b": 8 / 11, "a": 2 / 11, "d": 1 / 11}),
+    # one round of one proposal: the exact step takes the walkers whose proposal was rejected
+    (2.0, 0.5, (1,), {"a": 1 / 9, "b": 4 / 9, "d": 4 / 9}, {"b": 1 / 4, "a": 1 / 4, "d": 1 / 2}),
+])
+def test_node2vec_steps_have_the_second_order_probabilities(spark, tmp_path, monkeypatch, p, q, proposals,
+                                                           from_a, from_b):
+    """The second step of walks a -> c and b -> c, counted over 2,000 walks per node, against node2vec's
+    probabilities worked out by hand."""
+    import w2vspark.walks
+
+    monkeypatch.setattr(w2vspark.walks, "PROPOSALS", proposals)
+    stats, walks = run(spark, tmp_path, EDGES, "walks.per_node=2000", "walks.length=3", f"walks.p={p}",
+                       f"walks.q={q}")
+    # step 1 is first-order; step 2 keeps about every second proposal here, so of its 8,000 walkers more than
+    # 1/64 keep none of the first round's proposals and go on to the second round (of 8 more)
+    assert stats["node2vec_proposal_rounds"] == len(proposals)
+    if proposals == (1,):  # the walkers whose one proposal was rejected: the exact step's
+        assert stats["node2vec_exact_step_walkers"] > 1000
+    for start, expected in (("a", from_a), ("b", from_b)):
+        third = Counter(w[2] for w in walks if w[0] == start and w[1] == "c")
+        n, to_c = sum(third.values()), A_TO_C[start]
+        assert abs(n - 2000 * to_c) < 5 * (2000 * to_c * (1 - to_c)) ** 0.5
+        assert set(third) == set(expected)
+        for node, share in expected.items():  # binomial counts, 5 standard deviations
+            assert abs(third[node] - n * share) < 5 * (n * share * (1 - share)) ** 0.5, (start, node, third)
+
+
 def test_bad_edge_lists_are_named(spark, tmp_path):
     with pytest.raises(InputError, match="edge list not found: .*nowhere"):
         run(spark, tmp_path, None, f"walks.edges={tmp_path / 'nowhere'}")
