@@ -242,9 +242,9 @@ def first_order_step(joined, u):
                          F.col("name").alias("left"))
 
 
-def second_order_step(walkers, adj, seed: int, s: int, p: float, q: float, exact_step):
-    """node2vec's step for ``walkers`` (start, r, cur, prev) -> ((start, r, cur, prev, left) as
-    :func:`first_order_step`, the proposal rounds run, the walkers left to the exact step), by rejection
+def second_order_step(walkers, walking: int, adj, seed: int, s: int, p: float, q: float, exact_step):
+    """node2vec's step for the ``walking`` rows of ``walkers`` (start, r, cur, prev) -> ((start, r, cur, prev,
+    left) as :func:`first_order_step`, the proposal rounds run, the walkers left to the exact step), by rejection
     sampling, in Spark's own expressions.
 
     The target: from v, reached from t, neighbour x with probability proportional to w(v, x) alpha(t, x), alpha
@@ -276,7 +276,7 @@ def second_order_step(walkers, adj, seed: int, s: int, p: float, q: float, exact
     prev_nbrs = adj.select(F.col("cur").alias("prev"), F.col("nbrs").alias("pnbrs"))
     at = F.array_position("nbrs", prev).cast("int")  # 1-based, 0 when v has no edge to t
     back_mass = F.col("w_back") * F.lit(extra)  # w_back = w(v, t), null when there is no step back
-    kept, pending, remaining, walking, drawn = [], walkers, 0, 0, 0
+    kept, pending, remaining, drawn = [], walkers, 0, 0
     for rnd, count in enumerate(PROPOSALS):
         ks = range(drawn, drawn + count)  # this round's proposal numbers
         drawn += count
@@ -309,7 +309,6 @@ def second_order_step(walkers, adj, seed: int, s: int, p: float, q: float, exact
         kept.append(judged.where(done).select("start", "r", F.element_at("steps", F.col("first").cast("int"))
                                               .alias("cur"), F.col("cur").alias("prev"), F.col("name").alias("left")))
         pending = judged.where(~done).select("start", "r", "cur", "prev")
-        walking = walking or judged.count()  # the step's walkers
         remaining = pending.count()
         if remaining * 64 < walking:  # too few for another round's joins: the exact step takes them at once
             break
@@ -383,11 +382,12 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         adj = adjacency.withColumnRenamed("node", "cur")
         node2vec_step = _step_function(w.p, w.q)
         at = 0  # the step that the walkers still going are at
+        active = num_nodes * w.per_node  # walkers still going (every walk starts)
         rejection = {"proposal_rounds": 0, "exact_step_walkers": 0}  # node2vec's steps after the first
         for s in range(1, w.length):
             spark.sparkContext.setJobDescription(f"w2vspark walks: step {s} of {w.length - 1}")
             if second_order and s > 1:  # the first step has no previous node: it is first-order
-                moved, rounds, exact = second_order_step(walkers, adj, w.seed, s, w.p, w.q, node2vec_step)
+                moved, rounds, exact = second_order_step(walkers, active, adj, w.seed, s, w.p, w.q, node2vec_step)
                 rejection["proposal_rounds"] += rounds
                 rejection["exact_step_walkers"] += exact
             else:

@@ -35,9 +35,8 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     ``persist`` is false.
 
     With ``syncs`` = S > 0 (and ``numbered``) each row also gets ``sync`` = row mod S (S itself in the column's
-    metadata, :func:`slice_count`), and every partition is
-    stored sorted by (sync, row): a round's slice is then a run of consecutive rows, in the same order as
-    before, and the filter ``sync = s`` skips the cached column batches of the other slices by their
+    metadata, :func:`slice_count`), and every partition is stored sorted by (sync, row): a round's slice is
+    then a run of consecutive rows, in the same order as before, and the filter ``sync = s`` skips the cached column batches of the other slices by their
     statistics (Spark's in-memory partition pruning) instead of reading the whole partition every round. That
     scan is a cost per round proportional to the partition, so over an epoch of S rounds it grew with S x the
     corpus (measured on the 15M-word corpus, 2 partitions, S = 8: 0.31-0.53 s per round with the modulo filter
