@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .config import Config
@@ -26,28 +27,45 @@ ARCHITECTURES = {"skipgram": "skip-gram", "cbow": "CBOW"}
 LOSS_NAMES = {"neg_sampling": "negative sampling", "hierarchical_softmax": "hierarchical softmax",
               "naive_softmax": "the full softmax"}
 LOSS_WARN_RATIO = 1.25  # a final loss this far above the run's lowest is called out in the report
+UNTRAINED_RATIO = 0.95  # a last loss above this fraction of an untrained model's is called out too
 
 
-def health_warnings(metrics: list[dict]) -> list[str]:
-    """A warning when the last round's loss is far above the run's lowest (empty list otherwise)."""
+def untrained_loss(train) -> float | None:
+    """The loss per example of the model training starts from, when it is known without data: with negative
+    sampling and a random start w_out is zero (:func:`w2vspark.train.loop.init_params`), so every score is 0,
+    sigmoid(0) = 1/2, and each example's 1 + K products cost ln 2 each. None otherwise (hierarchical softmax's
+    paths have data-dependent lengths; a continued model starts trained)."""
+    if train.loss != "neg_sampling" or train.init_model:
+        return None
+    return (1 + train.num_negatives) * math.log(2.0)
+
+
+def health_warnings(metrics: list[dict], untrained: float | None = None) -> list[str]:
+    """Warnings (empty list when none): the last round's loss far above the run's lowest, or, given the loss of
+    the untrained model (:func:`untrained_loss`), hardly below it."""
     rounds = loss_rounds(metrics)
     if not rounds:
         return []
     best, last = min(m["loss"] for m in rounds), rounds[-1]["loss"]
+    warnings = []
     if last > LOSS_WARN_RATIO * best:
-        return [f"warning: the last round's loss {last:.4f} is {last / best:.2f} x the lowest ({best:.4f}): "
-                f"training did not converge; check the loss per round"]
-    return []
+        warnings.append(f"warning: the last round's loss {last:.4f} is {last / best:.2f} x the lowest ({best:.4f}): "
+                        f"training did not converge; check the loss per round")
+    if untrained is not None and last > UNTRAINED_RATIO * untrained:
+        warnings.append(f"warning: the last round's loss {last:.4f} is {last / untrained:.1%} of the untrained "
+                        f"model's ({untrained:.4f}): the vectors have hardly moved from their random start; train "
+                        f"more epochs (train.epochs) or at a larger train.lr")
+    return warnings
 
 
-def health_lines(metrics: list[dict]) -> list[str]:
-    """What the report says about how training went: rollbacks of the divergence guard, and a last loss far
-    above the lowest."""
+def health_lines(metrics: list[dict], untrained: float | None = None) -> list[str]:
+    """What the report says about how training went: rollbacks of the divergence guard, a last loss far above
+    the lowest, and one hardly below the untrained model's."""
     lines = []
     for e in (m for m in metrics if "event" in m):
         lines.append(f"- **rollback**: round {e['round']} diverged ({e['reason']}); training went back to the start "
                      f"of round {e['resume_round']} with the task learning rate at {e['lr_scale']:g} x")
-    lines += [f"- **{w.split(': ', 1)[0]}**: {w.split(': ', 1)[1]}" for w in health_warnings(metrics)]
+    lines += [f"- **{w.split(': ', 1)[0]}**: {w.split(': ', 1)[1]}" for w in health_warnings(metrics, untrained)]
     return lines or [f"- no rollback; the last round's loss is within {LOSS_WARN_RATIO:g} x the lowest"]
 
 
@@ -100,7 +118,7 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         moved = traffic_line(metrics)
         if moved:
             lines.append(f"- {moved}")
-        lines += ["", "## Training health", ""] + health_lines(metrics)
+        lines += ["", "## Training health", ""] + health_lines(metrics, untrained_loss(cfg.train))
     ws, sl, an = scores["ws353"], scores["simlex999"], scores["analogy"]
     lines += ["", "## Evaluation", "", "| test | score | coverage |", "|---|---|---|",
               f"| WS353 Spearman | {format_score(ws['spearman'])} | {ws['pairs']}/{ws['total']} pairs |",

@@ -128,3 +128,30 @@ def test_the_report_names_rollbacks_and_a_loss_far_above_its_minimum():
     lines = health_lines(ended_high)
     assert lines[0].startswith("- **rollback**: round 3 diverged (loss 9") and "round 2" in lines[0]
     assert lines[1].startswith("- **warning**: the last round's loss 2.6000")
+
+
+def test_the_report_names_a_model_that_hardly_moved_from_its_random_start():
+    """CBOW, one epoch, on uniform-frequency random walks (each node seen about 80 times) hardly trains: its loss
+    stays at 6 ln 2 = 4.159 (gensim's CBOW at the same settings ends as untrained: purity@5 0.024, chance 0.02),
+    and the run says so; one epoch on 120k tokens of the dense corpus trains (loss 2.77, 0.67 of it) and gets no such warning."""
+    from w2vspark import synthetic
+    from w2vspark.report import health_warnings, untrained_loss
+    from w2vspark.train.local import corpus_from_sentences, split_round_robin, train_local
+
+    ln2 = 0.6931471805599453
+    cfg = load_config(None, ["vocab.min_count=1", "train.model=cbow", "train.epochs=1", "train.dim=32"])
+    assert untrained_loss(cfg.train) == pytest.approx(6 * ln2)  # 1 target + 5 negatives, each ln 2
+    assert untrained_loss(load_config(None, ["train.loss=hierarchical_softmax"]).train) is None
+    assert untrained_loss(load_config(None, ["train.init_model=/some/model"]).train) is None
+    corpora = {"walks": synthetic.planted_walks(num_nodes=2000, num_communities=10, seed=1),
+               "dense": synthetic.planted_classes(tokens=120_000, seed=1)}
+    last = {}
+    for name, data in corpora.items():
+        vocab, sentences = corpus_from_sentences(data.sentences, cfg)
+        records = []
+        train_local(cfg, split_round_robin(sentences, 1), vocab, on_round=records.append)
+        last[name] = records[-1]["loss"]
+        warnings = health_warnings(records, untrained_loss(cfg.train))
+        assert [w for w in warnings if "random start" in w] == ([] if name == "dense" else warnings), name
+        assert len(warnings) == (name == "walks"), (name, warnings)
+    assert last["walks"] > 0.99 * 6 * ln2 and last["dense"] < 0.85 * 6 * ln2

@@ -14,7 +14,7 @@ from ..io.atomic import OutputExistsError
 from ..io.hadoop import HadoopFS, join
 from ..io.model_files import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
 from ..model import Word2VecModel
-from ..report import health_warnings
+from ..report import health_warnings, untrained_loss
 from .file_exchange import exchange_root
 from .loop import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
 from .spark_rounds import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
@@ -199,7 +199,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         return None
     finally:
         corpus.unpersist()
-    for line in health_warnings(records):
+    for line in health_warnings(records, untrained_loss(t)):
         log(line)
     if guard.rollbacks:
         log(f"warning: the run diverged and was rolled back {guard.rollbacks} time(s); it finished with the task "
