@@ -63,8 +63,8 @@ class TrainConfig:
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
     # in local mode, else executors; see w2vspark.train.spark_rounds.sum_site)
-    # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4), min(P, 2) with hierarchical
-    # softmax; other rules 1)
+    # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4) for skip-gram, min(P, 8) for
+    # CBOW, min(P, 2) with hierarchical softmax; other rules 1)
     task_lr_scale: float = 0.0
     max_step: float = 0.0  # a row that several tasks moved moves at most this x max(min(its length, 4 typical),
     # typical) per round; 0 = no limit (the default: the damping keeps every shape of the stress matrix stable)

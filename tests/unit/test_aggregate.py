@@ -83,6 +83,10 @@ def test_default_lr_scale():
     hs = [default_task_lr_scale("scaled", p, "hierarchical_softmax") for p in (1, 2, 3, 8)]
     assert hs == [1, 2, 2, 2]  # every task moves the top of the tree: a lower cap
     assert default_task_lr_scale("scaled", 8, "neg_sampling") == 4.0
+    cbow = [default_task_lr_scale("scaled", p, "neg_sampling", "cbow") for p in (1, 2, 4, 8, 16)]
+    assert cbow == [1, 2, 4, 8, 8]  # CBOW's updates agree more across partitions: a higher cap
+    assert default_task_lr_scale("scaled", 8, "hierarchical_softmax", "cbow") == 2.0
+    assert default_task_lr_scale("average", 8, "neg_sampling", "cbow") == 1.0
 
 
 def limit_steps(lengths, counts, updates, max_step):

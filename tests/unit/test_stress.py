@@ -88,7 +88,7 @@ ARCHITECTURE_CELLS = {  # shape: (scale, partition counts); seed 1, CBOW and hie
 
 @pytest.mark.parametrize("setting", ["train.model=cbow", "train.loss=hierarchical_softmax"])
 def test_other_architectures_converge_on_the_stress_shapes(setting):
-    """CBOW (no step limit, task learning rate min(P, 4) by default) and skip-gram with hierarchical softmax on
+    """CBOW (no step limit, task learning rate min(P, 8) by default) and skip-gram with hierarchical softmax on
     the shapes where the combining is hardest: no rollback, the planted classes kept, the model loss at most 15%
     above 1 partition's, as for skip-gram (measured: CBOW within -1.7% .. +3.8% of 1 partition, dense at 4
     partitions 2.207 against 2.126 the largest; hierarchical softmax within -0.6% .. +0.2%)."""
@@ -100,3 +100,16 @@ def test_other_architectures_converge_on_the_stress_shapes(setting):
             assert np.isfinite(c["final_loss"]) and c["final_loss"] <= ref["final_loss"] * (1 + LOSS_TOLERANCE), c
             assert c["purity"] >= MIN_PURITY and c["purity"] >= ref["purity"] - PURITY_GAP, c
             assert c["rollbacks"] == 0 and not c.get("diverged"), c
+
+
+def test_cbow_keeps_random_walks_at_8_partitions():
+    """CBOW on uniform-frequency IDs at 8 partitions, 5 epochs: nearly every node is moved by every task, so the
+    scaled rule averages most rows; the tasks' default multiplier min(P, 8) makes up for it. Measured on this
+    corpus: model loss 1.4% below 1 partition's (2.344 against 2.378); with CBOW's former min(P, 4) 6.5% above
+    (2.531), and 5.2% / 5.0% above at full size (two seeds), where min(P, 8) ends 11% below. The bound is the
+    benchmark's 5%."""
+    data = stress.SHAPES["walks"].make(0.2, 1)
+    settings = [*stress.SHAPES["walks"].settings, "train.model=cbow"]
+    one, eight = (stress.run_cell(data, settings, p, 1) for p in (1, 8))
+    assert eight["rollbacks"] == 0 and eight["purity"] >= MIN_PURITY
+    assert eight["final_loss"] <= 1.05 * one["final_loss"], (eight["final_loss"], one["final_loss"])

@@ -26,7 +26,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 RULES = ("scaled", "scaled_row", "sum", "average")
-HS_TASK_LR_CAP = 2  # hierarchical softmax's largest automatic task learning-rate multiplier (default_task_lr_scale)
+# the largest automatic task learning-rate multipliers (default_task_lr_scale)
+TASK_LR_CAP = 4  # skip-gram with negative sampling
+CBOW_TASK_LR_CAP = 8  # CBOW with negative sampling
+HS_TASK_LR_CAP = 2  # hierarchical softmax, either architecture
 
 
 @dataclass
@@ -192,9 +195,11 @@ def combine(parts: Iterable[tuple[np.ndarray, np.ndarray]], num_rows: int, dim: 
     return combined.ids, combined.update(rule)
 
 
-def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampling") -> float:
-    """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic): min(P, 4) for
-    ``scaled`` and ``scaled_row`` (min(P, 2) with hierarchical softmax), 1 for the other rules.
+def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampling",
+                          model: str = "skipgram") -> float:
+    """The task learning-rate multiplier m used when ``train.task_lr_scale`` is 0 (automatic): for ``scaled``
+    and ``scaled_row`` min(P, 4) with skip-gram, min(P, 8) with CBOW, min(P, 2) with hierarchical softmax
+    (either architecture); 1 for the other rules.
 
     ``scaled`` and ``scaled_row`` average rows that all partitions move the same way (factor about 1/n), which
     slows those rows down by up to P; tasks compensate with m, and each row's combined factor is capped at 1/m
@@ -207,8 +212,13 @@ def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampl
     shape within 1.5%. On the 15M-word text benchmark (5 epochs, seed 1) 2 partitions give 0.683 / 0.392 / 30.9%
     and 4 partitions 0.678 / 0.390 / 30.9% (WS353 / SimLex / analogy; 1 partition 0.684 / 0.390 / 30.4%). At 8
     partitions m = 4 gave SimLex 0.381 / 0.384 (seeds 1 / 2) against 0.367 / 0.376 with m = 2 and 0.390 / 0.388
-    at 1 partition. CBOW, whose updates agree across partitions even more, has used min(P, 4) throughout
-    (6M words, 5 epochs: analogy 15.7% at 1 partition; 2 partitions 14.9% with 1.41, 18.3% with 2).
+    at 1 partition.
+
+    CBOW's updates agree across partitions even more (h averages the context vectors), so the rule averages
+    more of them: with min(P, 4) its random walks at 8 partitions ended 5.2% / 5.0% above 1 partition's loss
+    (seeds 1 / 2, 5 epochs), with min(P, 8) 11% below; at one epoch min(P, 8) took the Zipf text at 8 and 16
+    partitions from 7.0% / 9.1% above 1 partition to 3.3% / 5.5% (seed 1; seed 2 the same to 0.4 points), and
+    every other cell of the matrix passes as before (within 1% of min(P, 4) at 5 epochs).
 
     Hierarchical softmax caps m at 2: every window moves the top of the Huffman tree, so every task moves those
     rows. On the 15M-word text (5 epochs, 8 partitions, seeds 1 / 2; 1 partition 0.678 / 0.344 / 27.7% and
@@ -216,6 +226,10 @@ def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampl
     27.1% and 0.686 / 0.333 / 27.9% (mean against 1 partition: WS353 +0.002, SimLex -0.0095, analogy -0.2);
     seed 1 with m = 3: 0.670 / 0.333 / 27.3%, with m = 8: 22.7%.
     """
-    if rule in ("scaled", "scaled_row"):
-        return float(min(num_partitions, HS_TASK_LR_CAP if loss == "hierarchical_softmax" else 4))
-    return 1.0
+    if rule not in ("scaled", "scaled_row"):
+        return 1.0
+    if loss == "hierarchical_softmax":
+        cap = HS_TASK_LR_CAP
+    else:
+        cap = CBOW_TASK_LR_CAP if model == "cbow" else TASK_LR_CAP
+    return float(min(num_partitions, cap))

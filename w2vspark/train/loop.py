@@ -116,7 +116,7 @@ def task_lr_multiplier(cfg: TrainConfig, num_partitions: int | None = None) -> f
     """m: the tasks train at m x the learning rate (``train.task_lr_scale``, or the rule's default for the
     partition count)."""
     P = cfg.num_partitions if num_partitions is None else num_partitions
-    return cfg.task_lr_scale or default_task_lr_scale(cfg.combine, P, cfg.loss)
+    return cfg.task_lr_scale or default_task_lr_scale(cfg.combine, P, cfg.loss, cfg.model)
 
 
 def round_specs(cfg: TrainConfig, corpus_words: int, num_partitions: int) -> list[RoundSpec]:
