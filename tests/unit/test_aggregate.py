@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from w2vspark.train.combine import (Combined, DeltaAccumulator, combine, default_task_lr_scale, frequency_band,
-                                    row_norms, rule_updates, scale_rows, step_limits)
+from w2vspark.train.combine import (Combined, DeltaAccumulator, add_rows, combine, default_task_lr_scale,
+                                    frequency_band, row_norms, rule_updates, scale_rows, step_limits)
 
 # row 0 touched by both tasks with equal deltas, row 1 by both with orthogonal deltas, row 2 by task A only
 A = (np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32))
@@ -168,3 +168,27 @@ def test_apply_round_caps_each_rows_factor(rule):
         own = {"scaled_row": [0.5, 1, 1], "sum": [1, 1, 1]}[rule]
         expected = total * np.r_[np.minimum(own, cap), 0][:, None]
         assert np.allclose(w_in, expected) and np.allclose(w_out, expected), (rule, cap)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_add_rows_adds_each_row_once(native, monkeypatch):
+    """The driver's and the executors' row additions (compiled scatter-add, or numpy's fancy indexing when the
+    helper is not built) give the bits of w[ids] += rows."""
+    from w2vspark import compiled
+
+    if native and not compiled.available("scatter_add"):
+        pytest.skip("the compiled helpers are not built")
+    if not native:
+        monkeypatch.setattr(compiled, "helper", lambda name, use=None: None)
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((50, 7)).astype(np.float32)  # (V, d)
+    ids = rng.choice(50, size=20, replace=False).astype(np.int32)  # (n,) unique, unsorted
+    rows = rng.standard_normal((20, 7)).astype(np.float32) * 1e-3  # (n, d)
+    expected = w.copy()
+    for i, r in enumerate(ids):
+        expected[r] = expected[r] + rows[i]
+    add_rows(w, ids, rows)
+    assert np.array_equal(w, expected)
+    if native:
+        with pytest.raises(IndexError):
+            add_rows(w, np.array([50], np.int32), rows[:1])

@@ -25,6 +25,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .. import compiled
+
 RULES = ("scaled", "scaled_row", "sum", "average")
 # the largest automatic task learning-rate multipliers (default_task_lr_scale)
 TASK_LR_CAP = 4  # skip-gram with negative sampling
@@ -115,6 +117,18 @@ def rule_updates(blocks: Sequence[Combined], rule: str) -> list[np.ndarray]:
     return [scale_rows(b.total, f) for b, f in zip(blocks, rule_factors(blocks, rule))]
 
 
+def add_rows(w: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """w[ids] += rows for unique ``ids`` (n,), rows (n, d): through the compiled scatter-add when it is built
+    (one pass, no gathered copy of w's rows), else numpy's fancy indexing; the same float32 additions either
+    way, so the same bits."""
+    scatter_add = compiled.helper("scatter_add")
+    if scatter_add is not None and w.dtype == np.float32 and w.flags.c_contiguous and len(ids):
+        scatter_add(w, np.ascontiguousarray(ids, dtype=np.int64), np.ascontiguousarray(rows, dtype=np.float32),
+                    w.shape[1])
+    else:
+        w[ids] += rows
+
+
 class DeltaAccumulator:
     """Accumulates (row ids, delta rows) parts for rows ``first .. first + num_rows - 1`` of a (V, d) matrix."""
 
@@ -129,7 +143,7 @@ class DeltaAccumulator:
         if len(ids) == 0:
             return
         rows = ids - self.first if self.first else ids
-        self.total[rows] += delta
+        add_rows(self.total, rows, delta)
         self.count[rows] += 1
         self.square_sum[rows] += np.einsum("nd,nd->n", delta, delta, dtype=np.float64)
 

@@ -21,7 +21,7 @@ from ..config import Config, TrainConfig
 from ..errors import UserError
 from ..huffman import HuffmanTree, huffman_tree
 from ..vocab import NoiseSampler, Vocabulary, keep_probabilities
-from .combine import (Combined, DeltaAccumulator, default_task_lr_scale, row_norms, rule_factors, scale_rows,
+from .combine import (Combined, DeltaAccumulator, add_rows, default_task_lr_scale, row_norms, rule_factors, scale_rows,
                         step_limits)
 from .task import KernelParams, PartitionResult, take_slice, task_rng, train_partition
 
@@ -185,7 +185,7 @@ def apply_round(items: Iterable[TaskReport | Combined], w_in: np.ndarray, w_out:
             limits, shortened = step_limits([lengths[item.ids] for item in items], items, steps, max_step)
             stats.shortened_rows += shortened
         for item, f, limit in zip(items, factors, limits):
-            w[item.ids] += scale_rows(scale_rows(item.total, f), limit)  # (m_i, d)
+            add_rows(w, item.ids, scale_rows(scale_rows(item.total, f), limit))  # (m_i, d)
     return stats
 
 
