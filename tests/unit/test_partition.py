@@ -188,6 +188,26 @@ def test_native_scatter_add_is_bit_identical_to_numpy():
     assert not np.array_equal(by_numpy, start)
 
 
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not compiled.available("row_differences"), reason="w2vspark_native was not built (no C compiler)"))])
+def test_row_differences_are_the_touched_rows_deltas(native):
+    """A task's deltas: a[ids] - b[ids], each row subtracted as it is (b read-only, as the parameters a task
+    maps from the round's files are)."""
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(30, 7)).astype(np.float32)
+    b = (a + rng.normal(size=(30, 7)).astype(np.float32) * np.float32(1e-3)).astype(np.float32)
+    b.setflags(write=False)
+    ids = np.array([5, 0, 29, 12], np.int32)
+    got = task.row_differences(a, b, ids, native=native)
+    assert got.dtype == np.float32 and got.shape == (4, 7)
+    for i, r in enumerate(ids):
+        assert np.array_equal(got[i], np.subtract(a[r], b[r], dtype=np.float32))
+    assert task.row_differences(a, b, np.zeros(0, np.int32), native=native).shape == (0, 7)
+    if native:
+        with pytest.raises(IndexError, match="out of range"):
+            task.row_differences(a, b, np.array([30]), native=True)
+
+
 @needs_native
 def test_native_segment_sum_is_bit_identical_to_numpy():
     rng = np.random.default_rng(6)

@@ -147,6 +147,20 @@ def _scatter_add(w: np.ndarray, ids: np.ndarray, rows: np.ndarray, native: bool 
     np.add.at(w.reshape(-1), flat.reshape(-1), rows.reshape(-1))
 
 
+def row_differences(a: np.ndarray, b: np.ndarray, ids: np.ndarray, native: bool | None = None) -> np.ndarray:
+    """a[ids] - b[ids] -> (n, d): a task's deltas of the rows it touched. The compiled helper subtracts row by
+    row without gathering copies of either matrix first; numpy's path gives the same float32 differences.
+    ``native`` forces a path (None: the compiled one when it is built and the matrices suit it)."""
+    diff = compiled.helper("row_differences", native)
+    suits = (a.dtype == b.dtype == np.float32 and a.shape == b.shape and a.flags.c_contiguous
+             and b.flags.c_contiguous)
+    if diff is None or not suits:
+        return a[ids] - b[ids]
+    out = np.empty((len(ids), a.shape[1]), dtype=np.float32)  # (n, d)
+    diff(out, a, b, np.ascontiguousarray(ids, dtype=np.int64), a.shape[1])
+    return out
+
+
 def by_width(targets: np.ndarray, contexts: np.ndarray):
     """Order windows by their number of context words (widest first, stable) and move each row's context
     words to its front, so that a run of windows needs little padding: -> targets (G,), contexts (G, 2w),
@@ -576,7 +590,7 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
     in_ids = np.flatnonzero(touched_in).astype(np.int32)
     out_ids = np.flatnonzero(touched_out).astype(np.int32)
     return PartitionResult(
-        in_ids=in_ids, in_delta=local_in[in_ids] - w_in[in_ids],
-        out_ids=out_ids, out_delta=local_out[out_ids] - w_out[out_ids],
+        in_ids=in_ids, in_delta=row_differences(local_in, w_in, in_ids),
+        out_ids=out_ids, out_delta=row_differences(local_out, w_out, out_ids),
         loss_sum=loss_sum * examples / measured if measured else 0.0, pairs=examples, words=words,
         seconds=time.perf_counter() - t0)
