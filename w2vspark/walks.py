@@ -99,12 +99,13 @@ def graph_nodes(edges):
             .distinct().select(F.xxhash64("node").alias("key"), "node"))
 
 
-def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int):
-    """-> DataFrame (node long, name string, nbrs array<long>, wts array<double>, wsum double, accept
+def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int, with_wsum: bool = True):
+    """-> DataFrame (node long, name string, nbrs array<long>, wts array<double>, [wsum double,] accept
     array<double>, alias array<long>) hash-partitioned by node and sorted by it in each partition: one row for
     every node of ``nodes`` (key, node), with its out-edges, or null lists when it has none. Self-loops and zero
     weights are dropped; repeated edges are merged, their weights summed; neighbours are sorted by key
-    (deterministic). ``wsum`` is the sum of the weights; ``accept`` and ``alias`` are the node's alias table for
+    (deterministic). ``wsum``, the sum of the weights, only ``with_wsum`` (node2vec's step reads it, DeepWalk's
+    does not); ``accept`` and ``alias`` are the node's alias table for
     first-order steps (:func:`_alias_draw`). The name rides along so that a walk step also names the node it
     leaves, and the walks need no join with the names at the end."""
     from pyspark.sql import functions as F
@@ -118,7 +119,8 @@ def build_adjacency(walked_edges, nodes, directed: bool, num_partitions: int):
                  .select("node", F.col("es")["nbr"].alias("nbrs"), F.col("es")["weight"].alias("wts"))
                  .mapInArrow(_with_alias_tables, "node long, nbrs array<long>, wts array<double>, "
                                                  "accept array<double>, alias array<long>")
-                 .select("node", "nbrs", "wts", F.aggregate("wts", F.lit(0.0), lambda a, b: a + b).alias("wsum"),
+                 .select("node", "nbrs", "wts",
+                         *([F.aggregate("wts", F.lit(0.0), lambda a, b: a + b).alias("wsum")] if with_wsum else []),
                          "accept", "alias"))
     named = nodes.select(F.col("key").alias("node"), F.col("node").alias("name"))
     return named.join(out_edges, "node", "left").repartition(num_partitions, "node").sortWithinPartitions("node")
@@ -365,7 +367,7 @@ def generate_walks(spark, cfg: Config, log, set_partitions) -> dict:
         second_order = w.p != 1.0 or w.q != 1.0
         if nodes.select("key").distinct().count() != num_nodes:
             raise InputError(f"edge list {w.edges}: two node names share a 64-bit hash; rename one of them")
-        adjacency = build_adjacency(walked_edges, nodes, w.directed, parts).persist(
+        adjacency = build_adjacency(walked_edges, nodes, w.directed, parts, with_wsum=second_order).persist(
             StorageLevel.MEMORY_AND_DISK)
         cached.append(adjacency)
         degrees = adjacency.where(F.col("nbrs").isNotNull()).agg(F.count("*").alias("n"),

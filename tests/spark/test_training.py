@@ -88,6 +88,8 @@ def test_a_corpus_stored_by_slice_gives_each_round_the_same_rows_in_the_same_ord
                                          F.array(F.col("id").cast("int"), F.lit(5)).alias("ids"))
     by_row = partition_for_training(spark, encoded, 2, persist=False)
     by_slice = partition_for_training(spark, encoded, 2, syncs=S).persist(StorageLevel.MEMORY_ONLY)
+    with pytest.raises(ValueError, match="needs its row numbers"):
+        partition_for_training(spark, encoded, 2, numbered=False, syncs=S)
     try:
         assert "sync" in by_slice.columns and "sync" not in by_row.columns
         cfg = run_cfg(planted_run, "slices")
