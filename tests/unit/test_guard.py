@@ -133,7 +133,8 @@ def test_the_report_names_rollbacks_and_a_loss_far_above_its_minimum():
 def test_the_report_names_a_model_that_hardly_moved_from_its_random_start():
     """CBOW, one epoch, on uniform-frequency random walks (each node seen about 80 times) hardly trains: its loss
     stays at 6 ln 2 = 4.159 (gensim's CBOW at the same settings ends as untrained: purity@5 0.024, chance 0.02),
-    and the run says so; one epoch on 120k tokens of the dense corpus trains (loss 2.77, 0.67 of it) and gets no such warning."""
+    and the run says so; one epoch on 120k tokens of the dense corpus trains (loss 2.77, 0.67 of it) and gets no
+    such warning."""
     from w2vspark import synthetic
     from w2vspark.report import health_warnings, untrained_loss
     from w2vspark.train.local import corpus_from_sentences, split_round_robin, train_local

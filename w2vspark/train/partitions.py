@@ -38,11 +38,10 @@ def partition_for_training(spark, encoded, num_partitions: int, persist: bool = 
     metadata, :func:`slice_count`), and every partition is stored sorted by (sync, row): a round's slice is
     then a run of consecutive rows, in the same order as before, and the filter ``sync = s`` skips the cached
     column batches of the other slices by their statistics (Spark's in-memory partition pruning) instead of
-    reading the whole partition every round. Slices need the row numbers: ``syncs`` without ``numbered`` is
-    refused (ValueError). That
-    scan is a cost per round proportional to the partition, so over an epoch of S rounds it grew with S x the
-    corpus (measured on the 15M-word corpus, 2 partitions, S = 8: 0.31-0.53 s per round with the modulo filter
-    against 0.24-0.28 s with the pruned one, transfer to Python included)."""
+    reading the whole partition every round. That scan is a cost per round proportional to the partition, so
+    over an epoch of S rounds it grew with S x the corpus (measured on the 15M-word corpus, 2 partitions, S = 8:
+    0.31-0.53 s per round with the modulo filter against 0.24-0.28 s with the pruned one, transfer to Python
+    included). Slices need the row numbers: ``syncs`` without ``numbered`` is refused (ValueError)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
