@@ -532,38 +532,92 @@ def naive_softmax_step(w_in, w_out, targets, contexts, lr, model: str = "skipgra
     return mean_loss * batch
 
 
+def _windows(batches: Iterable[tuple[np.ndarray, np.ndarray]], params: KernelParams, keep_probs: np.ndarray,
+             noise: NoiseSampler, rng: np.random.Generator) -> Iterator[tuple]:
+    """The task's random stream, chunk by chunk: (raw tokens of the chunk, targets (G,), contexts (G, C) with -1
+    padding, context counts (G,) descending, negatives (G, K) or None). Every draw from ``rng`` happens here, in
+    the same order whether the chunks are trained (:func:`train_partition`) or only listed (:func:`task_rows`)."""
+    for ids, offsets in rechunk(batches):
+        kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
+        targets, contexts, counts = windows_by_width(kept_ids, kept_offsets, params.window, rng,
+                                                     params.shrink_windows)
+        negatives = None
+        if params.loss == "neg_sampling":  # the chunk's negatives at once: the numbers of one draw per minibatch
+            negatives = noise.draw(rng, (len(targets), params.num_negatives))  # (G, K)
+        yield len(ids), targets, contexts, counts, negatives
+
+
+def task_rows(batches: Iterable[tuple[np.ndarray, np.ndarray]], params: KernelParams, keep_probs: np.ndarray,
+              noise: NoiseSampler, rng: np.random.Generator, tree: HuffmanTree | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of w_in and w_out that :func:`train_partition` will read and move with the same arguments ->
+    (in_rows, out_rows), ascending int32: the contexts; the targets and their negatives (or the inner nodes on
+    their Huffman paths). It replays the task's random draws without training (a task that holds only these
+    rows, ``rows=`` of :func:`train_partition`, trains exactly as one that holds the whole matrices)."""
+    if params.loss == "naive_softmax":
+        raise ValueError("the full softmax reads every output row: it cannot train on a subset of rows")
+    seen_in, seen_out = [], []
+    for _, targets, contexts, _, negatives in _windows(batches, params, keep_probs, noise, rng):
+        if not len(targets):
+            continue
+        seen_in.append(np.unique(contexts[contexts >= 0]))
+        if negatives is not None:
+            seen_out.append(np.unique(np.concatenate([targets, negatives.reshape(-1)])))
+        else:
+            points = tree.points[np.unique(targets)]
+            seen_out.append(np.unique(points[points >= 0]))
+    empty = np.zeros(0, dtype=np.int32)
+    return (np.unique(np.concatenate(seen_in)).astype(np.int32) if seen_in else empty,
+            np.unique(np.concatenate(seen_out)).astype(np.int32) if seen_out else empty)
+
+
+def _row_map(rows: np.ndarray, num_rows: int) -> np.ndarray:
+    """Global row number -> position in ``rows``, as an int32 (num_rows + 1,) table whose last entry (what -1
+    indexes) is -1, so that padding stays padding."""
+    table = np.full(num_rows + 1, -1, dtype=np.int32)
+    table[rows] = np.arange(len(rows), dtype=np.int32)
+    return table
+
+
 def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.ndarray, w_out: np.ndarray,
                     params: KernelParams, keep_probs: np.ndarray, noise: NoiseSampler, rng: np.random.Generator,
                     lr_start: float, lr_end: float, planned_words: int,
-                    tree: HuffmanTree | None = None) -> PartitionResult:
+                    tree: HuffmanTree | None = None,
+                    rows: tuple[np.ndarray, np.ndarray] | None = None) -> PartitionResult:
     """Train a private copy of (w_in, w_out) on ``batches`` of sentences; return the touched rows' deltas.
 
     batches: (ids (N,), offsets (S+1,)) pairs. The learning rate falls linearly from ``lr_start`` to ``lr_end``
     as the raw tokens read go from 0 to ``planned_words`` (and stays at ``lr_end`` after). ``tree`` is required
     by (and only used for) hierarchical softmax.
+
+    ``rows`` = (in_rows, out_rows) from :func:`task_rows`: then w_in (len(in_rows), d) and w_out (len(out_rows),
+    d) hold only those rows of the matrices, in that order, and the result (global row numbers) is the same bit
+    for bit as a task given the whole matrices.
     """
     if params.loss == "hierarchical_softmax" and tree is None:
         raise ValueError("hierarchical softmax needs the vocabulary's Huffman tree")
+    if rows is not None and params.loss == "naive_softmax":
+        raise ValueError("the full softmax reads every output row: it cannot train on a subset of rows")
     cbow = params.model == "cbow"
     t0 = time.perf_counter()
-    local_in, local_out = w_in.copy(), w_out.copy()  # (V, d) each
+    in_map = out_map = None
+    if rows is not None:
+        in_map, out_map = _row_map(rows[0], len(keep_probs)), _row_map(rows[1], len(keep_probs))
+    local_in, local_out = w_in.copy(), w_out.copy()  # (V, d) each, or (len(in_rows), d), (len(out_rows), d)
     touched_in = np.zeros(len(w_in), dtype=bool)
     touched_out = np.zeros(len(w_out), dtype=bool)
     loss_sum, examples, words = 0.0, 0, 0
     measured, step = 0, 0  # examples whose loss was computed; minibatches run
     span = max(int(planned_words), 1)
-    for ids, offsets in rechunk(batches):
-        kept_ids, kept_offsets = subsample(ids, offsets, keep_probs, rng)
-        targets, contexts, counts = windows_by_width(kept_ids, kept_offsets, params.window, rng,
-                                                     params.shrink_windows)
-        if params.loss == "neg_sampling":  # the chunk's negatives at once: the numbers of one draw per minibatch
-            negatives = noise.draw(rng, (len(targets), params.num_negatives))  # (G, K)
+    for raw, targets, contexts, counts, negatives in _windows(batches, params, keep_probs, noise, rng):
         if len(targets):
             cum = np.cumsum(counts)
             bounds = np.searchsorted(cum, np.arange(params.batch_pairs, cum[-1], params.batch_pairs), side="left")
             bounds = np.unique(np.concatenate([[0], bounds + 1, [len(targets)]]))
+            if in_map is not None:
+                contexts = in_map[contexts]
             for lo, hi in zip(bounds[:-1], bounds[1:]):
-                progress = min(1.0, (words + len(ids) * lo / len(targets)) / span)
+                progress = min(1.0, (words + raw * lo / len(targets)) / span)
                 lr = np.float32(lr_start + (lr_end - lr_start) * progress)
                 t, c = targets[lo:hi], contexts[lo:hi, :counts[lo]]  # the widest window leads the batch
                 with_loss = params.loss == "naive_softmax" or step % LOSS_EVERY == 0
@@ -576,6 +630,8 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                         out_ids, labels = output_rows(t, negatives[lo:hi])
                     else:
                         out_ids, labels = output_rows(t, tree=tree)
+                    if out_map is not None:
+                        out_ids = out_map[out_ids]
                     if cbow:
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
                                               with_loss, params.damping, touched=(touched_in, touched_out))
@@ -586,11 +642,14 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                     measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
             examples += len(targets) if cbow else int(cum[-1])
-        words += len(ids)
-    in_ids = np.flatnonzero(touched_in).astype(np.int32)
-    out_ids = np.flatnonzero(touched_out).astype(np.int32)
+        words += raw
+    in_local = np.flatnonzero(touched_in).astype(np.int32)
+    out_local = np.flatnonzero(touched_out).astype(np.int32)
+    in_delta = row_differences(local_in, w_in, in_local)
+    out_delta = row_differences(local_out, w_out, out_local)
+    if rows is not None:
+        in_local, out_local = rows[0][in_local], rows[1][out_local]
     return PartitionResult(
-        in_ids=in_ids, in_delta=row_differences(local_in, w_in, in_ids),
-        out_ids=out_ids, out_delta=row_differences(local_out, w_out, out_ids),
+        in_ids=in_local, in_delta=in_delta, out_ids=out_local, out_delta=out_delta,
         loss_sum=loss_sum * examples / measured if measured else 0.0, pairs=examples, words=words,
         seconds=time.perf_counter() - t0)
