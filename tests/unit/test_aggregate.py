@@ -192,3 +192,21 @@ def test_add_rows_adds_each_row_once(native, monkeypatch):
     if native:
         with pytest.raises(IndexError):
             add_rows(w, np.array([50], np.int32), rows[:1])
+
+
+def test_band_partials_of_whole_blocks_add_up_to_the_same_bits():
+    """Executors that each hold whole blocks of rows pool the same agreement as the driver holding them all."""
+    from w2vspark.train.combine import band_agreement, band_partials, sum_band_partials
+    rng = np.random.default_rng(8)
+    ids = np.unique(rng.integers(0, 40_000, size=20_000))
+    square_sum, norm2 = rng.random(len(ids)) * 3, rng.random(len(ids))
+    whole = band_agreement(sum_band_partials([band_partials(ids, square_sum, norm2, block_rows=1000)]))
+    pieces = []
+    for block in np.unique(ids // 1000)[::-1]:  # one piece per block, arriving in any order
+        rows = ids // 1000 == block
+        pieces.append(band_partials(ids[rows], square_sum[rows], norm2[rows], block_rows=1000))
+    assert np.array_equal(band_agreement(sum_band_partials(pieces)), whole)
+    # the pooled agreement is the bands' ratio of sums (checked by hand on one band)
+    band = (4 * np.log2(ids + 1.0)).astype(int)
+    last = band == band.max()
+    assert whole[band.max()] == pytest.approx(square_sum[last].sum() / norm2[last].sum(), rel=1e-12)

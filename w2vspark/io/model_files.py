@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..model import Word2VecModel
-from ..train.spark_rounds import BLOCK_ROWS
+from ..train.combine import BLOCK_ROWS
 from .atomic import OutputExistsError
 from .hadoop import HadoopFS, join
 

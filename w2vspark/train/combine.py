@@ -28,6 +28,7 @@ import numpy as np
 from .. import compiled
 
 RULES = ("scaled", "scaled_row", "sum", "average")
+BLOCK_ROWS = 8192  # parameter rows per block: of deltas, checkpoints and the parameters held on the executors
 # the largest automatic task learning-rate multipliers (default_task_lr_scale)
 TASK_LR_CAP = 4  # skip-gram with negative sampling
 CBOW_TASK_LR_CAP = 8  # CBOW with negative sampling
@@ -95,16 +96,49 @@ def _uncapped_factors(blocks: Sequence[Combined], rule: str) -> list[np.ndarray 
         return [b.clipped(_ratio(b.square_sum, b.norm2())) for b in blocks]
     if rule != "scaled":
         raise ValueError(f"unknown combine rule {rule!r}; expected one of {RULES}")
-    norm2 = [b.norm2() for b in blocks]  # (m_i,) each
-    bands = [frequency_band(b.ids) for b in blocks]  # (m_i,) each
     order = sorted((i for i in range(len(blocks)) if len(blocks[i].ids)), key=lambda i: int(blocks[i].ids[0]))
     if not order:
         return [None for _ in blocks]
-    band = np.concatenate([bands[i] for i in order])  # every touched row once, ascending ids
-    band_sq = np.bincount(band, weights=np.concatenate([blocks[i].square_sum for i in order]))  # (bands,)
-    band_norm2 = np.bincount(band, weights=np.concatenate([norm2[i] for i in order]))  # (bands,)
-    agreement = _ratio(band_sq, band_norm2)  # (bands,)
-    return [b.clipped(agreement[band]) for b, band in zip(blocks, bands)]
+    ids, square_sum, norm2 = (np.concatenate([f(blocks[i]) for i in order])  # every touched row once, ascending
+                              for f in (lambda b: b.ids, lambda b: b.square_sum, lambda b: b.norm2()))
+    agreement = band_agreement(sum_band_partials([band_partials(ids, square_sum, norm2)]))  # (bands,)
+    return [b.clipped(agreement[frequency_band(b.ids)]) for b in blocks]
+
+
+def band_partials(ids: np.ndarray, square_sum: np.ndarray, norm2: np.ndarray,
+                  block_rows: int = BLOCK_ROWS) -> dict[int, np.ndarray]:
+    """The ``scaled`` rule's sums over each frequency band, one partial per block of ``block_rows`` row ids:
+    ascending ids (m,), their sum_p |D_p|^2 and |U|^2 (m,) -> {block: (2, bands up to the block's) float64}.
+    Summed by :func:`sum_band_partials` in block order, the partials of the executors that each hold whole
+    blocks and those of the driver that holds all rows give the same bits."""
+    out = {}
+    if len(ids) == 0:
+        return out
+    blocks = ids // block_rows
+    cuts = np.flatnonzero(np.diff(blocks)) + 1
+    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(ids)].tolist()):
+        band = frequency_band(ids[lo:hi])
+        out[int(blocks[lo])] = np.stack([np.bincount(band, weights=square_sum[lo:hi]),
+                                         np.bincount(band, weights=norm2[lo:hi])])
+    return out
+
+
+def sum_band_partials(partials: Iterable[dict[int, np.ndarray]]) -> np.ndarray:
+    """{block: (2, b)} partials -> (2, bands) float64 totals, added in ascending block order."""
+    merged = {}
+    for part in partials:
+        merged.update(part)
+    width = max((p.shape[1] for p in merged.values()), default=0)
+    total = np.zeros((2, width))
+    for block in sorted(merged):
+        p = merged[block]
+        total[:, :p.shape[1]] += p
+    return total
+
+
+def band_agreement(totals: np.ndarray) -> np.ndarray:
+    """(2, bands) totals of sum_p |D_p|^2 and |U|^2 -> (bands,) float64 pooled agreement."""
+    return _ratio(totals[0], totals[1])
 
 
 def scale_rows(rows: np.ndarray, factor: np.ndarray | None) -> np.ndarray:

@@ -26,14 +26,13 @@ import pyarrow.compute as pc
 
 from ..errors import InputError, UserError
 from ..io.hadoop import HadoopFS, join
-from .combine import Combined, DeltaAccumulator
+from .combine import BLOCK_ROWS, Combined, DeltaAccumulator
 from .file_exchange import FileExchange, delta_path, load_params, read_deltas, write_deltas
 from .loop import RoundSpec, TaskPlan, TaskReport, local_round, run_task
 from .partitions import partition_for_training, slice_count
 from .task import PartitionResult, native_step
 from .traffic import RoundJobs, broadcast_size
 
-BLOCK_ROWS = 8192  # parameter rows per binary cell of deltas and checkpoints (8192 x 100 float32 = 3.2 MB)
 # One schema for the tasks' output and for the combined blocks. kind "in"/"out": a block of rows of w_in/w_out
 # (the tasks fill part, ids and total = their deltas; the combine step fills ids, total, square_sum, count);
 # kind "stats": one task's report (block = part), with ``path`` = its delta file when the deltas go by files
