@@ -237,6 +237,65 @@ class _Snapshots:
             del self.rounds[r]
 
 
+@dataclass
+class RoundResult:
+    """What the loop needs of a round once its update is applied."""
+
+    stats: RoundStats
+    bad_rows: dict[str, int]  # rows with a NaN or infinite entry, per matrix that has any
+    waited: float  # seconds spent waiting for the tasks
+
+
+class ParameterStore(Protocol):
+    """Where the parameters live while :func:`fit_store` trains them: on the driver (:class:`DriverParameters`)
+    or on the executors (:class:`w2vspark.train.executor_params.ExecutorParameters`)."""
+
+    def run(self, spec: RoundSpec, rule: str, max_step: float, max_factor: float) -> RoundResult:
+        """Train round ``spec`` and apply its combined update."""
+
+    def keep(self, k: int) -> None:
+        """Remember the parameters as they are now, before round k (the guard's rollback points: the two most
+        recent are kept)."""
+
+    def restore(self, k: int) -> None:
+        """Go back to the parameters kept before round k."""
+
+    def kept(self, k: int) -> bool:
+        """Whether the parameters from before round k are kept."""
+
+    def view(self, k: int | None = None):
+        """What ``on_epoch_end`` receives: the parameters now (None) or from before round k."""
+
+
+class DriverParameters:
+    """(w_in, w_out) as numpy arrays on the driver, updated in place by a :class:`RoundRunner`'s rounds."""
+
+    def __init__(self, run_round: RoundRunner, w_in: np.ndarray, w_out: np.ndarray, snapshots: bool = True):
+        self.run_round, self.w_in, self.w_out = run_round, w_in, w_out
+        self.snapshots = _Snapshots() if snapshots else None
+        self.traffic = None
+
+    def run(self, spec: RoundSpec, rule: str, max_step: float, max_factor: float) -> RoundResult:
+        waited = [0.0]
+        stats = apply_round(_timed(self.run_round(spec, self.w_in, self.w_out), waited), self.w_in, self.w_out,
+                            rule, max_step, max_factor)
+        self.traffic = getattr(self.run_round, "traffic", None)
+        return RoundResult(stats, nonfinite_rows(self.w_in, self.w_out), waited[0])
+
+    def keep(self, k: int) -> None:
+        if self.snapshots is not None:
+            self.snapshots.take(k, self.w_in, self.w_out)
+
+    def restore(self, k: int) -> None:
+        self.snapshots.restore(k, self.w_in, self.w_out)
+
+    def kept(self, k: int) -> bool:
+        return self.snapshots is not None and k in self.snapshots.rounds
+
+    def view(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return (self.w_in, self.w_out) if k is None else self.snapshots.rounds[k]
+
+
 def judge_round(loss: float | None, best: float, bad_rows: dict[str, int], ratio: float) -> str | None:
     """Why a round must be rolled back (None: it is good). ``loss`` is None for a round that trained no pair
     (a slice without sentences); ``best`` is the lowest loss of the earlier kept rounds (inf when none)."""
@@ -287,7 +346,20 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
         on_epoch_end: Callable[[int, np.ndarray, np.ndarray, GuardState], None] | None = None,
         on_rollback: Callable[[dict], None] | None = None,
         guard: GuardState | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run rounds ``start_round..`` of ``specs``, updating (w_in, w_out) in place; returns them.
+    """:func:`fit_store` with the parameters on the driver: rounds ``start_round..`` of ``specs`` update (w_in,
+    w_out) in place; returns them. ``on_epoch_end(epoch, w_in, w_out, guard)``."""
+    store = DriverParameters(run_round, w_in, w_out, snapshots=cfg.rollback_ratio > 0)
+    fit_store(cfg, store, specs, start_round, on_round,
+              None if on_epoch_end is None else (lambda epoch, view, g: on_epoch_end(epoch, *view, g)),
+              on_rollback, guard)
+    return w_in, w_out
+
+
+def fit_store(cfg: TrainConfig, store: ParameterStore, specs: list[RoundSpec], start_round: int = 0,
+              on_round: Callable[[dict], None] | None = None,
+              on_epoch_end: Callable[[int, object, GuardState], None] | None = None,
+              on_rollback: Callable[[dict], None] | None = None, guard: GuardState | None = None) -> None:
+    """Run rounds ``start_round..`` of ``specs`` on the parameters of ``store``.
 
     The divergence guard (``cfg.rollback_ratio`` > 0): a round that leaves a NaN or infinite parameter, or whose
     loss is more than rollback_ratio x the lowest loss of the earlier rounds, is undone: the parameters go back
@@ -297,13 +369,13 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     run repeats bit for bit. After ``MAX_ROLLBACKS`` rollbacks, or without the guard, a diverged round stops the
     run with :class:`TrainingDiverged`. ``on_rollback`` gets one event record per rollback.
 
-    ``on_epoch_end(epoch, w_in, w_out, guard)`` is called (for checkpoints) with the parameters at the end of
-    each epoch; with the guard only once the next round's loss has confirmed them (the last epoch's at once).
+    ``on_epoch_end(epoch, view, guard)`` is called (for checkpoints) with the store's view of the parameters at
+    the end of each epoch; with the guard only once the next round's loss has confirmed them (the last epoch's at
+    once).
     """
     guard = guard or GuardState()
     max_factor = 1.0 / task_lr_multiplier(cfg)
     ratio = cfg.rollback_ratio
-    snapshots = _Snapshots() if ratio > 0 else None
     t_start = time.perf_counter()
     kept: dict[int, float] = {}  # round index -> loss of the rounds that stand
     pending_epoch = None  # (epoch, round index whose start holds the epoch's parameters) awaiting confirmation
@@ -311,28 +383,26 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
     k = start_round
     while k < len(specs):
         spec = scaled_spec(specs[k], guard.lr_scale)
-        if snapshots is not None:
-            snapshots.take(k, w_in, w_out)
+        if ratio > 0:
+            store.keep(k)
         t0 = time.perf_counter()
-        waited = [0.0]
-        stats = apply_round(_timed(run_round(spec, w_in, w_out), waited), w_in, w_out, cfg.combine,
-                            cfg.max_step, max_factor)
+        result = store.run(spec, cfg.combine, cfg.max_step, max_factor)
+        stats, bad_rows = result.stats, result.bad_rows
         seconds = time.perf_counter() - t0
         rounds_run += 1
         loss = stats.loss_sum / max(stats.pairs, 1)
-        bad_rows = nonfinite_rows(w_in, w_out)
         best = min((v for r, v in kept.items() if r < k), default=math.inf)
         reason = judge_round(loss if stats.pairs else None, best, bad_rows, ratio)
         if reason is not None:
             target = k if bad_rows or k - 1 < start_round else k - 1  # the round whose combine went wrong
-            if snapshots is None or guard.rollbacks >= MAX_ROLLBACKS or target not in snapshots.rounds:
+            if ratio <= 0 or guard.rollbacks >= MAX_ROLLBACKS or not store.kept(target):
                 tried = f" after {guard.rollbacks} rollback(s) that lowered the task learning rate to " \
                         f"{guard.lr_scale:g} x" if guard.rollbacks else ""
                 raise TrainingDiverged(
                     f"training diverged in round {k + 1} (epoch {spec.epoch + 1}, sync {spec.sync + 1}): "
                     f"{reason}{tried}; lower train.lr (now {cfg.lr:g}) or train.task_lr_scale, or raise "
                     f"train.syncs_per_epoch. No model was written; the last checkpoint is intact.")
-            snapshots.restore(target, w_in, w_out)
+            store.restore(target)
             guard.rollbacks += 1
             guard.lr_scale *= 0.5
             for r in [r for r in kept if r >= target]:
@@ -354,24 +424,23 @@ def fit(cfg: TrainConfig, run_round: RoundRunner, w_in: np.ndarray, w_out: np.nd
             "lr": spec.lr_start, "seconds": seconds, "elapsed": elapsed,
             "eta": elapsed / rounds_run * remaining, "max_task_seconds": max(stats.task_seconds, default=0.0),
             "min_task_seconds": min(stats.task_seconds, default=0.0),
-            "wait_seconds": waited[0], "combine_seconds": seconds - waited[0],
+            "wait_seconds": result.waited, "combine_seconds": seconds - result.waited,
             "shortened_rows": stats.shortened_rows, "lr_scale": guard.lr_scale,
-            **(getattr(run_round, "traffic", None) or {}),  # a Spark runner's bytes moved (w2vspark.train.traffic)
+            **(getattr(store, "traffic", None) or {}),  # a Spark runner's bytes moved (w2vspark.train.traffic)
         }
         if on_round is not None:
             on_round(record)
         if pending_epoch is not None and on_epoch_end is not None:  # this round's loss confirms its start
             epoch, at = pending_epoch
-            on_epoch_end(epoch, *snapshots.rounds[at], guard)
+            on_epoch_end(epoch, store.view(at), guard)
         pending_epoch = None
         if spec.sync == spec.syncs_per_epoch - 1:
-            if snapshots is None or k + 1 == len(specs):
+            if ratio <= 0 or k + 1 == len(specs):
                 if on_epoch_end is not None:
-                    on_epoch_end(spec.epoch, w_in, w_out, guard)
+                    on_epoch_end(spec.epoch, store.view(), guard)
             else:
                 pending_epoch = (spec.epoch, k + 1)
         k += 1
-    return w_in, w_out
 
 
 def format_progress(r: dict) -> str:
