@@ -63,6 +63,9 @@ class TrainConfig:
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
     # in local mode, else executors; see w2vspark.train.spark_rounds.sum_site)
+    params_on: str = "driver"  # where the parameters live while training on Spark: "driver" (broadcast to the
+    # tasks every round) or "executors" (row blocks on the executors; each task fetches only the rows it needs;
+    # for models larger than the driver's memory; see w2vspark.train.executor_params)
     # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4) for skip-gram, min(P, 8) for
     # CBOW, min(P, 2) with hierarchical softmax; other rules 1)
     task_lr_scale: float = 0.0
@@ -150,6 +153,7 @@ LOSSES = ("neg_sampling", "hierarchical_softmax", "naive_softmax")
 MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 SUM_SITES = ("auto", "executors", "driver")
+PARAM_SITES = ("driver", "executors")
 
 
 def _type_name(tp) -> str:
@@ -283,6 +287,12 @@ def validate(cfg: Config) -> None:
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.sum_on in SUM_SITES, "train.sum_on", f"one of {SUM_SITES}", t.sum_on)
+    need(t.params_on in PARAM_SITES, "train.params_on", f"one of {PARAM_SITES}", t.params_on)
+    if t.params_on == "executors":
+        need(t.loss != "naive_softmax", "train.loss", "neg_sampling or hierarchical_softmax with "
+             "train.params_on=executors (the full softmax reads every output row in every task)", t.loss)
+        need(t.max_step == 0, "train.max_step", "0 with train.params_on=executors (the step limit needs the "
+             "parameters on the driver)", t.max_step)
     need(t.task_lr_scale >= 0, "train.task_lr_scale", ">= 0 (0 = automatic)", t.task_lr_scale)
     need(t.max_step >= 0, "train.max_step", ">= 0 (0 = no limit)", t.max_step)
     need(t.rollback_ratio == 0 or t.rollback_ratio > 1, "train.rollback_ratio", "> 1 (0 = no rollback)",

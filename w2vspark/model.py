@@ -111,14 +111,11 @@ class Word2VecModel:
     # ------------------------------------------------------------------ persistence
     def spark_metadata(self) -> dict:
         """The one-line JSON of Spark ML's metadata/part-00000."""
-        return {"class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
-                "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}", "paramMap": _spark_params(self.dim, self.config),
-                "defaultParamMap": {}}
+        return spark_metadata(self.dim, self.config)
 
     def info(self) -> dict:
         """The contents of w2vspark.json."""
-        return {"format_version": FORMAT_VERSION, "dim": self.dim, "vocab_size": len(self.words),
-                "counts": None if self.counts is None else self.counts.tolist(), "config": self.config}
+        return model_info(self.dim, len(self.words), self.counts, self.config)
 
     def arrow_table(self):
         """pyarrow Table (word: string, vector: list<float32>), one row per word in id order."""
@@ -172,6 +169,19 @@ class Word2VecModel:
         column = table.column("vector").combine_chunks()
         dim = len(column[0]) if len(column) else 0
         return cls(*_words_and_vectors(table, dim))
+
+
+def spark_metadata(dim: int, config: dict) -> dict:
+    """Spark ML's metadata/part-00000 of a model of ``dim`` dimensions trained with ``config``."""
+    return {"class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
+            "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}", "paramMap": _spark_params(dim, config),
+            "defaultParamMap": {}}
+
+
+def model_info(dim: int, vocab_size: int, counts, config: dict) -> dict:
+    """The contents of w2vspark.json."""
+    return {"format_version": FORMAT_VERSION, "dim": dim, "vocab_size": vocab_size,
+            "counts": None if counts is None else np.asarray(counts).tolist(), "config": config}
 
 
 def _words_and_vectors(table, dim: int) -> tuple[list[str], np.ndarray]:

@@ -26,16 +26,26 @@ _EPOCH_DIR = re.compile(r"epoch=(\d+)$")
 def save_model(spark, model: Word2VecModel, uri: str, overwrite: bool = False, w_out=None) -> None:
     """Write ``model`` in the Spark ML Word2VecModel layout plus w2vspark.json at ``uri``, and the output vectors
     ``w_out`` (V, d), when given, as ``w_out/`` (Parquet word, vector in the same order) for continued training."""
+    def vectors(tmp: str) -> None:
+        write_vectors(spark, model, join(tmp, "data"))
+        if w_out is not None:
+            write_vectors(spark, Word2VecModel(model.words, w_out), join(tmp, "w_out"))
+
+    write_model_folder(spark, uri, model.spark_metadata(), model.info(), vectors, overwrite)
+
+
+def write_model_folder(spark, uri: str, metadata: dict, info: dict, write_vectors_to, overwrite: bool = False
+                       ) -> None:
+    """A model folder at ``uri`` through a temporary folder and a rename: Spark ML's metadata, the vectors that
+    ``write_vectors_to(folder)`` writes (data/, w_out/) and w2vspark.json."""
     fs = HadoopFS(spark)
     if fs.exists(uri) and not overwrite:
         raise OutputExistsError(f"{uri} already exists; set output.overwrite=true to replace it")
     tmp = f"{uri.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        fs.write_text(join(tmp, "metadata", "part-00000"), json.dumps(model.spark_metadata()) + "\n")
-        write_vectors(spark, model, join(tmp, "data"))
-        if w_out is not None:
-            write_vectors(spark, Word2VecModel(model.words, w_out), join(tmp, "w_out"))
-        fs.write_json(join(tmp, "w2vspark.json"), model.info())
+        fs.write_text(join(tmp, "metadata", "part-00000"), json.dumps(metadata) + "\n")
+        write_vectors_to(tmp)
+        fs.write_json(join(tmp, "w2vspark.json"), info)
         fs.replace(tmp, uri)
     finally:
         fs.delete(tmp)
@@ -72,7 +82,7 @@ def load_output_vectors(spark, uri: str, words) -> np.ndarray | None:
     return out.vectors
 
 
-def _blocks_table(w_in: np.ndarray, w_out: np.ndarray):
+def blocks_table(w_in: np.ndarray, w_out: np.ndarray):
     import pyarrow as pa
 
     matrices, starts, nrows, data = [], [], [], []
@@ -87,14 +97,14 @@ def _blocks_table(w_in: np.ndarray, w_out: np.ndarray):
                      "nrows": pa.array(nrows, pa.int32()), "data": pa.array(data, pa.binary())})
 
 
-def save_checkpoint(spark, checkpoints_uri: str, epoch: int, w_in: np.ndarray, w_out: np.ndarray, state: dict,
-                    keep: int = 2) -> str:
-    """Write checkpoint ``epoch=NNN`` (1-based epoch count) atomically; keep only the newest ``keep``."""
+def write_checkpoint(spark, checkpoints_uri: str, epoch: int, write_params, state: dict, keep: int = 2) -> str:
+    """Checkpoint ``epoch=NNN`` whose params/ ``write_params(uri)`` writes (from the driver's arrays or from
+    the executors' blocks), through a temporary folder; keep only the newest ``keep``."""
     fs = HadoopFS(spark)
     final = join(checkpoints_uri, f"epoch={epoch:03d}")
     tmp = join(checkpoints_uri, f"_tmp-epoch={epoch:03d}-{uuid.uuid4().hex[:8]}")
     try:
-        spark.createDataFrame(_blocks_table(w_in, w_out)).write.parquet(join(tmp, "params"))
+        write_params(join(tmp, "params"))
         fs.write_json(join(tmp, "state.json"), {**state, "format": CHECKPOINT_FORMAT, "epoch": epoch})
         fs.replace(tmp, final)
     finally:
@@ -117,9 +127,13 @@ def list_checkpoints(spark, checkpoints_uri: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def read_checkpoint_state(spark, uri: str) -> dict:
+    """A checkpoint's state.json."""
+    return HadoopFS(spark).read_json(join(uri, "state.json"))
+
+
 def load_checkpoint(spark, uri: str, vocab_size: int, dim: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    fs = HadoopFS(spark)
-    state = fs.read_json(join(uri, "state.json"))
+    state = read_checkpoint_state(spark, uri)
     table = spark.read.parquet(join(uri, "params")).toArrow()
     w = {"w_in": np.empty((vocab_size, dim), np.float32), "w_out": np.empty((vocab_size, dim), np.float32)}
     seen = {"w_in": 0, "w_out": 0}

@@ -80,11 +80,25 @@ def rule_factors(blocks: Sequence[Combined], rule: str, max_factor: float = 1.0)
     ``scaled`` pools the agreement over all blocks (in order of row ids, so the result does not depend on how
     the rows were cut into blocks). The trainer caps the factors at 1 / m when the tasks trained at m x the
     learning rate (see :func:`w2vspark.train.loop.apply_round`)."""
-    factors = _uncapped_factors(blocks, rule)
+    return [_capped(f, len(b.ids), max_factor) for b, f in zip(blocks, _uncapped_factors(blocks, rule))]
+
+
+def block_factors(block: Combined, rule: str, max_factor: float = 1.0,
+                  agreement: np.ndarray | None = None) -> np.ndarray | None:
+    """One block's factors as :func:`rule_factors` gives them for the whole matrix, where ``agreement`` (bands,)
+    is the ``scaled`` rule's pooled agreement of the whole matrix (:func:`band_agreement`): the same bits, for
+    executors that hold some blocks only."""
+    if rule == "scaled":
+        factor = block.clipped(agreement[frequency_band(block.ids)]) if len(block.ids) else None
+    else:
+        factor = _uncapped_factors([block], rule)[0]
+    return _capped(factor, len(block.ids), max_factor)
+
+
+def _capped(factor: np.ndarray | None, rows: int, max_factor: float) -> np.ndarray | None:
     if max_factor >= 1.0:
-        return factors
-    return [np.full(len(b.ids), max_factor) if f is None else np.minimum(f, max_factor)
-            for b, f in zip(blocks, factors)]
+        return factor
+    return np.full(rows, max_factor) if factor is None else np.minimum(factor, max_factor)
 
 
 def _uncapped_factors(blocks: Sequence[Combined], rule: str) -> list[np.ndarray | None]:

@@ -92,18 +92,24 @@ def _report(part: int, res: PartitionResult, worker: str, attempt: int, path: st
                    seconds=res.seconds, worker=worker, attempt=attempt, path=path)
 
 
-def _result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
+def block_cuts(ids: np.ndarray, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, int, int]]:
+    """Ascending row ids cut at multiples of ``block_rows`` -> (block, lo, hi) of every non-empty piece."""
+    if len(ids) == 0:
+        return
+    blocks = np.arange(ids[0] // block_rows, ids[-1] // block_rows + 1)
+    cuts = np.searchsorted(ids, np.r_[blocks * block_rows, (blocks[-1] + 1) * block_rows])
+    for block, lo, hi in zip(blocks.tolist(), cuts[:-1].tolist(), cuts[1:].tolist()):
+        if hi > lo:
+            yield block, lo, hi
+
+
+def result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
     """A task's deltas cut at multiples of ``block_rows`` (row ids are ascending), then its report."""
     for kind, ids, delta in (("in", res.in_ids, res.in_delta), ("out", res.out_ids, res.out_delta)):
-        if len(ids) == 0:
-            continue
-        blocks = np.arange(ids[0] // block_rows, ids[-1] // block_rows + 1)
-        cuts = np.searchsorted(ids, np.r_[blocks * block_rows, (blocks[-1] + 1) * block_rows])
-        for block, lo, hi in zip(blocks.tolist(), cuts[:-1].tolist(), cuts[1:].tolist()):
-            if hi > lo:
-                yield _record(kind=kind, block=block, part=part,
-                              ids=np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
-                              total=np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
+        for block, lo, hi in block_cuts(ids, block_rows):
+            yield _record(kind=kind, block=block, part=part,
+                          ids=np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
+                          total=np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
     yield _report(part, res, worker, attempt)
 
 
@@ -179,7 +185,7 @@ def make_task(spec: RoundSpec, plan_bc, params_bc, fail_first_attempt: bool = Fa
             res = run_task((batch for _, batch in group), part, spec, plan, w_in, w_out, keep_probs, noise,
                            sliced=True)
             if params_files is None:
-                yield from _result_batches(part, res, worker, attempt, block_rows)
+                yield from result_batches(part, res, worker, attempt, block_rows)
             else:
                 path = delta_path(params_files[0], spec.index, part, attempt)
                 write_deltas(path, res)
@@ -402,25 +408,36 @@ def parse_memory(text: str) -> int:
 SPARK_BASELINE = 300 << 20  # heap that Spark itself uses before any w2vspark data
 
 
-def check_memory(spark, vocab_size: int, dim: int) -> dict:
-    """Refuse to start when the model cannot fit: the driver JVM holds one serialized broadcast of the model
-    and the round's combined rows (about another model); every executor holds a broadcast copy and its
-    tasks' result blocks."""
+WORD_BYTES = 256  # driver heap per vocabulary word when the parameters are on the executors (word, count, plan)
+
+
+def check_memory(spark, vocab_size: int, dim: int, on_executors: bool = False) -> dict:
+    """Refuse to start when the model cannot fit. With the parameters on the driver, the driver JVM holds one
+    serialized broadcast of the model and the round's combined rows (about another model), and every executor
+    a broadcast copy and its tasks' result blocks. With the parameters on the executors the driver holds the
+    vocabulary only, and the executors together about four models (the current blocks, the guard's two
+    rollback points, a round's combined deltas) plus their tasks' rows: checked when
+    spark.executor.instances is set."""
     model_bytes = 2 * vocab_size * dim * 4
     conf = spark.sparkContext.getConf()
     driver = parse_memory(conf.get("spark.driver.memory", "1g"))
-    need_driver = SPARK_BASELINE + 3 * model_bytes
+    need_driver = SPARK_BASELINE + (WORD_BYTES * vocab_size if on_executors else 3 * model_bytes)
     mb = 1 << 20
     if need_driver > driver:
+        hint = "" if on_executors else ", or hold the parameters on the executors (train.params_on=executors)"
         raise UserError(
             f"the model (2 x {vocab_size} words x {dim} dims x 4 bytes = {model_bytes / mb:.0f} MiB) needs about "
             f"{need_driver / mb:.0f} MiB of driver memory but spark.driver.memory is {driver / mb:.0f} MiB: raise "
             f"spark.driver.memory (e.g. --driver-memory {math.ceil(need_driver / (1 << 30))}g), or lower "
-            f"train.dim / vocab.max_vocab_size")
+            f"train.dim / vocab.max_vocab_size{hint}")
     master = conf.get("spark.master", "")
     if not master.startswith("local"):
         executor = parse_memory(conf.get("spark.executor.memory", "1g"))
-        need_executor = SPARK_BASELINE + 2 * model_bytes
+        instances = int(conf.get("spark.executor.instances", "0") or 0)
+        if on_executors:
+            need_executor = SPARK_BASELINE + 4 * model_bytes // max(instances, 1) if instances else 0
+        else:
+            need_executor = SPARK_BASELINE + 2 * model_bytes
         if need_executor > executor:
             raise UserError(
                 f"the model ({model_bytes / mb:.0f} MiB) needs about {need_executor / mb:.0f} MiB per executor but "

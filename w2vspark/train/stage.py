@@ -12,11 +12,14 @@ from ..corpus import read_vocab
 from ..errors import UserError
 from ..io.atomic import OutputExistsError
 from ..io.hadoop import HadoopFS, join
-from ..io.model_files import list_checkpoints, load_checkpoint, save_checkpoint, save_model, write_metrics
-from ..model import Word2VecModel
+from ..io.model_files import (blocks_table, list_checkpoints, load_checkpoint, read_checkpoint_state, save_model,
+                              write_checkpoint, write_metrics, write_model_folder)
+from ..model import Word2VecModel, model_info, spark_metadata
 from ..report import health_warnings, untrained_loss
 from .file_exchange import exchange_root
-from .loop import GuardState, fit, format_progress, format_rollback, round_specs, task_plan
+from .executor_params import (ExecutorParameters, blocks_from_arrays, blocks_from_checkpoint, initial_blocks,
+                              write_blocks, write_vectors_from_blocks)
+from .loop import DriverParameters, GuardState, fit_store, format_progress, format_rollback, round_specs, task_plan
 from .spark_rounds import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
                           start_python_workers, sum_site)
 from .traffic import traffic_line
@@ -51,7 +54,7 @@ def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
         print(f"warning: train.loss=naive_softmax scores all {vocab_size} words for every pair (about "
               f"{vocab_size * t.dim * 6:,} flops per pair, {vocab_size // (t.num_negatives + 1)}x negative "
               f"sampling's cost); neg_sampling is the practical choice for vocabularies this large", file=sys.stderr)
-    check_memory(spark, vocab_size, t.dim)
+    check_memory(spark, vocab_size, t.dim, on_executors=t.params_on == "executors")
 
 
 def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_round: int = 0,
@@ -59,7 +62,40 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
                       fail_first_attempt_round: int | None = None, log: Callable[[str], None] = print,
                       on_rollback: Callable[[dict], None] | None = None, guard: GuardState | None = None) -> None:
     """Run the sync rounds from ``start_round`` on ``corpus`` (from :func:`partition_for_training`), updating
-    (w_in, w_out) in place."""
+    (w_in, w_out) in place; ``on_epoch_end(epoch, w_in, w_out, guard)``."""
+    t = cfg.train
+    runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round,
+                              sum_on=sum_site(spark, t.sum_on), exchange_dir=exchange_root(spark))
+    store = DriverParameters(runner, w_in, w_out, snapshots=t.rollback_ratio > 0)
+    _train_store(spark, cfg, vocab, corpus, store, runner, SUM_SITE_TEXT[runner.sum_on], start_round, on_round,
+                 None if on_epoch_end is None else (lambda epoch, view, g: on_epoch_end(epoch, *view, g)),
+                 log, on_rollback, guard)
+
+
+def train_on_executors(spark, cfg: Config, vocab, corpus, blocks, start_round: int = 0,
+                       on_round: Callable[[dict], None] | None = None, on_epoch_end=None,
+                       fail_first_attempt_round: int | None = None, log: Callable[[str], None] = print,
+                       on_rollback: Callable[[dict], None] | None = None,
+                       guard: GuardState | None = None) -> ExecutorParameters:
+    """The same with the parameters held on the executors, starting from ``blocks``
+    (:mod:`w2vspark.train.executor_params`); ``on_epoch_end(epoch, blocks, guard)``. Returns the store, whose
+    ``blocks`` hold the trained parameters."""
+    t = cfg.train
+    store = ExecutorParameters(spark, corpus, task_plan(cfg, vocab), blocks, len(vocab), t.dim,
+                               param_partitions(spark, t.num_partitions), t.num_partitions,
+                               fail_first_attempt_round)
+    _train_store(spark, cfg, vocab, corpus, store, store, "parameters held on the executors", start_round, on_round,
+                 on_epoch_end, log, on_rollback, guard)
+    return store
+
+
+def param_partitions(spark, num_partitions: int) -> int:
+    """How many partitions hold the parameter blocks: every core's worth, at least the training partitions."""
+    return max(num_partitions, spark.sparkContext.defaultParallelism)
+
+
+def _train_store(spark, cfg: Config, vocab, corpus, store, runner, where: str, start_round, on_round, on_epoch_end,
+                 log, on_rollback, guard) -> None:
     from pyspark.sql import functions as F
 
     t = cfg.train
@@ -68,18 +104,14 @@ def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_roun
     if corpus_words == 0:
         raise UserError("the corpus is empty: no sentence has two words of the vocabulary")
     specs = round_specs(t, corpus_words, t.num_partitions)
-    site = sum_site(spark, t.sum_on)
-    runner = SparkRoundRunner(spark, corpus, task_plan(cfg, vocab), fail_first_attempt_round,
-                              sum_on=site, exchange_dir=exchange_root(spark))
     log(f"training: {len(vocab)} words x {t.dim} dims, {corpus_words} corpus words, {t.num_partitions} partitions, "
-        f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}, "
-        f"{SUM_SITE_TEXT[site]}")
+        f"{t.epochs} epochs x {t.syncs()} syncs, combine={t.combine}, model={t.model}, loss={t.loss}, {where}")
     done = []
     t0 = time.perf_counter()
     try:
-        fit(t, runner, w_in, w_out, specs, start_round,
-            on_round=lambda r: (done.append(r), on_round(r) if on_round else None),
-            on_epoch_end=on_epoch_end, on_rollback=on_rollback, guard=guard)
+        fit_store(t, store, specs, start_round,
+                  on_round=lambda r: (done.append(r), on_round(r) if on_round else None),
+                  on_epoch_end=on_epoch_end, on_rollback=on_rollback, guard=guard)
     finally:
         runner.close()
     seconds = time.perf_counter() - t0
@@ -126,12 +158,14 @@ def start_params(spark, cfg: Config, vocab, log: Callable[[str], None] = print):
 def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
                    stop_after_epochs: int | None = None,
                    fail_first_attempt_round: int | None = None) -> Word2VecModel | None:
-    """Train and write ``model/`` under ``output.dir``; returns the model.
+    """Train and write ``model/`` under ``output.dir``; returns the model (None when the run stopped early, or
+    when the parameters were held on the executors: the model is then only on storage).
 
     ``stop_after_epochs`` ends the run early (after that epoch's checkpoint), as an interruption would;
     ``fail_first_attempt_round`` makes every task of that round fail its first attempt (fault-injection tests).
     """
     t = cfg.train
+    on_executors = t.params_on == "executors"
     fs = HadoopFS(spark)
     run = cfg.output.dir
     model_uri, ckpt_uri, metrics_uri = join(run, "model"), join(run, "checkpoints"), join(run, "metrics.jsonl")
@@ -148,14 +182,19 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     fingerprint = _fingerprint(cfg, V)
     start_round, records, guard = 0, [], GuardState()
     checkpoints = list_checkpoints(spark, ckpt_uri) if t.resume else []
+    blocks = w_in = w_out = None
     if checkpoints:
         epoch, uri = checkpoints[-1]
-        w_in, w_out, state = load_checkpoint(spark, uri, V, t.dim)
+        state = read_checkpoint_state(spark, uri)
         saved = {**_ADDED_KEYS, **state["fingerprint"]}  # checkpoints written before a key existed
         differ = {k: (saved.get(k), v) for k, v in fingerprint.items() if saved.get(k) != v}
         if differ:
             raise UserError(f"cannot resume from {uri}: settings differ from the checkpoint's (checkpoint, now): "
                             f"{differ}")
+        if on_executors:
+            blocks = blocks_from_checkpoint(spark, join(uri, "params"), V, t.dim, param_partitions(spark, P))
+        else:
+            w_in, w_out, _ = load_checkpoint(spark, uri, V, t.dim)
         start_round, records = state["next_round"], state["metrics"]
         guard = GuardState(**state.get("guard", {}))
         log(f"resuming from {uri} (epoch {epoch}, round {start_round})")
@@ -164,7 +203,13 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             log(f"no complete checkpoint under {ckpt_uri}: training from the start")
         for uri in (ckpt_uri, metrics_uri):
             fs.delete(uri)
-        w_in, w_out = start_params(spark, cfg, vocab, log)
+        if on_executors and not t.init_model:
+            blocks = initial_blocks(spark, V, t.dim, t.seed, param_partitions(spark, P))
+        else:
+            w_in, w_out = start_params(spark, cfg, vocab, log)
+            if on_executors:  # a continued run's start is built on the driver, then handed to the executors
+                blocks = blocks_from_arrays(spark, w_in, w_out, param_partitions(spark, P))
+                w_in = w_out = None
 
     def on_round(record: dict) -> None:
         records.append(record)
@@ -178,22 +223,27 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         log(format_rollback(event))
         write_metrics(spark, metrics_uri, records)
 
-    def on_epoch_end(epoch: int, w_in, w_out, guard: GuardState) -> None:
+    def on_epoch_end(epoch: int, view, guard: GuardState) -> None:
         done = epoch + 1
         last = done == t.epochs
         if t.checkpoint_every and (done % t.checkpoint_every == 0) and not last:
             next_round = done * t.syncs()  # with the guard, the next round's record already exists: not saved
             state = {"next_round": next_round, "fingerprint": fingerprint, "guard": guard.to_dict(),
                      "metrics": [r for r in records if "event" in r or r["round"] <= next_round]}
-            save_checkpoint(spark, ckpt_uri, done, w_in, w_out, state)
+            write_checkpoint(spark, ckpt_uri, done, params_writer(spark, view), state)
         if stop_after_epochs is not None and done >= stop_after_epochs and not last:
             raise _Stop()
 
     corpus = load_partitioned_corpus(spark, run, P, syncs=t.syncs(P))
     workers.join()
     try:
-        train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round, on_epoch_end,
-                          fail_first_attempt_round, log, on_rollback, guard)
+        if on_executors:
+            store = train_on_executors(spark, cfg, vocab, corpus, blocks, start_round, on_round, on_epoch_end,
+                                       fail_first_attempt_round, log, on_rollback, guard)
+        else:
+            train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, start_round, on_round,
+                              lambda epoch, w_in, w_out, g: on_epoch_end(epoch, (w_in, w_out), g),
+                              fail_first_attempt_round, log, on_rollback, guard)
     except _Stop:
         log(f"stopped after epoch {stop_after_epochs}; continue with --resume")
         return None
@@ -205,7 +255,33 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         log(f"warning: the run diverged and was rolled back {guard.rollbacks} time(s); it finished with the task "
             f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "
             f"train.lr or train.task_lr_scale avoids the lost rounds")
+    if on_executors:
+        save_model_from_blocks(spark, store.blocks, vocab, cfg, model_uri, with_w_out=word_outputs(t.loss))
+        log(f"model written to {model_uri} by the executors")
+        return None
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
     save_model(spark, model, model_uri, overwrite=True, w_out=w_out if word_outputs(t.loss) else None)
     log(f"model written to {model_uri}")
     return model
+
+
+def params_writer(spark, view) -> Callable[[str], None]:
+    """A checkpoint's params/ writer for a store's view: the driver's (w_in, w_out) or the executors' blocks."""
+    if isinstance(view, tuple):
+        w_in, w_out = view
+        return lambda uri: spark.createDataFrame(blocks_table(w_in, w_out)).write.parquet(uri)
+    return lambda uri: write_blocks(view, uri)
+
+
+def save_model_from_blocks(spark, blocks, vocab, cfg: Config, uri: str, with_w_out: bool) -> None:
+    """The model folder written by the executors from the parameter blocks (the driver holds only the words
+    and counts)."""
+    dim, config = cfg.train.dim, cfg.to_dict()
+
+    def vectors(tmp: str) -> None:
+        write_vectors_from_blocks(spark, blocks, list(vocab.words), join(tmp, "data"), "w_in", dim)
+        if with_w_out:
+            write_vectors_from_blocks(spark, blocks, list(vocab.words), join(tmp, "w_out"), "w_out", dim)
+
+    write_model_folder(spark, uri, spark_metadata(dim, config), model_info(dim, len(vocab), vocab.counts, config),
+                       vectors, overwrite=True)
