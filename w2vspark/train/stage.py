@@ -230,7 +230,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             next_round = done * t.syncs()  # with the guard, the next round's record already exists: not saved
             state = {"next_round": next_round, "fingerprint": fingerprint, "guard": guard.to_dict(),
                      "metrics": [r for r in records if "event" in r or r["round"] <= next_round]}
-            write_checkpoint(spark, ckpt_uri, done, params_writer(spark, view), state)
+            write_checkpoint(spark, ckpt_uri, done, params_writer(spark, view, V, t.dim), state)
         if stop_after_epochs is not None and done >= stop_after_epochs and not last:
             raise _Stop()
 
@@ -265,12 +265,12 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     return model
 
 
-def params_writer(spark, view) -> Callable[[str], None]:
+def params_writer(spark, view, vocab_size: int, dim: int) -> Callable[[str], None]:
     """A checkpoint's params/ writer for a store's view: the driver's (w_in, w_out) or the executors' blocks."""
     if isinstance(view, tuple):
         w_in, w_out = view
         return lambda uri: spark.createDataFrame(blocks_table(w_in, w_out)).write.parquet(uri)
-    return lambda uri: write_blocks(view, uri)
+    return lambda uri: write_blocks(spark, view, uri, vocab_size, dim)
 
 
 def save_model_from_blocks(spark, blocks, vocab, cfg: Config, uri: str, with_w_out: bool) -> None:
