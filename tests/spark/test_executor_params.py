@@ -1,16 +1,19 @@
 """Parameters held on the executors (train.params_on=executors): the same model bit for bit as with the
 parameters on the driver, written by the executors, resumable, and rows rather than matrices on the move."""
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from w2vspark.config import load_config
 from w2vspark.corpus import read_vocab
-from w2vspark.io.model_files import load_model
+from w2vspark.errors import UserError
+from w2vspark.io.model_files import list_checkpoints, load_model
 from w2vspark.train.local import load_run_corpus, train_local
 from w2vspark.train.stage import train_on_spark
 
-from .test_training import planted_run, quiet, run_cfg  # noqa: F401 - the module's fixture
+from .test_training import dense_run, planted_run, quiet, run_cfg  # noqa: F401 - the module's fixtures
 
 EXEC = "train.params_on=executors"
 
@@ -26,3 +29,70 @@ def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitio
     local = train_local(cfg, load_run_corpus(cfg.output.dir, partitions), vocab)
     assert saved.words == list(vocab.words) and np.array_equal(saved.counts, vocab.counts)
     assert np.array_equal(saved.vectors, local.vectors)  # bit for bit
+
+
+def test_resume_from_the_executors_checkpoint_on_either_side(spark, planted_run):  # noqa: F811
+    import shutil
+
+    three = ("train.num_partitions=2", "train.epochs=3")
+    cfg = run_cfg(planted_run, "exec-resume", *three, EXEC)
+    assert train_on_spark(spark, cfg, stop_after_epochs=1, **quiet) is None
+    ckpts = list_checkpoints(spark, str(Path(cfg.output.dir) / "checkpoints"))
+    assert [e for e, _ in ckpts] == [1]  # written by the executors, in the checkpoint layout
+    driver_dir = Path(cfg.output.dir).with_name("exec-resume-on-driver")
+    shutil.copytree(cfg.output.dir, driver_dir)
+    train_on_spark(spark, run_cfg(planted_run, "exec-resume", *three, EXEC, "train.resume=true"), **quiet)
+    on_driver = train_on_spark(spark, run_cfg(planted_run, driver_dir.name, *three, "train.resume=true"), **quiet)
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 2), read_vocab(spark, cfg.output.dir))
+    resumed = load_model(spark, str(Path(cfg.output.dir) / "model"))
+    assert np.array_equal(resumed.vectors, local.vectors) and np.array_equal(on_driver.vectors, local.vectors)
+    metrics = [json.loads(line) for line in (Path(cfg.output.dir) / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == list(range(1, 7))
+    # the plan is broadcast once per run (the first round of each of the two runs), the parameters never
+    assert [m["broadcast_bytes"] > 0 for m in metrics] == [True, False, True, False, False, False]
+    assert all(m["broadcast_bytes"] < 20_000 and m["shuffle_bytes"] > 0 for m in metrics)
+
+
+def test_task_retries_and_rollbacks_give_the_drivers_model(spark, planted_run, dense_run):  # noqa: F811
+    import shutil
+
+    lines = []
+    cfg = run_cfg(planted_run, "exec-retry", "train.num_partitions=2", EXEC)
+    train_on_spark(spark, cfg, fail_first_attempt_round=1, log=lines.append)
+    assert "2 task(s) succeeded on a retry after a failed attempt" in lines  # the fault really happened
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 2), read_vocab(spark, cfg.output.dir))
+    assert np.array_equal(load_model(spark, str(Path(cfg.output.dir) / "model")).vectors, local.vectors)
+    # the divergent run of test_training's rollback test: the same rollbacks and the same model
+    root, _ = dense_run
+    shutil.copytree(root / "base", root / "exec-roll")
+    cfg = load_config(None, [f"output.dir={root / 'exec-roll'}", "vocab.min_count=1", "train.dim=16",
+                             "train.epochs=2", "train.num_partitions=4", "train.damping=false", "train.lr=0.05",
+                             "train.task_lr_scale=2", EXEC])
+    train_on_spark(spark, cfg, **quiet)
+    records = [json.loads(line) for line in (root / "exec-roll" / "metrics.jsonl").read_text().splitlines()]
+    events = [r["round"] for r in records if "event" in r]
+    local_events = []
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, 4), read_vocab(spark, cfg.output.dir),
+                        on_rollback=local_events.append)
+    assert len(events) >= 1 and events == [e["round"] for e in local_events]
+    assert np.array_equal(load_model(spark, str(root / "exec-roll" / "model")).vectors, local.vectors)
+
+
+def test_the_memory_check_counts_the_vocabulary_only_on_the_driver(spark):
+    from w2vspark.train.spark_rounds import check_memory
+
+    # 2M IDs x 64 dims = 1 GiB of parameters: too much for this 2g driver to hold three times, nothing for its
+    # vocabulary
+    with pytest.raises(UserError, match="train.params_on=executors"):
+        check_memory(spark, 2_000_000, 64)
+    assert check_memory(spark, 2_000_000, 64, on_executors=True)["model_bytes"] == 1_024_000_000
+    with pytest.raises(UserError, match="spark.driver.memory"):
+        check_memory(spark, 50_000_000, 64, on_executors=True)  # 50M words' strings and counts
+
+
+def test_settings_that_need_the_parameters_on_the_driver_are_refused():
+    from w2vspark.config import ConfigError
+
+    for extra in ("train.max_step=0.5", "train.loss=naive_softmax"):
+        with pytest.raises(ConfigError, match="train.params_on=executors"):
+            load_config(None, ["input.path=x", "output.dir=y", EXEC, extra])
