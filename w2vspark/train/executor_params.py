@@ -284,12 +284,15 @@ def _deltas_by_block(part: int, res: PartitionResult, keys: BlockKeys):
 
 def make_combine(keys: BlockKeys, dim: int):
     """Step 4's sums (over a partition of deltas keyed by block): each block's pieces added in partition order
-    -> (block key, (ids, total, square_sum, count) bytes)."""
+    -> (block key, (ids, total, square_sum, count) bytes); the tasks' reports (negative keys) pass through."""
 
     def combine(items):
         pieces = {}
         for key, piece in items:
-            pieces.setdefault(key, []).append(piece)
+            if key < 0:
+                yield key, piece
+            else:
+                pieces.setdefault(key, []).append(piece)
         for key in sorted(pieces):
             block = keys.block(key)
             acc = DeltaAccumulator(keys.block_rows, dim, first=block * keys.block_rows)
@@ -310,16 +313,20 @@ def _combined(key: int, value, keys: BlockKeys, dim: int):
                     np.frombuffer(value[2], dtype=np.float64), np.frombuffer(value[3], dtype=np.int32))
 
 
-def make_partials(keys: BlockKeys, dim: int):
-    """The ``scaled`` rule's band partials of one combined block -> (block key, (2, bands) float64 bytes, bands)."""
+def make_summary(keys: BlockKeys, dim: int, rule: str):
+    """What the driver needs of a combined partition: the tasks' reports, (-1 - part, report), and with the
+    ``scaled`` rule each block's band partials, (block key, ((2, bands) float64 bytes, bands))."""
 
-    def partials(item):
-        key, value = item
-        c = _combined(key, value, keys, dim)
-        (p,) = band_partials(c.ids, c.square_sum, c.norm2(), keys.block_rows).values()
-        return key, p.tobytes(), p.shape[1]
+    def summary(items):
+        for key, value in items:
+            if key < 0:
+                yield key, value
+            elif rule == "scaled":
+                c = _combined(key, value, keys, dim)
+                (p,) = band_partials(c.ids, c.square_sum, c.norm2(), keys.block_rows).values()
+                yield key, (p.tobytes(), p.shape[1])
 
-    return partials
+    return summary
 
 
 def make_apply(keys: BlockKeys, dim: int, rule: str, agreement: dict, max_factor: float):
@@ -369,10 +376,11 @@ class ExecutorParameters:
         self.plan_bc = spark.sparkContext.broadcast(plan)
         self.plan_bytes = broadcast_size(self.plan_bc, plan.counts.nbytes)
         self.fail_round = fail_first_attempt_round
+        self._quiet_unpersist_warnings(spark)
         sc = spark.sparkContext
         sc.setJobDescription("w2vspark train: the corpus by partition and slice, the parameter blocks")
-        self.slices = self._cut(corpus_slices(corpus_df, num_partitions))
-        self.blocks = self._cut(blocks)
+        self.slices = self._cut(corpus_slices(corpus_df, num_partitions))[0]
+        self.blocks = self._cut(blocks)[0]
         sc.setJobDescription(None)
         self.kept_blocks: dict[int, object] = {}
         self.workers: set[str] = set()
@@ -380,15 +388,29 @@ class ExecutorParameters:
         self.traffic: dict | None = None
 
     @staticmethod
-    def _cut(rdd):
-        """``rdd`` persisted on the executors (memory and disk), cut from its lineage and computed; its
-        partitioning is kept (a persisted RDD is never fused with the steps that read it)."""
+    def _quiet_unpersist_warnings(spark) -> None:
+        """Spark warns at every unpersist of a locally checkpointed RDD that its lineage is gone; the store drops
+        two such RDDs per round on purpose (the blocks and corpus it replaced). Those two loggers are set to
+        errors only, when the JVM uses log4j 2 (Spark's default)."""
+        try:
+            jvm = spark.sparkContext._jvm
+            level = jvm.org.apache.logging.log4j.Level.ERROR
+            for name in ("org.apache.spark.api.python.PythonRDD", "org.apache.spark.rdd.MapPartitionsRDD"):
+                jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+        except Exception:  # noqa: BLE001 - another logging backend: the warnings stay
+            pass
+
+    @staticmethod
+    def _cut(rdd, action=None):
+        """``rdd`` persisted on the executors (memory and disk), cut from its lineage and computed by ``action``
+        (default: a count), whose result is returned with it; its partitioning is kept (a persisted RDD is never
+        fused with the steps that read it)."""
         from pyspark import StorageLevel
 
         rdd = rdd.persist(StorageLevel.MEMORY_AND_DISK)
         rdd.localCheckpoint()
-        rdd.count()
-        return rdd
+        result = rdd.count() if action is None else action(rdd)
+        return rdd, result
 
     def run(self, spec: RoundSpec, rule: str, max_step: float, max_factor: float) -> RoundResult:
         from pyspark import StorageLevel
@@ -403,28 +425,29 @@ class ExecutorParameters:
                              f"{spec.sync + 1}/{spec.syncs_per_epoch}")
         n, P, keys, dim = self.param_partitions, self.num_partitions, self.keys, self.dim
         sync = spec.sync
-        trained = combined = None
+        combined = None
         try:
             with RoundJobs(sc) as jobs:
+                # job 1: rows asked, served, trained, their deltas summed by block (kept for job 2)
                 sliced = self.slices.filter(lambda kv: kv[1][0] == sync)  # keeps the partitioning
                 requests = sliced.flatMap(make_request(spec, self.plan_bc, keys)).partitionBy(n)
                 served = self.blocks.cogroup(requests, n).flatMap(make_serve(dim)).partitionBy(P)
                 trained = (sliced.cogroup(served, P)
-                           .flatMap(make_train(spec, self.plan_bc, keys, dim, spec.index == self.fail_round))
-                           .persist(StorageLevel.MEMORY_AND_DISK))
-                reports = trained.filter(lambda kv: kv[0] < 0).values().collect()
-                combined = (trained.filter(lambda kv: kv[0] >= 0).partitionBy(n)
-                            .mapPartitions(make_combine(keys, dim), preservesPartitioning=True)
+                           .flatMap(make_train(spec, self.plan_bc, keys, dim, spec.index == self.fail_round)))
+                combined = (trained.partitionBy(n).mapPartitions(make_combine(keys, dim), preservesPartitioning=True)
                             .persist(StorageLevel.MEMORY_AND_DISK))
-                agreement = self._agreement(combined, rule)
-                applied = self._cut(self.blocks.cogroup(combined, n)
-                                    .map(make_apply(keys, dim, rule, agreement, max_factor), preservesPartitioning=True))
-                bad = applied.map(lambda kv: (keys.matrix(kv[0]), kv[1][2])).reduceByKey(lambda a, b: a + b) \
-                    .collect()
+                summary = combined.mapPartitions(make_summary(keys, dim, rule)).collect()
+                reports = [value for key, value in sorted(summary, key=lambda kv: kv[0], reverse=True) if key < 0]
+                agreement = self._agreement([kv for kv in summary if kv[0] >= 0])
+                # job 2: the rule applied where the rows live; the new blocks kept, and their non-finite rows
+                applied, bad = self._cut(
+                    self.blocks.cogroup(combined.filter(lambda kv: kv[0] >= 0), n)
+                    .map(make_apply(keys, dim, rule, agreement, max_factor), preservesPartitioning=True),
+                    lambda rdd: rdd.map(lambda kv: (keys.matrix(kv[0]), kv[1][2])).reduceByKey(lambda a, b: a + b)
+                    .collect())
         finally:
-            for rdd in (trained, combined):
-                if rdd is not None:
-                    rdd.unpersist()
+            if combined is not None:
+                combined.unpersist()
             sc.setJobDescription(None)
         previous, self.blocks = self.blocks, applied
         self._drop(previous)
@@ -432,15 +455,13 @@ class ExecutorParameters:
         self.plan_bytes = 0
         return RoundResult(self._stats(reports), {m: int(b) for m, b in bad if b}, 0.0)
 
-    def _agreement(self, combined, rule: str) -> dict:
+    def _agreement(self, partials) -> dict:
         """The ``scaled`` rule's agreement per matrix, pooled from the blocks' band partials (in block order)."""
-        if rule != "scaled":
-            return {}
-        partials = {"w_in": {}, "w_out": {}}
-        for key, values, bands in combined.map(make_partials(self.keys, self.dim)).collect():
-            partials[self.keys.matrix(key)][self.keys.block(key)] = \
+        by_matrix = {"w_in": {}, "w_out": {}}
+        for key, (values, bands) in partials:
+            by_matrix[self.keys.matrix(key)][self.keys.block(key)] = \
                 np.frombuffer(values, dtype=np.float64).reshape(2, bands)
-        return {m: band_agreement(sum_band_partials([p])) for m, p in partials.items() if p}
+        return {m: band_agreement(sum_band_partials([p])) for m, p in by_matrix.items() if p}
 
     def _stats(self, reports) -> RoundStats:
         stats = RoundStats()

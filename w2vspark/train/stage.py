@@ -90,8 +90,8 @@ def train_on_executors(spark, cfg: Config, vocab, corpus, blocks, start_round: i
 
 
 def param_partitions(spark, num_partitions: int) -> int:
-    """How many partitions hold the parameter blocks: every core's worth, at least the training partitions."""
-    return max(num_partitions, spark.sparkContext.defaultParallelism)
+    """How many partitions hold the parameter blocks: one per core of the application (spark.default.parallelism)."""
+    return max(1, spark.sparkContext.defaultParallelism)
 
 
 def _train_store(spark, cfg: Config, vocab, corpus, store, runner, where: str, start_round, on_round, on_epoch_end,
