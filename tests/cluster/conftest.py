@@ -39,12 +39,12 @@ class StandaloneCluster:
         self.procs[name] = subprocess.Popen([str(self.spark_home / "bin" / "spark-class"), *args], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start(self, workers: int = 2, timeout: float = 90.0) -> None:
+    def start(self, workers: int = 2, timeout: float = 90.0, memory: str = "2g") -> None:
         self._start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
                     str(self.port), "--webui-port", str(self.ui_port))
         for i in range(workers):
             self._start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
-                        "1", "--memory", "2g", "--webui-port", str(free_port()), "--work-dir",
+                        "1", "--memory", memory, "--webui-port", str(free_port()), "--work-dir",
                         str(self.workdir / f"work{i}"), self.url)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -191,9 +191,9 @@ def corpus_slices(corpus_df, num_partitions: int):
             ids = np.concatenate([p[0] for p in pieces]).astype(np.int32)
             lengths = np.concatenate([np.diff(p[1]) for p in pieces])
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            yield pa.RecordBatch.from_pydict({"part": pa.array([part], pa.int32()), "sync": pa.array([sync], pa.int32()),
-                                              "ids": pa.array([ids.tobytes()], pa.binary()),
-                                              "offsets": pa.array([offsets.tobytes()], pa.binary())})
+            yield pa.RecordBatch.from_pydict({
+                "part": pa.array([part], pa.int32()), "sync": pa.array([sync], pa.int32()),
+                "ids": pa.array([ids.tobytes()], pa.binary()), "offsets": pa.array([offsets.tobytes()], pa.binary())})
 
     packed = corpus_df.select("part", "sync", "ids").mapInArrow(
         pack, "part int, sync int, ids binary, offsets binary")
@@ -380,7 +380,7 @@ class ExecutorParameters:
         sc = spark.sparkContext
         sc.setJobDescription("w2vspark train: the corpus by partition and slice, the parameter blocks")
         self.slices = self._cut(corpus_slices(corpus_df, num_partitions))[0]
-        self.blocks = self._cut(blocks)[0]
+        self.blocks = self._cut(blocks.partitionBy(param_partitions))[0]  # a no-op when already so partitioned
         sc.setJobDescription(None)
         self.kept_blocks: dict[int, object] = {}
         self.workers: set[str] = set()

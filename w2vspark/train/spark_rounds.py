@@ -408,7 +408,7 @@ def parse_memory(text: str) -> int:
 SPARK_BASELINE = 300 << 20  # heap that Spark itself uses before any w2vspark data
 
 
-WORD_BYTES = 256  # driver heap per vocabulary word when the parameters are on the executors (word, count, plan)
+WORD_BYTES = 64  # driver JVM heap per vocabulary word with the parameters on the executors (counts, words table)
 
 
 def check_memory(spark, vocab_size: int, dim: int, on_executors: bool = False) -> dict:

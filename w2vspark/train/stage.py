@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from typing import Callable
@@ -82,16 +83,21 @@ def train_on_executors(spark, cfg: Config, vocab, corpus, blocks, start_round: i
     ``blocks`` hold the trained parameters."""
     t = cfg.train
     store = ExecutorParameters(spark, corpus, task_plan(cfg, vocab), blocks, len(vocab), t.dim,
-                               param_partitions(spark, t.num_partitions), t.num_partitions,
+                               param_partitions(spark, 8 * len(vocab) * t.dim), t.num_partitions,
                                fail_first_attempt_round)
     _train_store(spark, cfg, vocab, corpus, store, store, "parameters held on the executors", start_round, on_round,
                  on_epoch_end, log, on_rollback, guard)
     return store
 
 
-def param_partitions(spark, num_partitions: int) -> int:
-    """How many partitions hold the parameter blocks: one per core of the application (spark.default.parallelism)."""
-    return max(1, spark.sparkContext.defaultParallelism)
+PARAM_PARTITION_BYTES = 64 << 20  # parameter bytes per partition of blocks, at most (about; whole blocks)
+
+
+def param_partitions(spark, model_bytes: int) -> int:
+    """How many partitions hold the parameter blocks: one per core of the application (spark.default.parallelism),
+    more when that would put more than PARAM_PARTITION_BYTES in one (a Python task holds a partition's blocks
+    while it serves or updates them)."""
+    return max(1, spark.sparkContext.defaultParallelism, math.ceil(model_bytes / PARAM_PARTITION_BYTES))
 
 
 def _train_store(spark, cfg: Config, vocab, corpus, store, runner, where: str, start_round, on_round, on_epoch_end,
@@ -183,6 +189,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     start_round, records, guard = 0, [], GuardState()
     checkpoints = list_checkpoints(spark, ckpt_uri) if t.resume else []
     blocks = w_in = w_out = None
+    block_parts = param_partitions(spark, 8 * V * t.dim)
     if checkpoints:
         epoch, uri = checkpoints[-1]
         state = read_checkpoint_state(spark, uri)
@@ -192,7 +199,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             raise UserError(f"cannot resume from {uri}: settings differ from the checkpoint's (checkpoint, now): "
                             f"{differ}")
         if on_executors:
-            blocks = blocks_from_checkpoint(spark, join(uri, "params"), V, t.dim, param_partitions(spark, P))
+            blocks = blocks_from_checkpoint(spark, join(uri, "params"), V, t.dim, block_parts)
         else:
             w_in, w_out, _ = load_checkpoint(spark, uri, V, t.dim)
         start_round, records = state["next_round"], state["metrics"]
@@ -204,11 +211,11 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
         for uri in (ckpt_uri, metrics_uri):
             fs.delete(uri)
         if on_executors and not t.init_model:
-            blocks = initial_blocks(spark, V, t.dim, t.seed, param_partitions(spark, P))
+            blocks = initial_blocks(spark, V, t.dim, t.seed, block_parts)
         else:
             w_in, w_out = start_params(spark, cfg, vocab, log)
             if on_executors:  # a continued run's start is built on the driver, then handed to the executors
-                blocks = blocks_from_arrays(spark, w_in, w_out, param_partitions(spark, P))
+                blocks = blocks_from_arrays(spark, w_in, w_out, block_parts)
                 w_in = w_out = None
 
     def on_round(record: dict) -> None:
