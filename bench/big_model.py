@@ -85,7 +85,9 @@ def main(argv=None) -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--syncs", type=int, default=4, help="train.syncs_per_epoch")
-    ap.add_argument("--driver-memory", default="512m")
+    ap.add_argument("--driver-memory", default="512m", help="the train job's driver")
+    ap.add_argument("--vocab-driver-memory", default="1g", help="the vocabulary job's driver (it collects the "
+                    "vocabulary and writes it from the driver)")
     ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--worker-memory", default="3g")
     ap.add_argument("--set", action="append", default=[], help="more train settings, section.key=value")
@@ -102,13 +104,12 @@ def main(argv=None) -> None:
     cluster = StandaloneCluster(args.work)
     cluster.start(workers=2, memory=args.worker_memory)
     try:
-        master = ["--master", cluster.url, "--conf", "spark.driver.host=127.0.0.1", "--driver-memory",
-                  args.driver_memory, "--executor-memory", args.executor_memory, "--total-executor-cores", "2",
-                  "--conf", "spark.ui.enabled=true"]
+        master = ["--master", cluster.url, "--conf", "spark.driver.host=127.0.0.1", "--executor-memory",
+                  args.executor_memory, "--total-executor-cores", "2", "--conf", "spark.ui.enabled=true"]
         run = args.work / "run"
         common = [f"output.dir={run}", "output.overwrite=true", f"input.path={data}", "input.format=parquet",
                   "input.tokens_column=seq", "vocab.min_count=1"]
-        rc, seconds = submit(master, "build_vocab", common, args.work / "vocab.log", cluster.env)
+        rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory], "build_vocab", common, args.work / "vocab.log", cluster.env)
         print(f"vocabulary job: rc {rc}, {seconds:.0f} s", flush=True)
         if rc:
             raise SystemExit(f"the vocabulary job failed: {args.work / 'vocab.log'}")
@@ -118,7 +119,7 @@ def main(argv=None) -> None:
         train = [*common, f"train.dim={args.dim}", "train.epochs=1", f"train.num_partitions={args.partitions}",
                  f"train.syncs_per_epoch={args.syncs}", "train.params_on=executors", "train.checkpoint_every=0",
                  *args.set]
-        rc, seconds = submit(master, "train", train, args.work / "train.log", cluster.env)
+        rc, seconds = submit([*master, "--driver-memory", args.driver_memory], "train", train, args.work / "train.log", cluster.env)
         stop.set()
         poller.join()
     finally:

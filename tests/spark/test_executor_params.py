@@ -96,3 +96,26 @@ def test_settings_that_need_the_parameters_on_the_driver_are_refused():
     for extra in ("train.max_step=0.5", "train.loss=naive_softmax"):
         with pytest.raises(ConfigError, match="train.params_on=executors"):
             load_config(None, ["input.path=x", "output.dir=y", EXEC, extra])
+
+
+def test_lost_parameter_blocks_name_the_way_back(spark, planted_run):  # noqa: F811
+    """With the parameters only on the executors, losing the blocks (an executor gone; here: unpersisted) ends
+    the round with a message that says to resume, not with Spark's trace."""
+    from w2vspark.train.executor_params import ExecutorLost, ExecutorParameters, initial_blocks
+    from w2vspark.train.loop import round_specs, task_plan
+    from w2vspark.train.spark_rounds import load_partitioned_corpus
+
+    cfg = run_cfg(planted_run, "exec-lost", "train.num_partitions=2", EXEC)
+    vocab = read_vocab(spark, cfg.output.dir)
+    corpus = load_partitioned_corpus(spark, cfg.output.dir, 2, syncs=cfg.train.syncs(2))
+    store = ExecutorParameters(spark, corpus, task_plan(cfg, vocab), initial_blocks(spark, len(vocab), 16, 1, 2),
+                               len(vocab), 16, 2, 2)
+    try:
+        spec = round_specs(cfg.train, 1000, 2)[0]
+        assert store.run(spec, "scaled", 0.0, 0.5).stats.pairs > 0
+        store.blocks.unpersist()
+        with pytest.raises(ExecutorLost, match="--resume"):
+            store.run(spec, "scaled", 0.0, 0.5)
+    finally:
+        store.close()
+        corpus.unpersist()

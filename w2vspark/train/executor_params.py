@@ -134,17 +134,18 @@ def write_blocks(spark, blocks, uri: str, vocab_size: int, dim: int) -> None:
     blocks_frame(spark, blocks, vocab_size, dim).select("matrix", "start", "nrows", "data").write.parquet(uri)
 
 
-def write_vectors_from_blocks(spark, blocks, words: list[str], uri: str, matrix: str, dim: int) -> None:
+def write_vectors_from_blocks(spark, blocks, vocab_df, uri: str, matrix: str, dim: int) -> None:
     """Spark ML's data/ layout (word: string, vector: array<float>, in row order) for one matrix of the blocks,
-    written by the executors. The words go as a table joined on the block number (the driver has them from the
-    vocabulary job); one file, in row order, as the readers of the layout expect."""
+    written by the executors. The words come from ``vocab_df`` (id, word: the run's vocab/ as the vocabulary job
+    wrote it), joined by block on the executors, so the driver never holds them as a table; one file, in row
+    order, as the readers of the layout expect."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
-    n = len(words)
-    word_blocks = spark.createDataFrame(pa.table({
-        "block": pa.array(np.arange(n) // BLOCK_ROWS, pa.int32()), "word": pa.array(words, pa.string())})) \
-        .groupBy("block").agg(F.collect_list("word").alias("words"))
+    word_blocks = (vocab_df.select((F.col("id") / F.lit(BLOCK_ROWS)).cast("int").alias("block"),
+                                   F.struct("id", "word").alias("entry"))
+                   .groupBy("block").agg(F.sort_array(F.collect_list("entry")).alias("entries"))
+                   .select("block", F.col("entries.word").alias("words")))
 
     def explode(batches):
         for batch in batches:
@@ -162,8 +163,8 @@ def write_vectors_from_blocks(spark, blocks, words: list[str], uri: str, matrix:
                     "row": pa.array(np.arange(nrows, dtype=np.int32)),
                     "word": pa.array(names, pa.string()), "vector": pa.ListArray.from_arrays(offsets, flat)})
 
-    frame = blocks_frame(spark, blocks, len(words), dim)
-    # collect_list keeps the order of the rows it meets: the words are sorted by row first within each block
+    vocab_size = vocab_df.count()
+    frame = blocks_frame(spark, blocks, vocab_size, dim)
     (frame.filter(frame.matrix == matrix).join(word_blocks, "block")
      .mapInArrow(explode, "start int, row int, word string, vector array<float>")
      .orderBy("start", "row").coalesce(1).select("word", "vector").write.parquet(uri))
@@ -350,7 +351,44 @@ def make_apply(keys: BlockKeys, dim: int, rule: str, agreement: dict, max_factor
     return apply
 
 
+def co_group(left, right):
+    """Two keyed RDDs hash-partitioned alike (the same number of partitions, PySpark's default partition
+    function) -> (key, (left values, right values)) for every key of either, in key order within each partition,
+    without moving either side (a partitioner-aware union read partition by partition).
+
+    PySpark's own ``cogroup`` groups through an external merger that spills to disk whenever the Python worker's
+    resident memory passes spark.python.worker.memory (512 MB by default), and a worker that once trained a large
+    task stays above it: measured with 1 GB of parameters, every round after the first spilled 3-7 GB and took
+    three times as long. A partition here is a task's rows or 64 MB of blocks, held in memory as it is anyway."""
+    if left.partitioner is None or left.partitioner != right.partitioner:
+        raise ValueError("co_group needs two RDDs partitioned alike")
+    tagged = left.mapValues(lambda v: (0, v)).union(right.mapValues(lambda v: (1, v)))
+    if tagged.partitioner != left.partitioner:  # a plain union would pair other partitions
+        raise ValueError("the union of the two RDDs is not partitioner-aware")
+
+    def group(items):
+        groups = {}
+        for key, (side, value) in items:
+            groups.setdefault(key, ([], []))[side].append(value)
+        for key in sorted(groups):
+            yield key, groups[key]
+
+    return tagged.mapPartitions(group, preservesPartitioning=True)
+
+
+def _bad_rows(items, keys: BlockKeys):
+    """A partition of new blocks -> [(matrix, rows with a NaN or infinite entry)]."""
+    counts = {}
+    for key, value in items:
+        counts[keys.matrix(key)] = counts.get(keys.matrix(key), 0) + value[2]
+    return list(counts.items())
+
+
 # ---------------------------------------------------------------- the store
+class ExecutorLost(UserError, RuntimeError):
+    """An executor holding parameter blocks went away: the run must resume from a checkpoint."""
+
+
 class ExecutorParameters:
     """A :class:`w2vspark.train.loop.ParameterStore` whose rows live on the executors (see the module's text).
 
@@ -402,12 +440,17 @@ class ExecutorParameters:
 
     @staticmethod
     def _cut(rdd, action=None):
-        """``rdd`` persisted on the executors (memory and disk), cut from its lineage and computed by ``action``
-        (default: a count), whose result is returned with it; its partitioning is kept (a persisted RDD is never
-        fused with the steps that read it)."""
+        """``rdd`` stored on the executors' local disks, cut from its lineage and computed by ``action`` (default:
+        a count), whose result is returned with it; its partitioning is kept (a persisted RDD is never fused with
+        the steps that read it).
+
+        On disk, not in the JVM heap: the blocks, the rollback points and a round's sums are about four models,
+        and held in the heap they left too little room for the shuffle's fetch buffers (1 GB of parameters on two
+        executors of 2 GB: out of memory); the operating system's page cache keeps recent files in memory
+        anyway."""
         from pyspark import StorageLevel
 
-        rdd = rdd.persist(StorageLevel.MEMORY_AND_DISK)
+        rdd = rdd.persist(StorageLevel.DISK_ONLY)
         rdd.localCheckpoint()
         result = rdd.count() if action is None else action(rdd)
         return rdd, result
@@ -431,20 +474,26 @@ class ExecutorParameters:
                 # job 1: rows asked, served, trained, their deltas summed by block (kept for job 2)
                 sliced = self.slices.filter(lambda kv: kv[1][0] == sync)  # keeps the partitioning
                 requests = sliced.flatMap(make_request(spec, self.plan_bc, keys)).partitionBy(n)
-                served = self.blocks.cogroup(requests, n).flatMap(make_serve(dim)).partitionBy(P)
-                trained = (sliced.cogroup(served, P)
+                served = co_group(self.blocks, requests).flatMap(make_serve(dim)).partitionBy(P)
+                trained = (co_group(sliced, served)
                            .flatMap(make_train(spec, self.plan_bc, keys, dim, spec.index == self.fail_round)))
                 combined = (trained.partitionBy(n).mapPartitions(make_combine(keys, dim), preservesPartitioning=True)
-                            .persist(StorageLevel.MEMORY_AND_DISK))
+                            .persist(StorageLevel.DISK_ONLY))
                 summary = combined.mapPartitions(make_summary(keys, dim, rule)).collect()
                 reports = [value for key, value in sorted(summary, key=lambda kv: kv[0], reverse=True) if key < 0]
                 agreement = self._agreement([kv for kv in summary if kv[0] >= 0])
                 # job 2: the rule applied where the rows live; the new blocks kept, and their non-finite rows
                 applied, bad = self._cut(
-                    self.blocks.cogroup(combined.filter(lambda kv: kv[0] >= 0), n)
+                    co_group(self.blocks, combined.filter(lambda kv: kv[0] >= 0))
                     .map(make_apply(keys, dim, rule, agreement, max_factor), preservesPartitioning=True),
-                    lambda rdd: rdd.map(lambda kv: (keys.matrix(kv[0]), kv[1][2])).reduceByKey(lambda a, b: a + b)
-                    .collect())
+                    lambda rdd: rdd.mapPartitions(lambda items: _bad_rows(items, keys)).collect())
+        except Exception as e:  # noqa: BLE001 - one cause is ours to explain, the rest pass on as they are
+            if "Checkpoint block" in str(e) and "not found" in str(e):
+                raise ExecutorLost(
+                    f"round {spec.index + 1}: an executor that held parameter blocks was lost (with "
+                    f"train.params_on=executors the parameters exist only on the executors); continue from the last "
+                    f"checkpoint with --resume (train.checkpoint_every sets how often they are written)") from None
+            raise
         finally:
             if combined is not None:
                 combined.unpersist()
@@ -453,7 +502,10 @@ class ExecutorParameters:
         self._drop(previous)
         self.traffic = {"broadcast_bytes": self.plan_bytes, **jobs.bytes()}
         self.plan_bytes = 0
-        return RoundResult(self._stats(reports), {m: int(b) for m, b in bad if b}, 0.0)
+        bad_rows = {}
+        for matrix, count in bad:
+            bad_rows[matrix] = bad_rows.get(matrix, 0) + count
+        return RoundResult(self._stats(reports), {m: c for m, c in bad_rows.items() if c}, 0.0)
 
     def _agreement(self, partials) -> dict:
         """The ``scaled`` rule's agreement per matrix, pooled from the blocks' band partials (in block order)."""

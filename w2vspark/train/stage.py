@@ -281,14 +281,15 @@ def params_writer(spark, view, vocab_size: int, dim: int) -> Callable[[str], Non
 
 
 def save_model_from_blocks(spark, blocks, vocab, cfg: Config, uri: str, with_w_out: bool) -> None:
-    """The model folder written by the executors from the parameter blocks (the driver holds only the words
-    and counts)."""
+    """The model folder written by the executors from the parameter blocks and the run's vocab/ (the driver
+    holds only the counts for w2vspark.json)."""
     dim, config = cfg.train.dim, cfg.to_dict()
+    vocab_df = spark.read.parquet(join(cfg.output.dir, "vocab")).select("id", "word")
 
     def vectors(tmp: str) -> None:
-        write_vectors_from_blocks(spark, blocks, list(vocab.words), join(tmp, "data"), "w_in", dim)
+        write_vectors_from_blocks(spark, blocks, vocab_df, join(tmp, "data"), "w_in", dim)
         if with_w_out:
-            write_vectors_from_blocks(spark, blocks, list(vocab.words), join(tmp, "w_out"), "w_out", dim)
+            write_vectors_from_blocks(spark, blocks, vocab_df, join(tmp, "w_out"), "w_out", dim)
 
     write_model_folder(spark, uri, spark_metadata(dim, config), model_info(dim, len(vocab), vocab.counts, config),
                        vectors, overwrite=True)
