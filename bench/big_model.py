@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--syncs", type=int, default=4, help="train.syncs_per_epoch")
     ap.add_argument("--driver-memory", default="512m", help="the train job's driver")
-    ap.add_argument("--vocab-driver-memory", default="1g", help="the vocabulary job's driver (it collects the "
+    ap.add_argument("--vocab-driver-memory", default="2g", help="the vocabulary job's driver (it collects the "
                     "vocabulary and writes it from the driver)")
     ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--worker-memory", default="3g")
