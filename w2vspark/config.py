@@ -63,9 +63,10 @@ class TrainConfig:
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
     # in local mode, else executors; see w2vspark.train.spark_rounds.sum_site)
-    params_on: str = "driver"  # where the parameters live while training on Spark: "driver" (broadcast to the
-    # tasks every round) or "executors" (row blocks on the executors; each task fetches only the rows it needs;
-    # for models larger than the driver's memory; see w2vspark.train.executor_params)
+    params_on: str = "auto"  # where the parameters live while training on Spark: "driver" (broadcast to the
+    # tasks every round), "executors" (row blocks on the executors; each task fetches only the rows it needs;
+    # see w2vspark.train.executor_params), "auto" = driver when spark.driver.memory can hold the model, else
+    # executors (w2vspark.train.stage.params_site)
     # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4) for skip-gram, min(P, 8) for
     # CBOW, min(P, 2) with hierarchical softmax; other rules 1)
     task_lr_scale: float = 0.0
@@ -153,7 +154,7 @@ LOSSES = ("neg_sampling", "hierarchical_softmax", "naive_softmax")
 MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 SUM_SITES = ("auto", "executors", "driver")
-PARAM_SITES = ("driver", "executors")
+PARAM_SITES = ("auto", "driver", "executors")
 
 
 def _type_name(tp) -> str:

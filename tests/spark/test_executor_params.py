@@ -119,3 +119,17 @@ def test_lost_parameter_blocks_name_the_way_back(spark, planted_run):  # noqa: F
     finally:
         store.close()
         corpus.unpersist()
+
+
+def test_auto_keeps_small_models_on_the_driver_and_sends_large_ones_to_the_executors(spark):
+    from w2vspark.train.stage import params_site
+
+    def cfg(*extra):
+        return load_config(None, ["input.path=x", "output.dir=y", "train.dim=64", *extra])
+
+    assert params_site(spark, cfg(), 100_000) == ("driver", None)
+    site, why = params_site(spark, cfg(), 2_000_000)  # 1 GB of parameters, a 2g driver
+    assert site == "executors" and "spark.driver.memory" in why
+    assert params_site(spark, cfg("train.params_on=driver"), 100_000) == ("driver", None)
+    with pytest.raises(UserError, match="spark.driver.memory"):  # the step limit needs the driver: refused
+        params_site(spark, cfg("train.max_step=0.5"), 2_000_000)

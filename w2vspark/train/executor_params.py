@@ -1,9 +1,11 @@
 """Training with the parameters held on the executors (``train.params_on = "executors"``).
 
 The rows of w_in and w_out live on the executors as blocks of BLOCK_ROWS consecutive rows in a keyed RDD
-(key = matrix x blocks + block; value = first row, float32 bytes), hash-partitioned by key and persisted; every
-round's new blocks are cut from their lineage (a local checkpoint) and keep the partitioning, so that a
-co-group with data partitioned the same way moves the data to the blocks and never the blocks. The corpus is
+(key = matrix x blocks + block; value = first row, float32 bytes), hash-partitioned by key and stored on the
+executors' local disks; every round's new blocks are cut from their lineage (a local checkpoint) and keep the
+partitioning, so that a co-group with data partitioned the same way (:func:`co_group`) moves the data to the
+blocks and never the blocks. An executor lost takes its blocks with it (:class:`ExecutorLost`: resume from a
+checkpoint). The corpus is
 kept the same way, one record per (training partition, round slice), so that the training step moves only the
 rows. The driver never holds the parameters: per round it receives the tasks' reports, per block the
 ``scaled`` rule's band sums and the count of non-finite rows, and decides (rule, guard, checkpoints) from those.

@@ -45,7 +45,26 @@ def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 
-def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
+def params_site(spark, cfg: Config, vocab_size: int) -> tuple[str, str | None]:
+    """Where the parameters live (``train.params_on``, "auto" resolved) and, when "auto" chose the executors, why.
+
+    "auto" keeps them on the driver (the faster side on one machine, docs/cost_model.md) unless the driver's
+    memory check refuses the model; then they go to the executors, if the settings allow it (no step limit, not
+    the full softmax) and the executors' check passes; otherwise the driver's refusal stands."""
+    t = cfg.train
+    if t.params_on != "auto":
+        return t.params_on, None
+    try:
+        check_memory(spark, vocab_size, t.dim)
+        return "driver", None
+    except UserError as refused:
+        if t.max_step > 0 or t.loss == "naive_softmax":
+            raise
+        check_memory(spark, vocab_size, t.dim, on_executors=True)
+        return "executors", f"the driver cannot hold the model ({refused}); the parameters go to the executors"
+
+
+def check_model_size(spark, cfg: Config, vocab_size: int, on_executors: bool = False) -> None:
     """Fail before training when the model cannot fit; warn when the full softmax will be slow."""
     t = cfg.train
     if t.loss == "hierarchical_softmax" and vocab_size < 2:
@@ -55,7 +74,7 @@ def check_model_size(spark, cfg: Config, vocab_size: int) -> None:
         print(f"warning: train.loss=naive_softmax scores all {vocab_size} words for every pair (about "
               f"{vocab_size * t.dim * 6:,} flops per pair, {vocab_size // (t.num_negatives + 1)}x negative "
               f"sampling's cost); neg_sampling is the practical choice for vocabularies this large", file=sys.stderr)
-    check_memory(spark, vocab_size, t.dim, on_executors=t.params_on == "executors")
+    check_memory(spark, vocab_size, t.dim, on_executors=on_executors)
 
 
 def train_partitioned(spark, cfg: Config, vocab, corpus, w_in, w_out, start_round: int = 0,
@@ -171,7 +190,6 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     ``fail_first_attempt_round`` makes every task of that round fail its first attempt (fault-injection tests).
     """
     t = cfg.train
-    on_executors = t.params_on == "executors"
     fs = HadoopFS(spark)
     run = cfg.output.dir
     model_uri, ckpt_uri, metrics_uri = join(run, "model"), join(run, "checkpoints"), join(run, "metrics.jsonl")
@@ -183,7 +201,11 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
     workers = start_python_workers(spark)  # while the vocabulary is read and the corpus partitioned
     vocab = read_vocab(spark, run)
     V, P = len(vocab), t.num_partitions
-    check_model_size(spark, cfg, V)
+    site, why = params_site(spark, cfg, V)
+    on_executors = site == "executors"
+    if why:
+        log(why)
+    check_model_size(spark, cfg, V, on_executors)
 
     fingerprint = _fingerprint(cfg, V)
     start_round, records, guard = 0, [], GuardState()
