@@ -313,7 +313,7 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                if continued else ""))
 
         with fs.staged(out_dir, "build_vocab", OUTPUTS) as tmp:
-            spark.createDataFrame(vocab_table(vocab)).coalesce(1).write.parquet(join(tmp, "vocab"))
+            write_vocab(spark, vocab, join(tmp, "vocab"))
 
             spark.sparkContext.setJobDescription("w2vspark build_vocab: encode and write the corpus")
             encoded, words_bc = encode(spark, chunks, vocab)
@@ -354,6 +354,18 @@ def vocab_table(vocab: Vocabulary):
                         pa.field("count", pa.int64(), nullable=False)])
     return pa.table([np.arange(len(vocab), dtype=np.int32), pa.array(vocab.words, pa.string()), vocab.counts],
                     schema=schema)
+
+
+VOCAB_WRITE_ROWS = 250_000  # vocabulary rows per write job (each job's data travels inside its one task)
+
+
+def write_vocab(spark, vocab: Vocabulary, uri: str, rows: int = VOCAB_WRITE_ROWS) -> None:
+    """vocab/ (see :func:`vocab_table`) written ``rows`` words at a time, one Parquet file each: a table made on
+    the driver reaches the executors inside the serialized tasks, and one task holding millions of words ran
+    the driver's JVM out of memory (2M IDs with a 1 GB driver). The ids order the rows (:func:`read_vocab`)."""
+    table = vocab_table(vocab)
+    for lo in range(0, max(table.num_rows, 1), rows):
+        spark.createDataFrame(table.slice(lo, rows)).coalesce(1).write.mode("append").parquet(uri)
 
 
 def read_vocab(spark, run_dir: str) -> Vocabulary:

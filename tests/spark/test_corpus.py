@@ -207,3 +207,16 @@ def test_overwrite_rules_and_atomicity(spark, tmp_path):
     # overwrite replaces it
     build_corpus(spark, cfg_for(tmp_path, "vocab.min_count=1", "output.overwrite=true"), log=lambda *_: None)
     assert read_corpus(tmp_path / "out" / "corpus") != before
+
+
+def test_the_vocabulary_is_written_in_pieces_and_read_back_in_id_order(spark, tmp_path):
+    import numpy as np
+
+    from w2vspark.corpus import write_vocab
+    from w2vspark.vocab import Vocabulary
+
+    vocab = Vocabulary(tuple(f"w{i}" for i in range(10)), np.arange(100, 90, -1))
+    write_vocab(spark, vocab, str(tmp_path / "run" / "vocab"), rows=3)
+    assert len(list((tmp_path / "run" / "vocab").glob("*.parquet"))) == 4  # 3 + 3 + 3 + 1 rows
+    back = read_vocab(spark, str(tmp_path / "run"))
+    assert back.words == vocab.words and np.array_equal(back.counts, vocab.counts)
