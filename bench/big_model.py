@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -96,6 +97,7 @@ def main(argv=None) -> None:
 
     from tests.cluster.conftest import StandaloneCluster
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so that the cluster below is stopped too
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "sequences.parquet"
     if not data.exists():
