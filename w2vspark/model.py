@@ -121,11 +121,7 @@ class Word2VecModel:
         """pyarrow Table (word: string, vector: list<float32>), one row per word in id order."""
         import pyarrow as pa
 
-        dim = self.dim
-        flat = pa.array(self.vectors.reshape(-1), type=pa.float32())
-        offsets = pa.array(np.arange(0, len(self.words) * dim + 1, dim, dtype=np.int32))
-        return pa.table({"word": pa.array(self.words, type=pa.string()),
-                         "vector": pa.ListArray.from_arrays(offsets, flat)})
+        return pa.table({"word": pa.array(self.words, type=pa.string()), "vector": vector_column(self.vectors)})
 
     def to_spark(self, spark):
         """A Spark DataFrame (word: string, vector: array<float>), one row per word, most frequent first."""
@@ -169,6 +165,15 @@ class Word2VecModel:
         column = table.column("vector").combine_chunks()
         dim = len(column[0]) if len(column) else 0
         return cls(*_words_and_vectors(table, dim))
+
+
+def vector_column(vectors: np.ndarray):
+    """(n, d) float32 rows -> the Arrow list<float32> column of the data/ layout, one list per row."""
+    import pyarrow as pa
+
+    n, dim = vectors.shape
+    flat = pa.array(np.ascontiguousarray(vectors).reshape(-1), type=pa.float32())
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * dim + 1, dim, dtype=np.int32)), flat)
 
 
 def spark_metadata(dim: int, config: dict) -> dict:

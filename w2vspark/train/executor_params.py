@@ -33,14 +33,16 @@ import math
 import numpy as np
 
 from ..errors import UserError
-from .combine import (BLOCK_ROWS, DeltaAccumulator, add_rows, band_agreement, band_partials, block_factors,
+from ..model import vector_column
+from .combine import (BLOCK_ROWS, Combined, DeltaAccumulator, add_rows, band_agreement, band_partials, block_factors,
                       scale_rows, sum_band_partials)
 from .loop import RoundResult, RoundSpec, RoundStats, TaskPlan
-from .spark_rounds import arrow_sentences, block_cuts, worker_identity
+from .spark_rounds import arrow_sentences, block_cuts, delta_blocks, worker_identity
 from .task import PartitionResult, task_rng, task_rows, train_partition
 from .traffic import RoundJobs, broadcast_size
 
 _MATRICES = ("w_in", "w_out")
+_KIND = {"in": "w_in", "out": "w_out"}  # the tasks' delta kinds (w2vspark.train.spark_rounds.delta_blocks)
 
 
 # ---------------------------------------------------------------- the parameter blocks
@@ -136,11 +138,11 @@ def write_blocks(spark, blocks, uri: str, vocab_size: int, dim: int) -> None:
     blocks_frame(spark, blocks, vocab_size, dim).select("matrix", "start", "nrows", "data").write.parquet(uri)
 
 
-def write_vectors_from_blocks(spark, blocks, vocab_df, uri: str, matrix: str, dim: int) -> None:
+def write_vectors_from_blocks(spark, blocks, vocab_df, vocab_size: int, uri: str, matrix: str, dim: int) -> None:
     """Spark ML's data/ layout (word: string, vector: array<float>, in row order) for one matrix of the blocks,
     written by the executors. The words come from ``vocab_df`` (id, word: the run's vocab/ as the vocabulary job
-    wrote it), joined by block on the executors, so the driver never holds them as a table; one file, in row
-    order, as the readers of the layout expect."""
+    wrote it, ``vocab_size`` rows), joined by block on the executors, so the driver never holds them as a table;
+    one file, in row order, as the readers of the layout expect."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
@@ -158,14 +160,11 @@ def write_vectors_from_blocks(spark, blocks, vocab_df, uri: str, matrix: str, di
                 names = table.column("words")[i].as_py()
                 if len(names) != nrows:
                     raise RuntimeError(f"block {table.column('block')[i].as_py()}: {nrows} rows, {len(names)} words")
-                flat = pa.array(rows.reshape(-1), pa.float32())
-                offsets = pa.array(np.arange(0, nrows * dim + 1, dim, dtype=np.int32))
                 yield pa.RecordBatch.from_pydict({
                     "start": pa.array([table.column("start")[i].as_py()] * nrows, pa.int32()),
                     "row": pa.array(np.arange(nrows, dtype=np.int32)),
-                    "word": pa.array(names, pa.string()), "vector": pa.ListArray.from_arrays(offsets, flat)})
+                    "word": pa.array(names, pa.string()), "vector": vector_column(rows)})
 
-    vocab_size = vocab_df.count()
     frame = blocks_frame(spark, blocks, vocab_size, dim)
     (frame.filter(frame.matrix == matrix).join(word_blocks, "block")
      .mapInArrow(explode, "start int, row int, word string, vector array<float>")
@@ -280,9 +279,8 @@ def make_train(spec: RoundSpec, plan_bc, keys: BlockKeys, dim: int, fail_first_a
 
 
 def _deltas_by_block(part: int, res: PartitionResult, keys: BlockKeys):
-    for matrix, ids, delta in (("w_in", res.in_ids, res.in_delta), ("w_out", res.out_ids, res.out_delta)):
-        for block, lo, hi in block_cuts(ids, keys.block_rows):
-            yield keys.key(matrix, block), (part, ids[lo:hi].tobytes(), np.ascontiguousarray(delta[lo:hi]).tobytes())
+    for kind, block, ids, delta in delta_blocks(res, keys.block_rows):
+        yield keys.key(_KIND[kind], block), (part, ids, delta)
 
 
 def make_combine(keys: BlockKeys, dim: int):
@@ -308,9 +306,8 @@ def make_combine(keys: BlockKeys, dim: int):
     return combine
 
 
-def _combined(key: int, value, keys: BlockKeys, dim: int):
-    from .combine import Combined
-
+def _combined(key: int, value, keys: BlockKeys, dim: int) -> Combined:
+    """A combined block's value (ids, total, square_sum, count as bytes) -> its Combined (views, no copies)."""
     ids = np.frombuffer(value[0], dtype=np.int32)
     return Combined(keys.matrix(key), ids, np.frombuffer(value[1], dtype=np.float32).reshape(len(ids), dim),
                     np.frombuffer(value[2], dtype=np.float64), np.frombuffer(value[3], dtype=np.int32))

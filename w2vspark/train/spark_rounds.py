@@ -103,13 +103,19 @@ def block_cuts(ids: np.ndarray, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[
             yield block, lo, hi
 
 
-def result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
-    """A task's deltas cut at multiples of ``block_rows`` (row ids are ascending), then its report."""
+def delta_blocks(res: PartitionResult, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[str, int, bytes, bytes]]:
+    """A task's deltas cut at multiples of ``block_rows`` (row ids are ascending) -> (kind "in"/"out", block, row
+    ids as int32 bytes, delta rows as float32 bytes) for every non-empty piece."""
     for kind, ids, delta in (("in", res.in_ids, res.in_delta), ("out", res.out_ids, res.out_delta)):
         for block, lo, hi in block_cuts(ids, block_rows):
-            yield _record(kind=kind, block=block, part=part,
-                          ids=np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
-                          total=np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
+            yield (kind, block, np.ascontiguousarray(ids[lo:hi], dtype=np.int32).tobytes(),
+                   np.ascontiguousarray(delta[lo:hi], dtype=np.float32).tobytes())
+
+
+def result_batches(part: int, res: PartitionResult, worker: str, attempt: int, block_rows: int = BLOCK_ROWS):
+    """A task's deltas by block (:func:`delta_blocks`) as Arrow rows, then its report."""
+    for kind, block, ids, total in delta_blocks(res, block_rows):
+        yield _record(kind=kind, block=block, part=part, ids=ids, total=total)
     yield _report(part, res, worker, attempt)
 
 

@@ -309,9 +309,9 @@ def save_model_from_blocks(spark, blocks, vocab, cfg: Config, uri: str, with_w_o
     vocab_df = spark.read.parquet(join(cfg.output.dir, "vocab")).select("id", "word")
 
     def vectors(tmp: str) -> None:
-        write_vectors_from_blocks(spark, blocks, vocab_df, join(tmp, "data"), "w_in", dim)
+        write_vectors_from_blocks(spark, blocks, vocab_df, len(vocab), join(tmp, "data"), "w_in", dim)
         if with_w_out:
-            write_vectors_from_blocks(spark, blocks, vocab_df, join(tmp, "w_out"), "w_out", dim)
+            write_vectors_from_blocks(spark, blocks, vocab_df, len(vocab), join(tmp, "w_out"), "w_out", dim)
 
     write_model_folder(spark, uri, spark_metadata(dim, config), model_info(dim, len(vocab), vocab.counts, config),
                        vectors, overwrite=True)
