@@ -67,6 +67,9 @@ class TrainConfig:
     # tasks every round), "executors" (row blocks on the executors; each task fetches only the rows it needs;
     # see w2vspark.train.executor_params), "auto" = driver when spark.driver.memory can hold the model, else
     # executors (w2vspark.train.stage.params_site)
+    params_replicas: int = 1  # with the parameters on the executors: copies of every parameter block (and of the
+    # corpus's slices) on different executors; 2 = a run survives the loss of an executor (1: it stops and says to
+    # resume from the last checkpoint); local mode keeps 1
     # task learning-rate multiplier; 0 = automatic (scaled, scaled_row: min(P, 4) for skip-gram, min(P, 8) for
     # CBOW, min(P, 2) with hierarchical softmax; other rules 1)
     task_lr_scale: float = 0.0
@@ -289,6 +292,7 @@ def validate(cfg: Config) -> None:
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
     need(t.sum_on in SUM_SITES, "train.sum_on", f"one of {SUM_SITES}", t.sum_on)
     need(t.params_on in PARAM_SITES, "train.params_on", f"one of {PARAM_SITES}", t.params_on)
+    need(t.params_replicas >= 1, "train.params_replicas", ">= 1", t.params_replicas)
     if t.params_on == "executors":
         need(t.loss != "naive_softmax", "train.loss", "neg_sampling or hierarchical_softmax with "
              "train.params_on=executors (the full softmax reads every output row in every task)", t.loss)

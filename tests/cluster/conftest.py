@@ -42,10 +42,17 @@ class StandaloneCluster:
     def start(self, workers: int = 2, timeout: float = 90.0, memory: str = "2g") -> None:
         self._start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
                     str(self.port), "--webui-port", str(self.ui_port))
+        self.memory = memory
         for i in range(workers):
-            self._start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
-                        "1", "--memory", memory, "--webui-port", str(free_port()), "--work-dir",
-                        str(self.workdir / f"work{i}"), self.url)
+            self.start_worker(i)
+        self.wait_for(workers, timeout)
+
+    def start_worker(self, i: int) -> None:
+        self._start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
+                    "1", "--memory", self.memory, "--webui-port", str(free_port()), "--work-dir",
+                    str(self.workdir / f"work{i}"), self.url)
+
+    def wait_for(self, workers: int, timeout: float = 90.0) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.alive_workers() == workers:
@@ -53,6 +60,14 @@ class StandaloneCluster:
             time.sleep(1)
         raise RuntimeError(f"only {self.alive_workers()} of {workers} workers registered within {timeout}s; "
                            f"see {self.workdir}")
+
+    def ensure_workers(self, workers: int = 2) -> None:
+        """Start again the workers that a test killed, up to ``workers``."""
+        for i in range(workers):
+            proc = self.procs.get(f"worker{i}")
+            if proc is None or proc.poll() is not None:
+                self.start_worker(i)
+        self.wait_for(workers)
 
     def alive_workers(self) -> int:
         try:

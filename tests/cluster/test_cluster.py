@@ -73,16 +73,13 @@ def local_reference(corpus_on_the_cluster, tmp_path_factory, spark):
     return local, "\n".join(lines)
 
 
-def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_on_the_cluster,
-                                                                        local_reference):
-    """One train job on the cluster, its second worker killed (with its executor) while round 3 of 4 runs: both
-    workers trained before the loss, the executors ran the shipped source and compiled helper, the lost tasks ran
-    again on the other worker, and the model equals local mode's bit for bit (so the cluster run as a whole, not
-    only the retry, computes what local mode does)."""
-    run = copy_corpus(corpus_on_the_cluster, corpus_on_the_cluster.parent / "faulty")
+def train_losing_a_worker(cluster, corpus_on_the_cluster, name: str, *extra: str) -> tuple[Path, str]:
+    """The train job on the cluster (a copy of the corpus in folder ``name``), its second worker killed (with its
+    executor) while round 3 of 4 runs -> (run folder, the job's output); the job must succeed."""
+    run = copy_corpus(corpus_on_the_cluster, corpus_on_the_cluster.parent / name)
     cmd = [str(ROOT / "spark-submit.sh"), *cluster_args(cluster), "jobs/train.py", "--config", "conf/demo.toml",
-           "--set", f"output.dir={run}", *SETTINGS]
-    log_path = run.parent / "faulty.log"
+           "--set", f"output.dir={run}", *SETTINGS, *extra]
+    log_path = run.parent / f"{name}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, env=cluster.env)
         try:
@@ -97,6 +94,16 @@ def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, 
                 proc.kill()
     output = log_path.read_text()
     assert "round 4/4" in output
+    return run, output
+
+
+def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_on_the_cluster,
+                                                                        local_reference):
+    """One train job on the cluster, its second worker killed (with its executor) while round 3 of 4 runs: both
+    workers trained before the loss, the executors ran the shipped source and compiled helper, the lost tasks ran
+    again on the other worker, and the model equals local mode's bit for bit (so the cluster run as a whole, not
+    only the retry, computes what local mode does)."""
+    run, output = train_losing_a_worker(cluster, corpus_on_the_cluster, "faulty")
     assert cluster.alive_workers() == 1  # the worker really is gone; its tasks ran again on the other one
     workers = re.search(r"tasks ran on: (.*)", output).group(1)
     assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
@@ -107,3 +114,20 @@ def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, 
     a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(local / "model")
     assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
     print(f"\nwords/s cluster (one worker lost) {words_per_sec(output):.0f}, local[2] {words_per_sec(local_out):.0f}")
+
+
+def test_parameters_on_the_executors_survive_a_lost_worker(cluster, corpus_on_the_cluster, local_reference):
+    """The parameters held on the executors in two copies (train.params_replicas=2): the second worker killed in
+    round 3 of 4 takes one copy of every block and its tasks' shuffle outputs; Spark runs those tasks again from
+    the other copy and the model still equals local mode's (parameters on the driver) bit for bit. With one copy
+    the same loss stops the run with ExecutorLost (tests/spark/test_executor_params.py)."""
+    cluster.ensure_workers(2)
+    run, output = train_losing_a_worker(cluster, corpus_on_the_cluster, "replicated", "--set",
+                                        "train.params_on=executors", "--set", "train.params_replicas=2")
+    assert "parameters held on the executors" in output
+    assert cluster.alive_workers() == 1
+    workers = re.search(r"tasks ran on: (.*)", output).group(1)
+    assert "executor=0" in workers and "executor=1" in workers, workers
+    local, _ = local_reference
+    a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(local / "model")
+    assert a.words == b.words and np.array_equal(a.vectors, b.vectors)

@@ -44,6 +44,7 @@ def test_bad_files_name_the_key(tmp_path, text, message):
     ("epochs=1", "section.key=value"),
     ("train.window=0", "'train.window' must be >= 1"),
     ("train.sum_on=cluster", "'train.sum_on' must be one of"),
+    ("train.params_replicas=0", "'train.params_replicas' must be >= 1"),
     ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
     ("train.ns_exponent=nan", "'train.ns_exponent' must be a finite number"),
     ("input.tokens_column=walk", "'input.format' must be a table source"),

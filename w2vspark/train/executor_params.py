@@ -4,9 +4,9 @@ The rows of w_in and w_out live on the executors as blocks of BLOCK_ROWS consecu
 (key = matrix x blocks + block; value = first row, float32 bytes), hash-partitioned by key and stored on the
 executors' local disks; every round's new blocks are cut from their lineage (a local checkpoint) and keep the
 partitioning, so that a co-group with data partitioned the same way (:func:`co_group`) moves the data to the
-blocks and never the blocks. An executor lost takes its blocks with it (:class:`ExecutorLost`: resume from a
-checkpoint). The corpus is
-kept the same way, one record per (training partition, round slice), so that the training step moves only the
+blocks and never the blocks. An executor lost takes its blocks with it: with ``replicas`` > 1 copies of every
+block (and of the corpus's slices) stay on other executors and Spark runs the lost tasks again from them; with one
+copy the run stops (:class:`ExecutorLost`: resume from a checkpoint). The corpus is kept the same way, one record per (training partition, round slice), so that the training step moves only the
 rows. The driver never holds the parameters: per round it receives the tasks' reports, per block the
 ``scaled`` rule's band sums and the count of non-finite rows, and decides (rule, guard, checkpoints) from those.
 
@@ -397,7 +397,7 @@ class ExecutorParameters:
 
     def __init__(self, spark, corpus_df, plan: TaskPlan, blocks, vocab_size: int, dim: int,
                  param_partitions: int, num_partitions: int, fail_first_attempt_round: int | None = None,
-                 block_rows: int = BLOCK_ROWS):
+                 block_rows: int = BLOCK_ROWS, replicas: int = 1):
         from .partitions import slice_count
 
         if plan.kernel.loss == "naive_softmax":
@@ -413,6 +413,7 @@ class ExecutorParameters:
         self.plan_bc = spark.sparkContext.broadcast(plan)
         self.plan_bytes = broadcast_size(self.plan_bc, plan.counts.nbytes)
         self.fail_round = fail_first_attempt_round
+        self.replicas = replicas
         self._quiet_unpersist_warnings(spark)
         sc = spark.sparkContext
         sc.setJobDescription("w2vspark train: the corpus by partition and slice, the parameter blocks")
@@ -437,11 +438,10 @@ class ExecutorParameters:
         except Exception:  # noqa: BLE001 - another logging backend: the warnings stay
             pass
 
-    @staticmethod
-    def _cut(rdd, action=None):
-        """``rdd`` stored on the executors' local disks, cut from its lineage and computed by ``action`` (default:
-        a count), whose result is returned with it; its partitioning is kept (a persisted RDD is never fused with
-        the steps that read it).
+    def _cut(self, rdd, action=None):
+        """``rdd`` stored on the executors' local disks (``replicas`` copies, each on another executor), cut from
+        its lineage and computed by ``action`` (default: a count), whose result is returned with it; its
+        partitioning is kept (a persisted RDD is never fused with the steps that read it).
 
         On disk, not in the JVM heap: the blocks, the rollback points and a round's sums are about four models,
         and held in the heap they left too little room for the shuffle's fetch buffers (1 GB of parameters on two
@@ -449,7 +449,7 @@ class ExecutorParameters:
         anyway."""
         from pyspark import StorageLevel
 
-        rdd = rdd.persist(StorageLevel.DISK_ONLY)
+        rdd = rdd.persist(StorageLevel(True, False, False, False, self.replicas))
         rdd.localCheckpoint()
         result = rdd.count() if action is None else action(rdd)
         return rdd, result
@@ -490,8 +490,10 @@ class ExecutorParameters:
             if "Checkpoint block" in str(e) and "not found" in str(e):
                 raise ExecutorLost(
                     f"round {spec.index + 1}: an executor that held parameter blocks was lost (with "
-                    f"train.params_on=executors the parameters exist only on the executors); continue from the last "
-                    f"checkpoint with --resume (train.checkpoint_every sets how often they are written)") from None
+                    f"train.params_on=executors the parameters exist only on the executors, in "
+                    f"train.params_replicas={self.replicas} cop{'y' if self.replicas == 1 else 'ies'}); continue from "
+                    f"the last checkpoint with --resume (train.checkpoint_every sets how often they are written), and "
+                    f"set train.params_replicas=2 for runs that must survive a lost executor") from None
             raise
         finally:
             if combined is not None:

@@ -103,10 +103,26 @@ def train_on_executors(spark, cfg: Config, vocab, corpus, blocks, start_round: i
     t = cfg.train
     store = ExecutorParameters(spark, corpus, task_plan(cfg, vocab), blocks, len(vocab), t.dim,
                                param_partitions(spark, 8 * len(vocab) * t.dim), t.num_partitions,
-                               fail_first_attempt_round)
+                               fail_first_attempt_round, replicas=block_replicas(spark, t.params_replicas, log))
     _train_store(spark, cfg, vocab, corpus, store, store, "parameters held on the executors", start_round, on_round,
                  on_epoch_end, log, on_rollback, guard)
     return store
+
+
+def block_replicas(spark, setting: int, log: Callable[[str], None] = print) -> int:
+    """Copies of each parameter block (``train.params_replicas``): one in local mode (one block manager: there is
+    no other executor to lose or to copy to), else the setting; a warning when fewer executors have registered
+    than copies are asked for (Spark then keeps fewer)."""
+    sc = spark.sparkContext
+    if sc.getConf().get("spark.master", "").startswith("local"):
+        if setting > 1:
+            log(f"train.params_replicas={setting}: local mode has one block manager, the blocks are kept once")
+        return 1
+    executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # block managers, less the driver's
+    if setting > max(executors, 1):
+        log(f"warning: train.params_replicas={setting} but {executors} executors have registered: Spark keeps at most "
+            f"one copy per executor")
+    return setting
 
 
 PARAM_PARTITION_BYTES = 64 << 20  # parameter bytes per partition of blocks, at most (about; whole blocks)
