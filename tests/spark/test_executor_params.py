@@ -114,11 +114,22 @@ def test_lost_parameter_blocks_name_the_way_back(spark, planted_run):  # noqa: F
         spec = round_specs(cfg.train, 1000, 2)[0]
         assert store.run(spec, "scaled", 0.0, 0.5).stats.pairs > 0
         store.blocks.unpersist()
-        with pytest.raises(ExecutorLost, match="--resume"):
+        with pytest.raises(ExecutorLost, match="--resume.*train.params_replicas=2"):
             store.run(spec, "scaled", 0.0, 0.5)
     finally:
         store.close()
         corpus.unpersist()
+
+
+def test_local_mode_keeps_one_copy_of_the_blocks(spark):
+    """Local mode has one block manager: a second copy has nowhere to go (Spark would warn for every block), so
+    train.params_replicas > 1 is logged and kept at 1; a cluster test loses a worker with 2 copies."""
+    from w2vspark.train.stage import block_replicas
+
+    lines = []
+    assert block_replicas(spark, 2, lines.append) == 1
+    assert "train.params_replicas=2" in lines[0] and "kept once" in lines[0]
+    assert block_replicas(spark, 1, lines.append) == 1 and len(lines) == 1
 
 
 def test_auto_keeps_small_models_on_the_driver_and_sends_large_ones_to_the_executors(spark):
