@@ -61,3 +61,28 @@ def test_the_full_softmax_needs_every_row():
     params = KernelParams(window=3, loss="naive_softmax")
     with pytest.raises(ValueError, match="every output row"):
         task_rows(batches, params, keep, noise, np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_windows_that_share_negatives_replay_exactly_and_touch_fewer_rows(model):
+    """train.negative_group = 4: windows i, i + G', i + 2G', i + 3G' of a chunk (G' = ceil(G / 4)) share one draw
+    of negatives; the task's rows are still listed exactly, a task on them gives the same bits, and it moves fewer
+    output rows than with a draw per window (the point of the setting)."""
+    from dataclasses import replace
+
+    from w2vspark.train.task import _windows
+
+    batches, w_in, w_out, params, keep, noise, tree = _setup(model, "neg_sampling")
+    grouped = replace(params, negative_group=4)
+    for _, targets, _, _, negatives in _windows(batches, grouped, keep, noise, np.random.default_rng([7, 1])):
+        drawn = -(-len(targets) // 4)  # G'
+        assert np.array_equal(negatives, negatives[np.arange(len(targets)) % drawn])  # window i shares draw i mod G'
+        assert len(np.unique(negatives[:drawn], axis=0)) > drawn // 2  # the G' draws: fresh ones
+    full = _run(batches, w_in, w_out, grouped, keep, noise, tree)
+    in_rows, out_rows = task_rows(batches, grouped, keep, noise, np.random.default_rng([7, 1]), tree)
+    assert np.array_equal(in_rows, full.in_ids) and np.array_equal(out_rows, full.out_ids)
+    part = _run(batches, w_in[in_rows], w_out[out_rows], grouped, keep, noise, tree, rows=(in_rows, out_rows))
+    for field in ("in_ids", "in_delta", "out_ids", "out_delta"):
+        assert np.array_equal(getattr(part, field), getattr(full, field)), field
+    single = task_rows(batches, params, keep, noise, np.random.default_rng([7, 1]), tree)
+    assert len(out_rows) < len(single[1])

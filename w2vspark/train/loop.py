@@ -92,7 +92,7 @@ def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
                     kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
                                         model=t.model, cbow_mean=t.cbow_mean,
                                         batch_pairs=t.batch_pairs, damping=t.damping,
-                                        shrink_windows=t.shrink_windows))
+                                        shrink_windows=t.shrink_windows, negative_group=t.negative_group))
 
 
 class RoundRunner(Protocol):

@@ -49,6 +49,7 @@ class KernelParams:
     batch_pairs: int = 4096
     damping: bool = True  # repeated rows' minibatch steps stop at the minimum of a quadratic bound of their loss
     shrink_windows: bool = True  # each center draws its window size from 1..window
+    negative_group: int = 1  # consecutive windows (in the chunk's window order) that share one draw of negatives
 
 
 @dataclass
@@ -543,7 +544,14 @@ def _windows(batches: Iterable[tuple[np.ndarray, np.ndarray]], params: KernelPar
                                                      params.shrink_windows)
         negatives = None
         if params.loss == "neg_sampling":  # the chunk's negatives at once: the numbers of one draw per minibatch
-            negatives = noise.draw(rng, (len(targets), params.num_negatives))  # (G, K)
+            # with negative_group g, windows i, i + G', i + 2G', ... (G' = ceil(G / g)) share one draw: windows far
+            # apart in the chunk, so rarely in one sentence; neighbouring windows share contexts, and sharing
+            # among them gave a context row the same negatives again (random walks, 8 partitions, g = 8: model
+            # loss +8.7% against +0.4% strided; docs/benchmarks.md, thirteenth stop)
+            g = params.negative_group
+            negatives = noise.draw(rng, (-(-len(targets) // g), params.num_negatives))  # (G', K)
+            if g > 1:
+                negatives = np.tile(negatives, (g, 1))[:len(targets)]  # (G, K)
         yield len(ids), targets, contexts, counts, negatives
 
 
