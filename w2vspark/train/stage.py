@@ -27,13 +27,13 @@ from .traffic import traffic_line
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
-_RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "ns_exponent", "shrink_windows", "sample",
-                "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch",
+_RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "negative_group", "ns_exponent",
+                "shrink_windows", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch",
                 "combine", "task_lr_scale", "max_step", "rollback_ratio", "seed", "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
 _ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": "", "model": "skipgram",
-               "cbow_mean": True}
+               "cbow_mean": True, "negative_group": 1}
 
 
 class _Stop(Exception):
