@@ -65,6 +65,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          typeConverter=TypeConverters.toInt)
     nsExponent = Param(Params._dummy(), "nsExponent", "negatives are drawn from count^nsExponent (1 = unigram, "
                        "0 = uniform, negative favours rare words)", typeConverter=TypeConverters.toFloat)
+    negativeGroup = Param(Params._dummy(), "negativeGroup", "windows (far apart in a task's chunk) that share one "
+                          "draw of negatives; 1 = each window its own", typeConverter=TypeConverters.toInt)
     shrinkWindows = Param(Params._dummy(), "shrinkWindows", "each center draws its window from 1..windowSize "
                           "(false: every context within windowSize)", typeConverter=TypeConverters.toBoolean)
     sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
@@ -101,7 +103,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                         initialModel="", model="skipgram", cbowMean=True, outputCol=self.uid + "__output")
+                         initialModel="", model="skipgram", cbowMean=True, negativeGroup=1,
+                         outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -123,6 +126,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
         train = TrainConfig(
             dim=self.getVectorSize(), window=self.getWindowSize(), num_negatives=self.getOrDefault(self.numNegatives),
             ns_exponent=self.getOrDefault(self.nsExponent), shrink_windows=self.getOrDefault(self.shrinkWindows),
+            negative_group=self.getOrDefault(self.negativeGroup),
             sample=self.getOrDefault(self.sample), lr=self.getStepSize(),
             min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
             loss=self.getOrDefault(self.loss), model=self.getOrDefault(self.model),
@@ -154,7 +158,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel="", model="skipgram", cbowMean=True):
+                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=1):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -163,7 +167,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel="", model="skipgram", cbowMean=True):
+                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=1):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -183,6 +187,9 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
 
     def setShrinkWindows(self, value):
         return self._set(shrinkWindows=value)
+
+    def setNegativeGroup(self, value):
+        return self._set(negativeGroup=value)
 
     def setModel(self, value):
         return self._set(model=value)
