@@ -47,8 +47,8 @@ class TrainConfig:
     num_negatives: int = 5
     ns_exponent: float = 0.75  # negatives are drawn from count^ns_exponent (word2vec.c: 0.75; may be negative)
     shrink_windows: bool = True  # each center draws its window from 1..window (false: always the full window)
-    negative_group: int = 1  # neg_sampling: windows that share one draw of num_negatives negatives (1 = every
-    # window its own); larger groups touch fewer output rows per task (less traffic between rounds)
+    negative_group: int = 1  # skip-gram with neg_sampling: windows that share one draw of num_negatives
+    # negatives (1 = every window its own); larger groups touch fewer output rows per task (less traffic)
     sample: float = 1e-3
     lr: float = 0.025
     min_lr: float = 0.0001
@@ -290,6 +290,11 @@ def validate(cfg: Config) -> None:
     need(t.model in MODELS, "train.model", f"one of {MODELS}", t.model)
     need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
     need(t.negative_group >= 1, "train.negative_group", ">= 1", t.negative_group)
+    if t.negative_group > 1:  # measured safe for skip-gram only (docs/benchmarks.md, thirteenth stop)
+        need(t.loss == "neg_sampling", "train.negative_group", "1 unless train.loss = neg_sampling (it groups the "
+             "draws of negatives)", t.negative_group)
+        need(t.model == "skipgram", "train.negative_group", "1 with train.model = cbow (shared negatives raised "
+             "CBOW's model loss by up to 40% at 8-16 partitions)", t.negative_group)
     need(t.num_partitions >= 1, "train.num_partitions", ">= 1", t.num_partitions)
     need(t.syncs_per_epoch >= 0, "train.syncs_per_epoch", ">= 0 (0 = automatic)", t.syncs_per_epoch)
     need(t.combine in COMBINE_RULES, "train.combine", f"one of {COMBINE_RULES}", t.combine)
