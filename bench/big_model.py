@@ -111,7 +111,8 @@ def main(argv=None) -> None:
         run = args.work / "run"
         common = [f"output.dir={run}", "output.overwrite=true", f"input.path={data}", "input.format=parquet",
                   "input.tokens_column=seq", "vocab.min_count=1"]
-        rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory], "build_vocab", common, args.work / "vocab.log", cluster.env)
+        rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory], "build_vocab", common,
+                             args.work / "vocab.log", cluster.env)
         print(f"vocabulary job: rc {rc}, {seconds:.0f} s", flush=True)
         if rc:
             raise SystemExit(f"the vocabulary job failed: {args.work / 'vocab.log'}")
@@ -121,7 +122,8 @@ def main(argv=None) -> None:
         train = [*common, f"train.dim={args.dim}", "train.epochs=1", f"train.num_partitions={args.partitions}",
                  f"train.syncs_per_epoch={args.syncs}", "train.params_on=executors", "train.checkpoint_every=0",
                  *args.set]
-        rc, seconds = submit([*master, "--driver-memory", args.driver_memory], "train", train, args.work / "train.log", cluster.env)
+        rc, seconds = submit([*master, "--driver-memory", args.driver_memory], "train", train,
+                             args.work / "train.log", cluster.env)
         stop.set()
         poller.join()
     finally:

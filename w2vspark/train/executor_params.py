@@ -5,10 +5,11 @@ The rows of w_in and w_out live on the executors as blocks of BLOCK_ROWS consecu
 executors' local disks; every round's new blocks are cut from their lineage (a local checkpoint) and keep the
 partitioning, so that a co-group with data partitioned the same way (:func:`co_group`) moves the data to the
 blocks and never the blocks. An executor lost takes its blocks with it: with ``replicas`` > 1 copies of every
-block (and of the corpus's slices) stay on other executors and Spark runs the lost tasks again from them; with one
-copy the run stops (:class:`ExecutorLost`: resume from a checkpoint). The corpus is kept the same way, one record per (training partition, round slice), so that the training step moves only the
-rows. The driver never holds the parameters: per round it receives the tasks' reports, per block the
-``scaled`` rule's band sums and the count of non-finite rows, and decides (rule, guard, checkpoints) from those.
+block (and of the corpus's slices) stay on other executors and Spark runs the lost tasks again from them; with
+one copy the run stops (:class:`ExecutorLost`: resume from a checkpoint). The corpus is kept the same way, one
+record per (training partition, round slice), so that the training step moves only the rows. The driver never
+holds the parameters: per round it receives the tasks' reports, per block the ``scaled`` rule's band sums and
+the count of non-finite rows, and decides (rule, guard, checkpoints) from those.
 
 A round is four steps:
 

@@ -233,19 +233,24 @@ def start_python_workers(spark):
     return thread
 
 
+def local_master(spark) -> bool:
+    """True when the application runs in local mode (one process holds the driver and the tasks' block manager)."""
+    return spark.sparkContext.getConf().get("spark.master", "").startswith("local")
+
+
 def sum_site(spark, setting: str) -> str:
     """Where a round's deltas are summed, and how they get there: "executors" (the combine step of a shuffle),
     "driver" (every task's blocks collected) or "files" (the driver sums; parameters and deltas go through files,
     :mod:`w2vspark.train.file_exchange`). ``setting`` "executors" is kept as it is; "driver" is "files" when the
-    master is local, else "driver"; "auto" is "files" when the master is local (one machine: the shuffle's disk round trip
-    and second Python stage cost more than the driver summing, measured at 2 partitions, 95k x 100 model: 0.7 s
-    less per round, and files another 0.5 s less than broadcast and Arrow results), "executors" otherwise (on a
-    cluster the driver's network link would carry partitions x the bytes). "driver" away from local mode needs
-    every task's deltas together (at most partitions x the model) within spark.driver.maxResultSize."""
+    master is local, else "driver"; "auto" is "files" when the master is local (one machine: the shuffle's disk
+    round trip and second Python stage cost more than the driver summing, measured at 2 partitions, 95k x 100
+    model: 0.7 s less per round, and files another 0.5 s less than broadcast and Arrow results), "executors"
+    otherwise (on a cluster the driver's network link would carry partitions x the bytes). "driver" away from
+    local mode needs every task's deltas together (at most partitions x the model) within
+    spark.driver.maxResultSize."""
     if setting == "executors":
         return setting
-    local = spark.sparkContext.getConf().get("spark.master", "").startswith("local")
-    if local:
+    if local_master(spark):
         return "files"
     return "driver" if setting == "driver" else "executors"
 
@@ -436,8 +441,7 @@ def check_memory(spark, vocab_size: int, dim: int, on_executors: bool = False) -
             f"{need_driver / mb:.0f} MiB of driver memory but spark.driver.memory is {driver / mb:.0f} MiB: raise "
             f"spark.driver.memory (e.g. --driver-memory {math.ceil(need_driver / (1 << 30))}g), or lower "
             f"train.dim / vocab.max_vocab_size{hint}")
-    master = conf.get("spark.master", "")
-    if not master.startswith("local"):
+    if not local_master(spark):
         executor = parse_memory(conf.get("spark.executor.memory", "1g"))
         instances = int(conf.get("spark.executor.instances", "0") or 0)
         if on_executors:

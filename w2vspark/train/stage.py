@@ -21,15 +21,16 @@ from .file_exchange import exchange_root
 from .executor_params import (ExecutorParameters, blocks_from_arrays, blocks_from_checkpoint, initial_blocks,
                               write_blocks, write_vectors_from_blocks)
 from .loop import DriverParameters, GuardState, fit_store, format_progress, format_rollback, round_specs, task_plan
-from .spark_rounds import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus,
+from .spark_rounds import (SUM_SITE_TEXT, SparkRoundRunner, check_memory, load_partitioned_corpus, local_master,
                           start_python_workers, sum_site)
 from .traffic import traffic_line
 
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "negative_group", "ns_exponent",
-                "shrink_windows", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping", "num_partitions", "syncs_per_epoch",
-                "combine", "task_lr_scale", "max_step", "rollback_ratio", "seed", "init_model")
+                "shrink_windows", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping",
+                "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step", "rollback_ratio", "seed",
+                "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
 _ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": "", "model": "skipgram",
@@ -113,12 +114,11 @@ def block_replicas(spark, setting: int, log: Callable[[str], None] = print) -> i
     """Copies of each parameter block (``train.params_replicas``): one in local mode (one block manager: there is
     no other executor to lose or to copy to), else the setting; a warning when fewer executors have registered
     than copies are asked for (Spark then keeps fewer)."""
-    sc = spark.sparkContext
-    if sc.getConf().get("spark.master", "").startswith("local"):
+    if local_master(spark):
         if setting > 1:
             log(f"train.params_replicas={setting}: local mode has one block manager, the blocks are kept once")
         return 1
-    executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # block managers, less the driver's
+    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # block managers but the driver's
     if setting > max(executors, 1):
         log(f"warning: train.params_replicas={setting} but {executors} executors have registered: Spark keeps at most "
             f"one copy per executor")

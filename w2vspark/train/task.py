@@ -49,7 +49,7 @@ class KernelParams:
     batch_pairs: int = 4096
     damping: bool = True  # repeated rows' minibatch steps stop at the minimum of a quadratic bound of their loss
     shrink_windows: bool = True  # each center draws its window size from 1..window
-    negative_group: int = 1  # consecutive windows (in the chunk's window order) that share one draw of negatives
+    negative_group: int = 1  # windows of a chunk that share one draw of negatives, G / g apart (see _windows)
 
 
 @dataclass
