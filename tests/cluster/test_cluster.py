@@ -1,6 +1,6 @@
 """The pipeline through spark-submit.sh on a real standalone cluster: the vocabulary job, and a train job that
 loses a worker in the middle of a training round and still writes local mode's model bit for bit. (The export job
-runs on the driver only; tests/spark covers it.) Each spark-submit on the cluster costs about a minute of JVM and
+is covered in local mode by tests/spark.) Each spark-submit on the cluster costs about a minute of JVM and
 executor start-up, so one train job checks both the distribution and the recovery."""
 import gzip
 import re

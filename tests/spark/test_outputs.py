@@ -11,7 +11,9 @@ import pytest
 from w2vspark.config import load_config, with_overrides
 from w2vspark.corpus import build_corpus
 from w2vspark.errors import UserError
-from w2vspark.export import export_model
+from w2vspark.export import EXPORTS, export_model
+from w2vspark.io.model_files import load_model, model_rows
+from w2vspark.model import Word2VecModel
 from w2vspark.report import evaluate_run
 from w2vspark.train.stage import train_on_spark
 
@@ -71,6 +73,76 @@ def test_exports_and_overwrite(spark, trained_run):
     assert (out / "metadata.tsv").read_text().splitlines() == model.words
     with pytest.raises(UserError, match="--overwrite"):
         export_model(spark, with_overrides(cfg, output={"overwrite": False}), **quiet)
+
+
+def _model_folder(root: Path, words, vectors, row_group_size: int, first_file_rows: int | None = None) -> None:
+    """A model folder whose data/ has row groups of ``row_group_size`` rows (several Spark splits), in two files
+    (part-00000 with the first ``first_file_rows`` rows) when ``first_file_rows`` is given."""
+    import pyarrow.parquet as pq
+
+    model = Word2VecModel(words, vectors)
+    model.save(root / "model")
+    table, data = model.arrow_table(), root / "model" / "data"
+    cut = first_file_rows or len(words)
+    pq.write_table(table.slice(0, cut), data / "part-00000.parquet", row_group_size=row_group_size)
+    if cut < len(words):
+        pq.write_table(table.slice(cut), data / "part-00001.parquet", row_group_size=row_group_size)
+
+
+def test_exports_keep_the_id_order_across_splits(spark, tmp_path):
+    """data/ in two files, the first the smaller one, each in several splits: Spark's scan reads the splits
+    largest first (the first file's last split after the second file's full ones), and the exports (and
+    load_model) still list the rows in file and row order."""
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" + ("\u00e9" if i % 3 else "") for i in range(700)]
+    vectors = (rng.normal(size=(700, 5)) * 10.0 ** rng.integers(-6, 6, size=(700, 1))).astype(np.float32)
+    _model_folder(tmp_path, words, vectors, row_group_size=40, first_file_rows=300)
+    cfg = load_config(None, [f"output.dir={tmp_path}"])
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")  # many splits, read by tasks in any order
+    try:
+        assert model_rows(spark, str(tmp_path / "model")).rdd.getNumPartitions() >= 4
+        export_model(spark, cfg, **quiet)
+        assert load_model(spark, str(tmp_path / "model")).words == words
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    out = tmp_path / "export"
+    for name, binary in (("vectors.txt", False), ("vectors.bin", True)):
+        kv = KeyedVectors.load_word2vec_format(str(out / name), binary=binary)
+        assert kv.index_to_key == words and np.array_equal(kv.vectors, vectors)
+    lines = (out / "vectors.tsv").read_text().splitlines()
+    tsv = np.array([[np.float32(x) for x in line.split("\t")] for line in lines])
+    assert np.array_equal(tsv, vectors)
+    assert (out / "metadata.tsv").read_text(encoding="utf-8").splitlines() == words
+    assert sorted(p.name for p in out.iterdir()) == sorted(EXPORTS)  # no part files left behind
+
+
+def test_exports_refuse_unwritable_rows(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from w2vspark.export import _SPACE_REGEX
+
+    # the job's check (a regex in the JVM) calls whitespace what Python's str.isspace does (all below U+3100)
+    chars = [chr(c) for c in range(0x3100)]
+    df = spark.createDataFrame([(f"a{c}b",) for c in chars], "word string")
+    assert {r.word[1] for r in df.filter(F.col("word").rlike(_SPACE_REGEX)).collect()} == {
+        c for c in chars if c.isspace()}
+
+    cfg = load_config(None, [f"output.dir={tmp_path}"])
+    _model_folder(tmp_path, ["a", "b", "c d", "e"], np.ones((4, 3), dtype=np.float32), row_group_size=2)
+    with pytest.raises(UserError, match=r"word 'c d' \(row 2 of .*part-00000.parquet\) is empty or contains"):
+        export_model(spark, cfg, **quiet)
+    assert not (tmp_path / "export").exists() or not any((tmp_path / "export").iterdir())
+    table = pa.table({"word": ["a", "b", "c"], "vector": pa.array([[1.0] * 3, [1.0] * 2, [1.0] * 3],
+                                                                  pa.list_(pa.float32()))})
+    pq.write_table(table, tmp_path / "model" / "data" / "part-00000.parquet")
+    (tmp_path / "model" / "w2vspark.json").write_text(json.dumps(
+        {**json.loads((tmp_path / "model" / "w2vspark.json").read_text()), "vocab_size": 3}))
+    with pytest.raises(UserError, match=r"row 1 of .*\(word 'b'\) does not hold 3 numbers"):
+        export_model(spark, cfg, **quiet)
 
 
 def test_report(spark, trained_run):

@@ -82,20 +82,26 @@ class HadoopFS:
         finally:
             self.delete(tmp)
 
-    def _write(self, uri: str, chunks) -> None:
-        """Write an iterable of bytes to ``uri`` in place; a failed write leaves no file behind."""
+    @contextlib.contextmanager
+    def _output(self, uri: str):
+        """``with fs._output(uri) as out:`` an output stream to ``uri`` in place; a failed write leaves no file."""
         p = self._path(uri)
         fs = self._fs(p)
         fs.setWriteChecksum(False)  # no .crc beside the file on the local filesystem
         out = fs.create(p, True)
         try:
-            for chunk in chunks:
-                out.write(bytearray(chunk))
+            yield out
             out.close()
         except BaseException:
             out.close()
             self.delete(uri)
             raise
+
+    def _write(self, uri: str, chunks) -> None:
+        """Write an iterable of bytes to ``uri`` in place; a failed write leaves no file behind."""
+        with self._output(uri) as out:
+            for chunk in chunks:
+                out.write(bytearray(chunk))
 
     def write_text(self, uri: str, text: str) -> None:
         """Write ``text`` in place (for files inside a folder that is itself renamed into place)."""
@@ -105,6 +111,23 @@ class HadoopFS:
         """Write an iterable of bytes to ``uri`` through a temporary file and a rename."""
         tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
         self._write(tmp, chunks)
+        self.replace(tmp, uri)
+
+    def concatenate(self, uri: str, head: bytes, parts: list[str]) -> None:
+        """Write ``head`` and then the files ``parts`` in order to ``uri``, through a temporary file and a rename.
+        The parts' bytes go from stream to stream inside the JVM, a buffer at a time."""
+        copy = self._jvm.org.apache.hadoop.io.IOUtils.copyBytes
+        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+        with self._output(tmp) as out:
+            if head:
+                out.write(bytearray(head))
+            for part in parts:
+                src = self._path(part)
+                stream = self._fs(src).open(src)
+                try:
+                    copy(stream, out, 1 << 20, False)
+                finally:
+                    stream.close()
         self.replace(tmp, uri)
 
     def read_bytes(self, uri: str) -> bytes:

@@ -56,6 +56,22 @@ def write_vectors(spark, model: Word2VecModel, uri: str) -> None:
     model.to_spark(spark).coalesce(1).write.parquet(uri)
 
 
+def model_rows(spark, uri: str, folder: str = "data"):
+    """The vectors in ``folder`` (data/, w_out/) of the model folder at ``uri`` as (file, row, word, vector):
+    ``row`` is the row's place in its Parquet file. Ordered by (file, row), the rows are in the order they were
+    written (id order for w2vspark's models), whatever order Spark's tasks read a file's splits in."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.parquet(join(uri, folder))
+            .select(F.col("_metadata.file_name").alias("file"), F.col("_metadata.row_index").alias("row"),
+                    "word", "vector"))
+
+
+def _vectors_table(spark, uri: str, folder: str):
+    """pyarrow Table (word, vector) of ``folder`` in the order it was written."""
+    return model_rows(spark, uri, folder).orderBy("file", "row").select("word", "vector").toArrow()
+
+
 def load_model(spark, uri: str, mllib: bool = False) -> Word2VecModel:
     """The model folder at ``uri``; with ``mllib`` a folder that Spark MLlib wrote (no w2vspark.json) is read
     too, as vectors without counts or settings."""
@@ -64,7 +80,7 @@ def load_model(spark, uri: str, mllib: bool = False) -> Word2VecModel:
     has_info = fs.exists(info_uri)
     if not has_info and not mllib:
         raise UserError(f"{uri} is not a w2vspark model folder (no w2vspark.json)")
-    table = spark.read.parquet(join(uri, "data")).toArrow()
+    table = _vectors_table(spark, uri, "data")
     if not has_info:
         return Word2VecModel.from_table(table)
     return Word2VecModel.from_parts(fs.read_json(info_uri), table, info_uri)
@@ -75,7 +91,7 @@ def load_output_vectors(spark, uri: str, words) -> np.ndarray | None:
     path = join(uri, "w_out")
     if not HadoopFS(spark).exists(path):
         return None
-    table = spark.read.parquet(path).toArrow()
+    table = _vectors_table(spark, uri, "w_out")
     out = Word2VecModel.from_table(table)
     if out.words != list(words):
         raise UserError(f"{path} does not list the words of {join(uri, 'data')} in the same order")
