@@ -5,7 +5,8 @@ planted communities, every ID about ``--per-id`` times, sequences of ``--length`
 jobs/build_vocab.py and jobs/train.py through spark-submit.sh with ``--driver-memory`` (512m by default) and
 ``train.params_on=executors``, polls the application's REST API for each executor's storage (memory and disk)
 while it trains, and reports the time, the traffic per epoch, the largest storage per executor and the model's
-row count (the model folder is written by the executors; nothing reads it whole here).
+row count (the model folder is written by the executors; nothing reads it whole here); then jobs/export.py with
+the same driver memory, its time and the exports' sizes.
 
     .venv/bin/python bench/big_model.py --ids 2000000 --dim 64 --work bench/cache/big
 """
@@ -92,6 +93,8 @@ def main(argv=None) -> None:
     ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--worker-memory", default="3g")
     ap.add_argument("--set", action="append", default=[], help="more train settings, section.key=value")
+    ap.add_argument("--no-export", action="store_true", help="skip the export job (run after training, with the "
+                    "train job's driver memory)")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -126,6 +129,10 @@ def main(argv=None) -> None:
                              args.work / "train.log", cluster.env)
         stop.set()
         poller.join()
+        exported = None
+        if rc == 0 and not args.no_export:
+            exported = submit([*master, "--driver-memory", args.driver_memory], "export", common,
+                              args.work / "export.log", cluster.env)
     finally:
         cluster.stop()
     log = (args.work / "train.log").read_text()
@@ -145,6 +152,14 @@ def main(argv=None) -> None:
         print(f"  model/data: {rows:,} rows")
     if rc:
         raise SystemExit(f"the train job failed: {args.work / 'train.log'}")
+    if exported is not None:
+        export_rc, export_seconds = exported
+        sizes = ", ".join(f"{f.name} {f.stat().st_size / 2**30:.2f} GiB" for f in sorted((run / "export").glob("*")))
+        print(f"export job (driver {args.driver_memory}): rc {export_rc}, {export_seconds:.0f} s: {sizes}")
+        if export_rc:
+            raise SystemExit(f"the export job failed: {args.work / 'export.log'}")
+        with open(run / "export" / "vectors.bin", "rb") as f:
+            print(f"  vectors.bin header: {f.readline().decode().strip()}")
 
 
 if __name__ == "__main__":
