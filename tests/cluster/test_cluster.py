@@ -1,7 +1,8 @@
-"""The pipeline through spark-submit.sh on a real standalone cluster: the vocabulary job, and a train job that
-loses a worker in the middle of a training round and still writes local mode's model bit for bit. (The export job
-is covered in local mode by tests/spark.) Each spark-submit on the cluster costs about a minute of JVM and
-executor start-up, so one train job checks both the distribution and the recovery."""
+"""The train job through spark-submit.sh on a real standalone cluster: it loses a worker in the middle of a
+training round and still writes local mode's model bit for bit, with the parameters on the driver and on the
+executors. (The vocabulary and export jobs are covered in local mode by tests/spark: the corpus here is built in
+the test run's local session.) Each spark-submit on the cluster costs 40-60 s of JVM and executor start-up on a
+2-core machine, so one train job checks both the distribution and the recovery."""
 import gzip
 import re
 import shutil
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from w2vspark.config import load_config
+from w2vspark.corpus import build_corpus
 from w2vspark.model import Word2VecModel
 from w2vspark.train.task import native_step
 from w2vspark.train.stage import train_on_spark
@@ -20,14 +22,6 @@ from w2vspark.train.stage import train_on_spark
 ROOT = Path(__file__).parents[2]
 SETTINGS = ["--set", "train.dim=32", "--set", "train.epochs=2", "--set", "train.syncs_per_epoch=2",
             "--set", "train.num_partitions=2", "--set", "vocab.min_count=3", "--set", "output.overwrite=true"]
-
-
-def submit(master_args, job, run_dir, *extra, env=None, timeout=300):
-    cmd = [str(ROOT / "spark-submit.sh"), *master_args, f"jobs/{job}.py", "--config", "conf/demo.toml",
-           "--set", f"output.dir={run_dir}", *SETTINGS, *extra]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
 
 
 def cluster_args(cluster):
@@ -55,28 +49,30 @@ def corpus_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def corpus_on_the_cluster(cluster, corpus_file, tmp_path_factory):
-    """The vocabulary and corpus built by build_vocab on the cluster -> its run folder."""
+def corpus_run(corpus_file, tmp_path_factory, spark):
+    """The vocabulary and corpus (the vocabulary job's stage, in the test run's local session) -> the run folder
+    that the cluster's train jobs copy."""
     run = tmp_path_factory.mktemp("pipeline") / "cluster"
-    submit(cluster_args(cluster), "build_vocab", run, "--set", f"input.path={corpus_file}", env=cluster.env)
+    build_corpus(spark, load_config(str(ROOT / "conf" / "demo.toml"), [
+        f"output.dir={run}", f"input.path={corpus_file}", *SETTINGS[1::2]]), log=lambda *_: None)
     return run
 
 
 @pytest.fixture(scope="module")
-def local_reference(corpus_on_the_cluster, tmp_path_factory, spark):
+def local_reference(corpus_run, tmp_path_factory, spark):
     """The same corpus trained in local mode (the test run's local SparkSession, the train job's stage with the
     same settings) -> (run folder, its log)."""
-    local = copy_corpus(corpus_on_the_cluster, tmp_path_factory.mktemp("reference") / "local")
+    local = copy_corpus(corpus_run, tmp_path_factory.mktemp("reference") / "local")
     lines = []
     train_on_spark(spark, load_config(str(ROOT / "conf" / "demo.toml"), [f"output.dir={local}", *SETTINGS[1::2]]),
                    log=lines.append)
     return local, "\n".join(lines)
 
 
-def train_losing_a_worker(cluster, corpus_on_the_cluster, name: str, *extra: str) -> tuple[Path, str]:
+def train_losing_a_worker(cluster, corpus_run, name: str, *extra: str) -> tuple[Path, str]:
     """The train job on the cluster (a copy of the corpus in folder ``name``), its second worker killed (with its
     executor) while round 3 of 4 runs -> (run folder, the job's output); the job must succeed."""
-    run = copy_corpus(corpus_on_the_cluster, corpus_on_the_cluster.parent / name)
+    run = copy_corpus(corpus_run, corpus_run.parent / name)
     cmd = [str(ROOT / "spark-submit.sh"), *cluster_args(cluster), "jobs/train.py", "--config", "conf/demo.toml",
            "--set", f"output.dir={run}", *SETTINGS, *extra]
     log_path = run.parent / f"{name}.log"
@@ -97,13 +93,13 @@ def train_losing_a_worker(cluster, corpus_on_the_cluster, name: str, *extra: str
     return run, output
 
 
-def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_on_the_cluster,
+def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_run,
                                                                         local_reference):
     """One train job on the cluster, its second worker killed (with its executor) while round 3 of 4 runs: both
     workers trained before the loss, the executors ran the shipped source and compiled helper, the lost tasks ran
     again on the other worker, and the model equals local mode's bit for bit (so the cluster run as a whole, not
     only the retry, computes what local mode does)."""
-    run, output = train_losing_a_worker(cluster, corpus_on_the_cluster, "faulty")
+    run, output = train_losing_a_worker(cluster, corpus_run, "faulty")
     assert cluster.alive_workers() == 1  # the worker really is gone; its tasks ran again on the other one
     workers = re.search(r"tasks ran on: (.*)", output).group(1)
     assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
@@ -116,13 +112,13 @@ def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, 
     print(f"\nwords/s cluster (one worker lost) {words_per_sec(output):.0f}, local[2] {words_per_sec(local_out):.0f}")
 
 
-def test_parameters_on_the_executors_survive_a_lost_worker(cluster, corpus_on_the_cluster, local_reference):
+def test_parameters_on_the_executors_survive_a_lost_worker(cluster, corpus_run, local_reference):
     """The parameters held on the executors in two copies (train.params_replicas=2): the second worker killed in
     round 3 of 4 takes one copy of every block and its tasks' shuffle outputs; Spark runs those tasks again from
     the other copy and the model still equals local mode's (parameters on the driver) bit for bit. With one copy
     the same loss stops the run with ExecutorLost (tests/spark/test_executor_params.py)."""
     cluster.ensure_workers(2)
-    run, output = train_losing_a_worker(cluster, corpus_on_the_cluster, "replicated", "--set",
+    run, output = train_losing_a_worker(cluster, corpus_run, "replicated", "--set",
                                         "train.params_on=executors", "--set", "train.params_replicas=2")
     assert "parameters held on the executors" in output
     assert cluster.alive_workers() == 1

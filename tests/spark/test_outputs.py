@@ -203,8 +203,9 @@ def test_jobs_print_user_errors_without_a_traceback(tmp_path):
 def test_graph_pipeline_walks_to_report(spark, tmp_path):
     """A planted-community graph -> walks with 10% of edges held out -> vocabulary from the walk column ->
     training -> node classification and link prediction in the report. Chance is micro-F1 0.25 (4 equal
-    communities) and AUC 0.5; the thresholds sit far above chance and well below what this graph gives (seed 0:
-    0.96 / 0.78), so a broken join, split or score fails while seed noise does not."""
+    communities) and AUC 0.5; the thresholds sit far above chance and well below what this graph gives (seed 0,
+    walks of 10 nodes: 0.95 / 0.80, centred 0.84), so a broken join, split or score fails while seed noise does
+    not."""
     from w2vspark.graphs import planted_graph, write_graph
     from w2vspark.walks import generate_walks
 
@@ -212,7 +213,7 @@ def test_graph_pipeline_walks_to_report(spark, tmp_path):
     cfg = load_config(ROOT / "conf" / "graph.toml", [
         f"walks.edges={tmp_path / 'graph' / 'edges'}", f"eval.labels={tmp_path / 'graph' / 'labels'}",
         f"input.path={tmp_path / 'run' / 'walks'}", f"output.dir={tmp_path / 'run'}", "train.dim=16",
-        "train.checkpoint_every=0"])
+        "train.checkpoint_every=0", "walks.length=10"])
     stats = generate_walks(spark, cfg, **quiet)
     assert stats["held_out_edges"] > 0 and stats["non_edges"] == stats["held_out_edges"]
     build_corpus(spark, cfg, **quiet)
