@@ -127,6 +127,7 @@ class PhrasesConfig:
 class OutputConfig:
     dir: str = "out/run"  # the run folder every stage reads and writes
     overwrite: bool = False
+    exports: tuple[str, ...] = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # jobs/export.py
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 SUM_SITES = ("auto", "executors", "driver")
 PARAM_SITES = ("auto", "driver", "executors")
+EXPORT_NAMES = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # w2vspark.export.EXPORTS
 
 
 def _type_name(tp) -> str:
@@ -316,6 +318,8 @@ def validate(cfg: Config) -> None:
          v.max_vocab_size)
     need(v.max_sentence_length >= 2, "vocab.max_sentence_length", ">= 2", v.max_sentence_length)
     need(bool(cfg.output.dir), "output.dir", "a non-empty path", cfg.output.dir)
+    need(bool(cfg.output.exports) and set(cfg.output.exports) <= set(EXPORT_NAMES), "output.exports",
+         f"a non-empty list of {EXPORT_NAMES}", cfg.output.exports)
     need(cfg.eval.analogy_restrict >= 1, "eval.analogy_restrict", ">= 1", cfg.eval.analogy_restrict)
     need(cfg.eval.topn >= 1, "eval.topn", ">= 1", cfg.eval.topn)
     need(bool(cfg.input.path), "input.path", "a non-empty path", cfg.input.path)

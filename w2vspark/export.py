@@ -57,7 +57,7 @@ class Format:
     body: Callable[[list[str], np.ndarray], bytes]  # the rows' lines joined by "\n", no final "\n"
 
 
-EXPORTS = {
+EXPORTS = {  # the names are w2vspark.config.EXPORT_NAMES
     "vectors.txt": Format(True, _text_body),
     "vectors.bin": Format(True, _binary_body),
     "vectors.tsv": Format(False, _tsv_body),
@@ -148,8 +148,9 @@ def check_rows(rows, data_uri: str, vocab_size: int, dim: int) -> None:
 
 
 def export_model(spark, cfg, log=print) -> dict[str, str]:
-    """Write every export of output.dir/model under output.dir/export/ (each file atomically): formatted by the
-    executors, copied into place by the driver's JVM."""
+    """Write the exports that ``output.exports`` names (all four by default) of output.dir/model under
+    output.dir/export/, each file atomically: formatted by the executors, copied into place by the driver's JVM.
+    Exports not named are left as they are."""
     from pyspark.sql import functions as F
 
     from .io.atomic import OutputExistsError
@@ -163,7 +164,7 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
         raise UserError(f"{model_uri} is not a w2vspark model folder (no w2vspark.json); run jobs/train.py first")
     info = fs.read_json(info_uri)
     dim, vocab_size = int(info["dim"]), int(info["vocab_size"])
-    targets = {name: join(cfg.output.dir, "export", name) for name in EXPORTS}
+    targets = {name: join(cfg.output.dir, "export", name) for name in EXPORTS if name in cfg.output.exports}
     if not cfg.output.overwrite:
         for uri in targets.values():
             if fs.exists(uri):

@@ -73,6 +73,10 @@ def test_exports_and_overwrite(spark, trained_run):
     assert (out / "metadata.tsv").read_text().splitlines() == model.words
     with pytest.raises(UserError, match="--overwrite"):
         export_model(spark, with_overrides(cfg, output={"overwrite": False}), **quiet)
+    for f in out.iterdir():
+        f.unlink()
+    export_model(spark, with_overrides(cfg, output={"exports": ("vectors.bin",)}), **quiet)
+    assert [f.name for f in out.iterdir()] == ["vectors.bin"]  # output.exports: only the files it names
 
 
 def _model_folder(root: Path, words, vectors, row_group_size: int, first_file_rows: int | None = None) -> None:

@@ -49,6 +49,8 @@ def test_bad_files_name_the_key(tmp_path, text, message):
     ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
     ("train.ns_exponent=nan", "'train.ns_exponent' must be a finite number"),
     ("input.tokens_column=walk", "'input.format' must be a table source"),
+    ("output.exports=vectors.txt,vectors.csv", "'output.exports' must be a non-empty list of"),
+    ("output.exports=", "'output.exports' must be a non-empty list of"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
