@@ -5,9 +5,10 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds model, cbowMean, loss, numNegatives,
-sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs and initialModel
-(continued training). ``fit`` trains skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own
-objective: ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model
+sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs, paramsOn (the
+parameters on the driver or the executors while training) and initialModel (continued training). ``fit`` trains
+skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own objective:
+``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model
 offers getVectors, findSynonyms, findSynonymsArray and transform (the average of each row's word vectors, divided
 by all its tokens as MLlib does), and saves and loads as an MLWritable / MLReadable, alone or inside a Pipeline.
 
@@ -93,6 +94,10 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
+    paramsOn = Param(Params._dummy(), "paramsOn", "where the parameters live while training: 'driver' (broadcast "
+                     "every round), 'executors' (row blocks on the executors: the driver holds the vocabulary while "
+                     "training, and the fitted model once at the end) or 'auto' (the driver when its memory holds "
+                     "the training's three copies of the model)", typeConverter=TypeConverters.toString)
     initialModel = Param(Params._dummy(), "initialModel", "continue from this saved model folder (w2vspark or Spark "
                          "ML) or word2vec file: its words keep their vectors, new words are added; '' = random start",
                          typeConverter=TypeConverters.toString)
@@ -103,7 +108,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                         initialModel="", model="skipgram", cbowMean=True, negativeGroup=1,
+                         initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto",
                          outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
@@ -134,7 +139,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
             damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
-            seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0, init_model=self.getOrDefault(self.initialModel))
+            seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0, init_model=self.getOrDefault(self.initialModel),
+            params_on=self.getOrDefault(self.paramsOn))
         cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
                                                     max_sentence_length=self.getMaxSentenceLength()),
                      output=OutputConfig(dir="(in memory)"))
@@ -158,7 +164,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=1):
+                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto"):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -167,7 +173,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=1):
+                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto"):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):
@@ -203,6 +209,9 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
     def setInitialModel(self, value):
         return self._set(initialModel=value)
 
+    def setParamsOn(self, value):
+        return self._set(paramsOn=value)
+
     def setMaxSentenceLength(self, value):
         return self._set(maxSentenceLength=value)
 
@@ -222,7 +231,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
         from .corpus import (SEQUENCE_TYPES, continued_vocab, count_words, encode, require_column, select_vocab,
                              sequence_chunks)
         from .train.partitions import partition_for_training
-        from .train.stage import check_model_size, train_partitioned
+        from .train.stage import check_model_size, params_site, train_partitioned
 
         cfg = self._to_config()
         column = self.getInputCol()
@@ -238,12 +247,18 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                 vocab, _ = continued_vocab(spark, count_words(chunks), cfg, start)
             else:
                 vocab = select_vocab(count_words(chunks), cfg)
-            check_model_size(spark, cfg, len(vocab))
+            on_executors = params_site(spark, cfg, len(vocab))[0] == "executors"
+            check_model_size(spark, cfg, len(vocab), on_executors)
+            if on_executors:
+                check_fitted_model(spark, len(vocab), cfg.train.dim)
             encoded, words_bc = encode(spark, chunks, vocab)
             corpus = partition_for_training(spark, encoded, cfg.train.num_partitions,
                                             syncs=cfg.train.syncs(cfg.train.num_partitions))
-            w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed, cfg.train.loss)
-            train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
+            if on_executors:
+                w_in, w_out = fit_on_executors(spark, cfg, vocab, corpus, start)
+            else:
+                w_in, w_out = initial_params(vocab, start, cfg.train.dim, cfg.train.seed, cfg.train.loss)
+                train_partitioned(spark, cfg, vocab, corpus, w_in, w_out, log=lambda *_: None)
         finally:
             if corpus is not None:
                 corpus.unpersist()
@@ -254,6 +269,40 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                               w_out if word_outputs(cfg.train.loss) else None)
         model._resetUid(self.uid)
         return self._copyValues(model)
+
+
+def check_fitted_model(spark, vocab_size: int, dim: int) -> None:
+    """With the parameters on the executors, the driver still receives the fitted model (w_in and w_out, as
+    MLlib's Word2VecModel holds its vectors on the driver): refuse a model that it cannot hold once."""
+    from .train.spark_rounds import SPARK_BASELINE, parse_memory
+
+    model_bytes = 2 * vocab_size * dim * 4
+    driver = parse_memory(spark.sparkContext.getConf().get("spark.driver.memory", "1g"))
+    if SPARK_BASELINE + model_bytes > driver:
+        mb = 1 << 20
+        raise UserError(f"the fitted model (2 x {vocab_size} words x {dim} dims x 4 bytes = {model_bytes / mb:.0f} "
+                        f"MiB) comes to the driver, whose spark.driver.memory is {driver / mb:.0f} MiB: raise it, or "
+                        f"train with jobs/train.py and train.params_on=executors, which writes the model from the "
+                        f"executors without the driver holding it")
+
+
+def fit_on_executors(spark, cfg: Config, vocab, corpus, start) -> tuple[np.ndarray, np.ndarray]:
+    """Train with the parameters as row blocks on the executors -> the trained (w_in, w_out) on the driver."""
+    from .continued import initial_params
+    from .train.executor_params import blocks_from_arrays, gather_blocks, initial_blocks
+    from .train.stage import param_partitions, train_on_executors
+
+    t, V = cfg.train, len(vocab)
+    parts = param_partitions(spark, 8 * V * t.dim)
+    if start is None:
+        blocks = initial_blocks(spark, V, t.dim, t.seed, parts)
+    else:
+        blocks = blocks_from_arrays(spark, *initial_params(vocab, start, t.dim, t.seed, t.loss), parts)
+    store = train_on_executors(spark, cfg, vocab, corpus, blocks, log=lambda *_: None)
+    try:
+        return gather_blocks(store.blocks, V, t.dim)
+    finally:
+        store.blocks.unpersist()
 
 
 class Word2VecModel(_HasColumnSetters, Model, _Word2VecParams, MLReadable, MLWritable):

@@ -103,6 +103,26 @@ def test_fit_and_transform_an_id_column(spark):
     assert np.allclose(row["v"].toArray(), expected, atol=1e-6)
 
 
+def test_fit_with_the_parameters_on_the_executors_equals_the_drivers(spark):
+    """paramsOn="executors": the rows live as blocks on the executors while training and come to the driver once
+    at the end; the same draws and sums in the same order give the driver's model bit for bit."""
+    from w2vspark.config import ConfigError
+
+    rng = np.random.default_rng(2)
+    baskets = [[int(x) for x in rng.choice(30, size=8, replace=False) + 100 * (i % 3)] for i in range(90)]
+    df = spark.createDataFrame([(b,) for b in baskets], "items array<bigint>")
+    fitted = {}
+    for site in ("driver", "executors"):
+        fitted[site] = Word2Vec(vectorSize=8, minCount=1, maxIter=2, numPartitions=2, inputCol="items",
+                                batchPairs=64, seed=3, paramsOn=site).fit(df)
+    a, b = fitted["driver"], fitted["executors"]
+    assert a.wordVectors.words == b.wordVectors.words
+    assert np.array_equal(a.wordVectors.vectors, b.wordVectors.vectors) and np.array_equal(a._w_out, b._w_out)
+    assert not np.array_equal(a.wordVectors.vectors[:, 0], np.zeros(len(a.wordVectors.words)))
+    with pytest.raises(ConfigError, match="train.params_on"):
+        Word2Vec(paramsOn="cluster")._to_config()
+
+
 def test_fit_rejects_a_string_column(spark, text_df):
     _, df = text_df
     with pytest.raises(InputError, match="inputCol must name a column of type array<string>"):

@@ -109,6 +109,21 @@ def blocks_from_arrays(spark, w_in: np.ndarray, w_out: np.ndarray, num_partition
     return spark.sparkContext.parallelize(items, max(1, min(len(items), num_partitions))).partitionBy(num_partitions)
 
 
+def gather_blocks(blocks, vocab_size: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keyed blocks -> (w_in, w_out), each (V, d), on the driver, read one partition at a time (the driver's
+    JVM never holds more than a partition of them)."""
+    keys = BlockKeys(vocab_size)
+    out = {"w_in": np.empty((vocab_size, dim), np.float32), "w_out": np.empty((vocab_size, dim), np.float32)}
+    seen = 0
+    for key, value in blocks.toLocalIterator():
+        rows = _rows_of(value, dim)
+        out[keys.matrix(key)][value[0]:value[0] + len(rows)] = rows
+        seen += len(rows)
+    if seen != 2 * vocab_size:
+        raise RuntimeError(f"the parameter blocks hold {seen} rows, not 2 x {vocab_size}")
+    return out["w_in"], out["w_out"]
+
+
 def blocks_from_checkpoint(spark, uri: str, vocab_size: int, dim: int, num_partitions: int,
                            block_rows: int = BLOCK_ROWS):
     """A checkpoint's params/ (matrix, start, nrows, data) as keyed blocks, checked on the executors: every
