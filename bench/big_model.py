@@ -88,8 +88,8 @@ def main(argv=None) -> None:
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--syncs", type=int, default=4, help="train.syncs_per_epoch")
     ap.add_argument("--driver-memory", default="512m", help="the train job's driver")
-    ap.add_argument("--vocab-driver-memory", default="2g", help="the vocabulary job's driver (it collects the "
-                    "vocabulary and writes it from the driver)")
+    ap.add_argument("--vocab-driver-memory", default=None, help="the vocabulary job's driver (default: "
+                    "--driver-memory; it collects the vocabulary as Arrow, about 64 bytes a word)")
     ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--worker-memory", default="3g")
     ap.add_argument("--set", action="append", default=[], help="more train settings, section.key=value")
@@ -114,7 +114,8 @@ def main(argv=None) -> None:
         run = args.work / "run"
         common = [f"output.dir={run}", "output.overwrite=true", f"input.path={data}", "input.format=parquet",
                   "input.tokens_column=seq", "vocab.min_count=1"]
-        rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory], "build_vocab", common,
+        rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory or args.driver_memory],
+                             "build_vocab", common,
                              args.work / "vocab.log", cluster.env)
         print(f"vocabulary job: rc {rc}, {seconds:.0f} s", flush=True)
         if rc:
