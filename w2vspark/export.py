@@ -181,7 +181,8 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
             fmt = EXPORTS[name]
             folder = join(parts_uri, name)
             (ranges.mapInArrow(run_bodies(fmt.body, dim), "file string, first long, data binary")
-             .select(F.col("data").cast("string")).write.option("compression", "none").text(folder))
+             .select(F.col("data").cast("string")).write.option("compression", "none")
+             .option("maxRecordsPerFile", 0).text(folder))  # one part file per range, named in range order
             parts = sorted(path for path, _ in fs.files_under(folder))
             fs.concatenate(uri, f"{vocab_size} {dim}\n".encode() if fmt.header else b"", parts)
             log(f"wrote {uri}")

@@ -113,8 +113,8 @@ def test_fit_with_the_parameters_on_the_executors_equals_the_drivers(spark):
     df = spark.createDataFrame([(b,) for b in baskets], "items array<bigint>")
     fitted = {}
     for site in ("driver", "executors"):
-        fitted[site] = Word2Vec(vectorSize=8, minCount=1, maxIter=2, numPartitions=2, inputCol="items",
-                                batchPairs=64, seed=3, paramsOn=site).fit(df)
+        fitted[site] = Word2Vec(vectorSize=8, minCount=1, maxIter=2, numPartitions=2, syncsPerEpoch=2,
+                                inputCol="items", batchPairs=64, seed=3, paramsOn=site).fit(df)
     a, b = fitted["driver"], fitted["executors"]
     assert a.wordVectors.words == b.wordVectors.words
     assert np.array_equal(a.wordVectors.vectors, b.wordVectors.vectors) and np.array_equal(a._w_out, b._w_out)
