@@ -289,7 +289,7 @@ def check_fitted_model(spark, vocab_size: int, dim: int) -> None:
 def fit_on_executors(spark, cfg: Config, vocab, corpus, start) -> tuple[np.ndarray, np.ndarray]:
     """Train with the parameters as row blocks on the executors -> the trained (w_in, w_out) on the driver."""
     from .continued import initial_params
-    from .train.executor_params import blocks_from_arrays, gather_blocks, initial_blocks
+    from .train.executor_params import blocks_from_arrays, initial_blocks
     from .train.stage import param_partitions, train_on_executors
 
     t, V = cfg.train, len(vocab)
@@ -300,9 +300,9 @@ def fit_on_executors(spark, cfg: Config, vocab, corpus, start) -> tuple[np.ndarr
         blocks = blocks_from_arrays(spark, *initial_params(vocab, start, t.dim, t.seed, t.loss), parts)
     store = train_on_executors(spark, cfg, vocab, corpus, blocks, log=lambda *_: None)
     try:
-        return gather_blocks(store.blocks, V, t.dim)
+        return store.to_arrays()
     finally:
-        store.blocks.unpersist()
+        store.release()
 
 
 class Word2VecModel(_HasColumnSetters, Model, _Word2VecParams, MLReadable, MLWritable):

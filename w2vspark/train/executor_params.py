@@ -109,21 +109,6 @@ def blocks_from_arrays(spark, w_in: np.ndarray, w_out: np.ndarray, num_partition
     return spark.sparkContext.parallelize(items, max(1, min(len(items), num_partitions))).partitionBy(num_partitions)
 
 
-def gather_blocks(blocks, vocab_size: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keyed blocks -> (w_in, w_out), each (V, d), on the driver, read one partition at a time (the driver's
-    JVM never holds more than a partition of them)."""
-    keys = BlockKeys(vocab_size)
-    out = {"w_in": np.empty((vocab_size, dim), np.float32), "w_out": np.empty((vocab_size, dim), np.float32)}
-    seen = 0
-    for key, value in blocks.toLocalIterator():
-        rows = _rows_of(value, dim)
-        out[keys.matrix(key)][value[0]:value[0] + len(rows)] = rows
-        seen += len(rows)
-    if seen != 2 * vocab_size:
-        raise RuntimeError(f"the parameter blocks hold {seen} rows, not 2 x {vocab_size}")
-    return out["w_in"], out["w_out"]
-
-
 def blocks_from_checkpoint(spark, uri: str, vocab_size: int, dim: int, num_partitions: int,
                            block_rows: int = BLOCK_ROWS):
     """A checkpoint's params/ (matrix, start, nrows, data) as keyed blocks, checked on the executors: every
@@ -565,12 +550,19 @@ class ExecutorParameters:
         return self.blocks if k is None else self.kept_blocks[k]
 
     def to_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Both matrices collected to the driver (tests and small models only)."""
+        """Both matrices, (V, d) each, on the driver: read one partition of blocks at a time (the driver's JVM
+        holds no more than a partition of them)."""
         w = {m: np.empty((self.vocab_size, self.dim), dtype=np.float32) for m in _MATRICES}
-        for key, value in self.blocks.collect():
+        for key, value in self.blocks.toLocalIterator():
             rows = _rows_of(value, self.dim)
             w[self.keys.matrix(key)][value[0]:value[0] + len(rows)] = rows
         return w["w_in"], w["w_out"]
+
+    def release(self) -> None:
+        """Unpersist the blocks and the rollback points (after the model has been read or written)."""
+        for rdd in [self.blocks, *self.kept_blocks.values()]:
+            rdd.unpersist()
+        self.kept_blocks.clear()
 
     def close(self) -> None:
         self.plan_bc.destroy()

@@ -302,6 +302,7 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             f"train.lr or train.task_lr_scale avoids the lost rounds")
     if on_executors:
         save_model_from_blocks(spark, store.blocks, vocab, cfg, model_uri, with_w_out=word_outputs(t.loss))
+        store.release()
         log(f"model written to {model_uri} by the executors")
         return None
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
