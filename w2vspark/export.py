@@ -102,26 +102,31 @@ def projector_metadata(model: Word2VecModel) -> Iterator[bytes]:
     return export_chunks(model, "metadata.tsv")
 
 
+def _run_starts(files: list, rows: np.ndarray) -> list[int]:
+    """Where the runs of a batch start: at a new file, a gap in the row numbers, or ROWS_PER_CHUNK rows on."""
+    starts = []
+    for i in range(len(rows)):
+        if (not starts or files[i] != files[i - 1] or rows[i] != rows[i - 1] + 1
+                or i - starts[-1] == ROWS_PER_CHUNK):
+            starts.append(i)
+    return starts
+
+
 def run_bodies(body, dim: int):
-    """mapInArrow function: batches of (file, row, word, vector) -> one record (file, first, data) per run of
-    consecutive rows of one file, ``data`` being ``body`` of the run's words and vectors."""
+    """mapInArrow function: batches of (file, row, word, vector), in (file, row) order -> one record (data) per
+    run of consecutive rows of one file, at most ROWS_PER_CHUNK rows (a record stays far below Arrow's 2 GB
+    whatever spark.sql.execution.arrow.maxRecordsPerBatch is): ``body`` of the run's words and vectors."""
     import pyarrow as pa
 
     def fn(batches):
         for batch in batches:
-            if batch.num_rows == 0:
-                continue
             files = batch.column(0).to_pylist()
             rows = batch.column(1).to_numpy()  # (n,) int64
             words = batch.column(2).to_pylist()
             vectors = batch.column(3).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)  # (n, dim)
-            cuts = [i for i in range(1, len(rows)) if rows[i] != rows[i - 1] + 1 or files[i] != files[i - 1]]
-            bounds = [0, *cuts, len(rows)]
-            starts, ends = bounds[:-1], bounds[1:]
-            yield pa.RecordBatch.from_pydict({
-                "file": pa.array([files[a] for a in starts], pa.string()),
-                "first": pa.array([int(rows[a]) for a in starts], pa.int64()),
-                "data": pa.array([body(words[a:b], vectors[a:b]) for a, b in zip(starts, ends)], pa.binary())})
+            starts = _run_starts(files, rows)
+            for a, b in zip(starts, [*starts[1:], len(rows)]):
+                yield pa.RecordBatch.from_pydict({"data": pa.array([body(words[a:b], vectors[a:b])], pa.binary())})
     return fn
 
 
@@ -180,7 +185,7 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
         for name, uri in targets.items():
             fmt = EXPORTS[name]
             folder = join(parts_uri, name)
-            (ranges.mapInArrow(run_bodies(fmt.body, dim), "file string, first long, data binary")
+            (ranges.mapInArrow(run_bodies(fmt.body, dim), "data binary")
              .select(F.col("data").cast("string")).write.option("compression", "none")
              .option("maxRecordsPerFile", 0).text(folder))  # one part file per range, named in range order
             parts = sorted(path for path, _ in fs.files_under(folder))

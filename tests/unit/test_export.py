@@ -39,3 +39,14 @@ def test_words_with_whitespace_are_refused():
     m = Word2VecModel(["a b", "c"], np.zeros((2, 2)))
     with pytest.raises(UserError, match="'a b'"):
         b"".join(word2vec_text(m))
+
+
+def test_runs_break_at_a_new_file_a_gap_and_the_chunk_size(monkeypatch):
+    import w2vspark.export as export
+
+    monkeypatch.setattr(export, "ROWS_PER_CHUNK", 3)
+    files = ["a"] * 8 + ["b"] * 2
+    rows = np.array([0, 1, 2, 3, 4, 6, 7, 8, 0, 1])
+    # 0-2 (a chunk of 3), 3-4, gap -> 6-8, new file -> 0-1
+    assert export._run_starts(files, rows) == [0, 3, 5, 8]
+    assert export._run_starts([], np.array([], dtype=np.int64)) == []
