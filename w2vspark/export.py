@@ -176,6 +176,11 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
                 raise OutputExistsError(f"{uri} already exists; pass --overwrite (output.overwrite=true) to replace it")
     rows = model_rows(spark, model_uri)
     check_rows(rows, join(model_uri, "data"), vocab_size, dim)
+    # an export killed on the way leaves its part files (as large as the exports) and temporary files behind
+    for leftover in fs.glob(join(cfg.output.dir, "export", "_tmp-parts-*")) + fs.glob(
+            join(cfg.output.dir, "export", "*.tmp-*")):
+        fs.delete(leftover)
+        log(f"removed {leftover}, left by an interrupted export")
     # contiguous ranges of rows, in order within each: a task formats runs of consecutive rows and writes them
     # as the part file of its range (a file of data/ is one split unless large, so the read alone is not parallel)
     tasks = max(spark.sparkContext.defaultParallelism, -(-vocab_size * (4 * dim + 16) // PART_BYTES))

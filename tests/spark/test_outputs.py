@@ -75,8 +75,11 @@ def test_exports_and_overwrite(spark, trained_run):
         export_model(spark, with_overrides(cfg, output={"overwrite": False}), **quiet)
     for f in out.iterdir():
         f.unlink()
+    (out / "_tmp-parts-0123abcd" / "vectors.txt").mkdir(parents=True)  # left by an export killed on the way
+    (out / "vectors.txt.tmp-0123abcd").write_text("1 2\n")
     export_model(spark, with_overrides(cfg, output={"exports": ("vectors.bin",)}), **quiet)
-    assert [f.name for f in out.iterdir()] == ["vectors.bin"]  # output.exports: only the files it names
+    # output.exports: only the files it names; the interrupted export's leftovers are gone
+    assert [f.name for f in out.iterdir()] == ["vectors.bin"]
 
 
 def _model_folder(root: Path, words, vectors, row_group_size: int, first_file_rows: int | None = None) -> None:
