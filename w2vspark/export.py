@@ -156,6 +156,7 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
     """Write the exports that ``output.exports`` names (all four by default) of output.dir/model under
     output.dir/export/, each file atomically: formatted by the executors, copied into place by the driver's JVM.
     Exports not named are left as they are."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from .io.atomic import OutputExistsError
@@ -185,6 +186,8 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
     # as the part file of its range (a file of data/ is one split unless large, so the read alone is not parallel)
     tasks = max(spark.sparkContext.defaultParallelism, -(-vocab_size * (4 * dim + 16) // PART_BYTES))
     ranges = rows.repartitionByRange(tasks, "file", "row").sortWithinPartitions("file", "row")
+    if len(targets) > 1:  # read and cut once for all the exports, not once per export
+        ranges = ranges.persist(StorageLevel.DISK_ONLY)
     parts_uri = join(cfg.output.dir, "export", f"_tmp-parts-{uuid.uuid4().hex[:8]}")
     try:
         for name, uri in targets.items():
@@ -197,5 +200,6 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
             fs.concatenate(uri, f"{vocab_size} {dim}\n".encode() if fmt.header else b"", parts)
             log(f"wrote {uri}")
     finally:
+        ranges.unpersist()
         fs.delete(parts_uri)
     return targets
