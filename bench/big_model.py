@@ -115,8 +115,7 @@ def main(argv=None) -> None:
         common = [f"output.dir={run}", "output.overwrite=true", f"input.path={data}", "input.format=parquet",
                   "input.tokens_column=seq", "vocab.min_count=1"]
         rc, seconds = submit([*master, "--driver-memory", args.vocab_driver_memory or args.driver_memory],
-                             "build_vocab", common,
-                             args.work / "vocab.log", cluster.env)
+                             "build_vocab", common, args.work / "vocab.log", cluster.env)
         print(f"vocabulary job: rc {rc}, {seconds:.0f} s", flush=True)
         if rc:
             raise SystemExit(f"the vocabulary job failed: {args.work / 'vocab.log'}")

@@ -23,6 +23,9 @@ class ConfigError(UserError, ValueError):
 MIN_ROUNDS = 16  # sync rounds over a whole run on several partitions, at least (TrainConfig.syncs)
 
 
+EXPORT_NAMES = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # the keys of w2vspark.export.EXPORTS
+
+
 @dataclass(frozen=True)
 class InputConfig:
     path: str = "data/kjv.txt.gz"  # file, folder or glob; any Hadoop URI
@@ -127,7 +130,7 @@ class PhrasesConfig:
 class OutputConfig:
     dir: str = "out/run"  # the run folder every stage reads and writes
     overwrite: bool = False
-    exports: tuple[str, ...] = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # jobs/export.py
+    exports: tuple[str, ...] = EXPORT_NAMES  # the files jobs/export.py writes under export/
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,6 @@ MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 SUM_SITES = ("auto", "executors", "driver")
 PARAM_SITES = ("auto", "driver", "executors")
-EXPORT_NAMES = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # w2vspark.export.EXPORTS
 
 
 def _type_name(tp) -> str:

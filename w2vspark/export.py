@@ -175,21 +175,20 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
         for uri in targets.values():
             if fs.exists(uri):
                 raise OutputExistsError(f"{uri} already exists; pass --overwrite (output.overwrite=true) to replace it")
-    rows = model_rows(spark, model_uri)
-    check_rows(rows, join(model_uri, "data"), vocab_size, dim)
-    # an export killed on the way leaves its part files (as large as the exports) and temporary files behind
-    for leftover in fs.glob(join(cfg.output.dir, "export", "_tmp-parts-*")) + fs.glob(
-            join(cfg.output.dir, "export", "*.tmp-*")):
-        fs.delete(leftover)
-        log(f"removed {leftover}, left by an interrupted export")
     # contiguous ranges of rows, in order within each: a task formats runs of consecutive rows and writes them
-    # as the part file of its range (a file of data/ is one split unless large, so the read alone is not parallel)
+    # as the part file of its range (a file of data/ is one split unless large, so the read alone is not
+    # parallel); read, cut and checked once for all the exports (kept on the executors' disks)
     tasks = max(spark.sparkContext.defaultParallelism, -(-vocab_size * (4 * dim + 16) // PART_BYTES))
-    ranges = rows.repartitionByRange(tasks, "file", "row").sortWithinPartitions("file", "row")
-    if len(targets) > 1:  # read and cut once for all the exports, not once per export
-        ranges = ranges.persist(StorageLevel.DISK_ONLY)
+    ranges = (model_rows(spark, model_uri).repartitionByRange(tasks, "file", "row")
+              .sortWithinPartitions("file", "row").persist(StorageLevel.DISK_ONLY))
     parts_uri = join(cfg.output.dir, "export", f"_tmp-parts-{uuid.uuid4().hex[:8]}")
     try:
+        check_rows(ranges, join(model_uri, "data"), vocab_size, dim)
+        # an export killed on the way leaves its part files (as large as the exports) and temporary files behind
+        for leftover in fs.glob(join(cfg.output.dir, "export", "_tmp-parts-*")) + fs.glob(
+                join(cfg.output.dir, "export", "*.tmp-*")):
+            fs.delete(leftover)
+            log(f"removed {leftover}, left by an interrupted export")
         for name, uri in targets.items():
             fmt = EXPORTS[name]
             folder = join(parts_uri, name)

@@ -50,3 +50,10 @@ def test_runs_break_at_a_new_file_a_gap_and_the_chunk_size(monkeypatch):
     # 0-2 (a chunk of 3), 3-4, gap -> 6-8, new file -> 0-1
     assert export._run_starts(files, rows) == [0, 3, 5, 8]
     assert export._run_starts([], np.array([], dtype=np.int64)) == []
+
+
+def test_the_settings_name_every_export_in_order():
+    from w2vspark.config import EXPORT_NAMES, OutputConfig
+    from w2vspark.export import EXPORTS
+
+    assert tuple(EXPORTS) == EXPORT_NAMES == OutputConfig().exports
