@@ -88,14 +88,14 @@ import json
 from pyspark.sql import SparkSession
 from w2vspark.graph_eval import link_prediction, node_classification, read_labels
 from w2vspark.io.hadoop import HadoopFS
-from w2vspark.model import Word2VecModel
+from w2vspark.io.model_files import model_rows
 spark = SparkSession.builder.getOrCreate()
 labels = read_labels(spark, HadoopFS(spark), {str(labels)!r}).cache()
 out = {{}}
 for name, folder in {json.dumps({k: str(v) for k, v in models.items()})}.items():
-    model = Word2VecModel.load(folder)
+    dim = json.load(open(folder + "/w2vspark.json"))["dim"]
     out[name] = {{"node_classification": node_classification(spark, folder, labels),
-                 "link_prediction": link_prediction(spark, model, {str(pairs)!r})}}
+                 "link_prediction": link_prediction(spark, model_rows(spark, folder), dim, {str(pairs)!r})}}
 json.dump(out, open({str(result)!r}, "w"), indent=2)
 spark.stop()
 """

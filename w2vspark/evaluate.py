@@ -124,14 +124,22 @@ def analogy_accuracy(model: Word2VecModel, sections, restrict: int = 30_000, chu
     return out
 
 
+SIMILARITY_SETS = {"ws353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+ANALOGIES = "questions-words.txt"
+
+
 def evaluate_model(model: Word2VecModel, data_dir: str | Path = DATA_DIR, restrict: int = 30_000) -> dict:
     """WS353, SimLex-999 and Google analogies on the shipped data sets."""
     data_dir = Path(data_dir)
-    return {
-        "ws353": word_similarity(model, read_pairs(data_dir / "wordsim353.tsv")),
-        "simlex999": word_similarity(model, read_pairs(data_dir / "simlex999.txt")),
-        "analogy": analogy_accuracy(model, read_questions(data_dir / "questions-words.txt"), restrict),
-    }
+    scores = {name: word_similarity(model, read_pairs(data_dir / file)) for name, file in SIMILARITY_SETS.items()}
+    scores["analogy"] = analogy_accuracy(model, read_questions(data_dir / ANALOGIES), restrict)
+    return scores
+
+
+def similarity_words(data_dir: str | Path = DATA_DIR) -> set[str]:
+    """The words of the similarity sets, lowercased (as :func:`word_similarity` looks them up)."""
+    return {w.lower() for file in SIMILARITY_SETS.values() for pair in read_pairs(Path(data_dir) / file)
+            for w in pair[:2]}
 
 
 def format_score(value: float, pct: bool = False) -> str:

@@ -130,12 +130,13 @@ def run_bodies(body, dim: int):
     return fn
 
 
-def check_rows(rows, data_uri: str, vocab_size: int, dim: int) -> None:
-    """One Spark job over the rows (file, row, word, vector): every word writable, every vector of ``dim``
-    numbers, ``vocab_size`` rows; the first offending row (in file and row order) is named."""
+def check_rows(rows, data_uri: str, vocab_size: int, dim: int, words: bool = True) -> None:
+    """One Spark job over the rows (file, row, word, vector): every word writable (unless not ``words``), every
+    vector of ``dim`` numbers, ``vocab_size`` rows; the first offending row (in file and row order) is named."""
     from pyspark.sql import functions as F
 
     bad_word = F.col("word").isNull() | (F.col("word") == "") | F.col("word").rlike(_SPACE_REGEX)
+    bad_word = bad_word if words else F.col("word").isNull()
     bad_dim = F.col("vector").isNull() | (F.size("vector") != dim)
     found = rows.agg(F.count(F.lit(1)).alias("n"), F.sum(bad_word.cast("long")).alias("bad_words"),
                      F.sum(bad_dim.cast("long")).alias("bad_dims")).first()

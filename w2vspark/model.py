@@ -152,10 +152,7 @@ class Word2VecModel:
     @classmethod
     def from_parts(cls, info: dict, table, where: str = "w2vspark.json") -> "Word2VecModel":
         """Rebuild from the w2vspark.json contents and the data table (word, vector)."""
-        version = info.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{where} has format_version {version!r}; this w2vspark reads version "
-                             f"{FORMAT_VERSION} only (upgrade w2vspark to read it)")
+        check_format(info, where)
         words, vectors = _words_and_vectors(table, info["dim"])
         return cls(words, vectors, info.get("counts"), info.get("config"))
 
@@ -181,6 +178,14 @@ def spark_metadata(dim: int, config: dict) -> dict:
     return {"class": SPARK_ML_CLASS, "timestamp": int(time.time() * 1000), "sparkVersion": _spark_version(),
             "uid": f"Word2Vec_{uuid.uuid4().hex[:12]}", "paramMap": _spark_params(dim, config),
             "defaultParamMap": {}}
+
+
+def check_format(info: dict, where: str = "w2vspark.json") -> None:
+    """Refuse a w2vspark.json of a format version this w2vspark does not read."""
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{where} has format_version {version!r}; this w2vspark reads version "
+                         f"{FORMAT_VERSION} only (upgrade w2vspark to read it)")
 
 
 def model_info(dim: int, vocab_size: int, counts, config: dict) -> dict:

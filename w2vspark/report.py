@@ -7,11 +7,11 @@ from pathlib import Path
 
 from .config import Config
 from .errors import UserError
-from .evaluate import evaluate_model, format_score, summary_line
+from .evaluate import evaluate_model, format_score, similarity_words, summary_line
 from .graph_eval import link_prediction, node_classification, read_labels
 from .io.hadoop import HadoopFS, join
-from .io.model_files import load_model
-from .model import Word2VecModel
+from .model import Word2VecModel, check_format
+from .model_sample import HEAD, id_rows, nearest, read_sample, sample_ids
 from .plots import labels_plot, loss_plot, loss_rounds, words_plot
 from .train.traffic import traffic_line
 
@@ -86,7 +86,10 @@ def graph_lines(scores: dict) -> list[str]:
     return lines
 
 
-def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list[dict], stats: dict | None) -> str:
+def render_report(cfg: Config, sample: Word2VecModel, vocab_size: int, neighbours: dict, scores: dict,
+                  metrics: list[dict], stats: dict | None) -> str:
+    """report.md; ``sample`` holds the model's rows that the evaluation read (:mod:`w2vspark.model_sample`),
+    ``neighbours`` maps the words of eval.words in the vocabulary to their nearest words."""
     t = cfg.train
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "",
              f"Architecture: {ARCHITECTURES[t.model]} with {LOSS_NAMES[t.loss]}.", "", "## Settings", "",
@@ -99,7 +102,7 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
         value = getattr(t, key)
         lines.append(f"| train.{key} | {value} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
-    lines += ["", "## Data and training", "", f"- vocabulary: {len(model.words):,} words, {model.dim} dimensions"]
+    lines += ["", "## Data and training", "", f"- vocabulary: {vocab_size:,} words, {sample.dim} dimensions"]
     if stats:
         lines.append(f"- corpus: {stats['tokens']:,} tokens in {stats['input_lines']:,} lines; "
                      f"{stats['kept_tokens']:,} kept in {stats['sentences']:,} sentences "
@@ -130,20 +133,20 @@ def render_report(cfg: Config, model: Word2VecModel, scores: dict, metrics: list
     lines += graph_lines(scores)
     lines += ["", "## Nearest neighbours", ""]
     for word in cfg.eval.words:
-        if word in model:
-            near = ", ".join(f"{w} ({s:.2f})" for w, s in model.most_similar(word, cfg.eval.topn))
+        if word in neighbours:
+            near = ", ".join(f"{w} ({s:.2f})" for w, s in neighbours[word])
             lines.append(f"- **{word}**: {near}")
         else:
             lines.append(f"- **{word}**: not in the vocabulary")
     lines += ["", "## Pictures", ""]
-    if sum(w in model for w in cfg.eval.plot_words) < 3:
+    if sum(w in sample for w in cfg.eval.plot_words) < 3:
         lines += ["Fewer than 3 of `eval.plot_words` are in the vocabulary: the word map shows the most frequent "
                   "words instead.", ""]
     lines += ["![loss per round](loss.png)", "", "![word map](words.png)", ""]
     return "\n".join(lines)
 
 
-def graph_evaluation(spark, cfg: Config, model: Word2VecModel, log=print) -> tuple[dict, dict]:
+def graph_evaluation(spark, cfg: Config, sample: Word2VecModel, rows, dim: int, log=print) -> tuple[dict, dict]:
     """Node classification (with eval.labels) and link prediction (when the run has link_pairs/). -> (scores,
     labels of the most frequent ids, for the map)."""
     from pyspark.sql import functions as F
@@ -155,18 +158,38 @@ def graph_evaluation(spark, cfg: Config, model: Word2VecModel, log=print) -> tup
         nc = scores["node_classification"] = node_classification(spark, join(cfg.output.dir, "model"), labels)
         log(f"node classification: micro-F1 {format_score(nc['micro_f1'])}, macro-F1 {format_score(nc['macro_f1'])} "
             f"({nc['test']} test ids of {nc['with_vectors']} labelled ids with vectors)")
-        top = list(model.words[:500])
+        top = list(sample.words[:HEAD])  # the sample starts with the model's first HEAD ids
         label_of = {r["id"]: r["label"] for r in labels.where(F.col("id").isin(top)).collect()}
     pairs = join(cfg.output.dir, "link_pairs")
     if fs.exists(pairs):
-        lp = scores["link_prediction"] = link_prediction(spark, model, pairs)
+        lp = scores["link_prediction"] = link_prediction(spark, rows, dim, pairs)
         log(f"link prediction: AUC {format_score(lp['auc'])}, centred {format_score(lp['auc_centered'])} "
             f"({lp['edges_scored']} held-out edges, "
             f"{lp['non_edges_scored']} non-edges)")
     return scores, label_of
 
 
+def read_model_info(fs: HadoopFS, model_uri: str) -> dict:
+    """w2vspark.json of the model folder at ``model_uri``; clear errors when it is not one or of another format."""
+    info_uri = join(model_uri, "w2vspark.json")
+    if not fs.exists(info_uri):
+        raise UserError(f"{model_uri} is not a w2vspark model folder (no w2vspark.json); run jobs/train.py first")
+    info = fs.read_json(info_uri)
+    try:
+        check_format(info, info_uri)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return info
+
+
 def evaluate_run(spark, cfg: Config, log=print) -> dict:
+    """Evaluate output.dir/model and write output.dir/report/. The model is not loaded on the driver: the driver
+    reads the rows that the scores and maps use, and the executors answer what needs every row (neighbours, the
+    mean vector, the held-out pairs): :mod:`w2vspark.model_sample`."""
+    from pyspark import StorageLevel
+
+    from .export import check_rows
+
     fs = HadoopFS(spark)
     run = cfg.output.dir
     report_dir = join(run, "report")
@@ -175,10 +198,20 @@ def evaluate_run(spark, cfg: Config, log=print) -> dict:
     data_dir = Path(cfg.eval.data_dir)
     if not data_dir.is_dir():
         raise UserError(f"evaluation data folder not found: {data_dir} (eval.data_dir)")
-    model = load_model(spark, join(run, "model"))
-    scores = evaluate_model(model, data_dir, cfg.eval.analogy_restrict)
-    log(summary_line(scores))
-    graph_scores, label_of = graph_evaluation(spark, cfg, model, log)
+    model_uri = join(run, "model")
+    info = read_model_info(fs, model_uri)
+    dim, vocab_size = int(info["dim"]), int(info["vocab_size"])
+    rows = id_rows(spark, model_uri).persist(StorageLevel.DISK_ONLY)
+    try:
+        check_rows(rows, join(model_uri, "data"), vocab_size, dim, words=False)
+        sample, ids = read_sample(rows, info, sample_ids(info.get("counts"), vocab_size, cfg.eval.analogy_restrict),
+                                  similarity_words(data_dir), [*cfg.eval.words, *cfg.eval.plot_words])
+        scores = evaluate_model(sample, data_dir, cfg.eval.analogy_restrict)
+        log(summary_line(scores))
+        neighbours = nearest(rows, sample, ids, [w for w in cfg.eval.words if w in sample], cfg.eval.topn)
+        graph_scores, label_of = graph_evaluation(spark, cfg, sample, rows, dim, log)
+    finally:
+        rows.unpersist()
     scores.update(graph_scores)
     metrics = read_metrics(fs, run)
     stats_uri = join(run, "corpus_stats.json")
@@ -186,11 +219,11 @@ def evaluate_run(spark, cfg: Config, log=print) -> dict:
     fs.write_text(join(report_dir, "evaluation.json"), json.dumps(scores, indent=2, sort_keys=True) + "\n")
     if any("event" not in m for m in metrics):
         fs.write_chunks(join(report_dir, "loss.png"), [loss_plot(metrics)])
-    fs.write_chunks(join(report_dir, "words.png"),
-                    [labels_plot(model, label_of) if len(label_of) >= 3 else words_plot(model, cfg.eval.plot_words)])
-    fs.write_text(join(report_dir, "report.md"), render_report(cfg, model, scores, metrics, stats))
-    for word in cfg.eval.words:
-        if word in model:
-            log(f"  {word:>12}: " + ", ".join(w for w, _ in model.most_similar(word, cfg.eval.topn)))
+    fs.write_chunks(join(report_dir, "words.png"), [labels_plot(sample, label_of) if len(label_of) >= 3
+                                                    else words_plot(sample, cfg.eval.plot_words)])
+    fs.write_text(join(report_dir, "report.md"),
+                  render_report(cfg, sample, vocab_size, neighbours, scores, metrics, stats))
+    for word, near in neighbours.items():
+        log(f"  {word:>12}: " + ", ".join(w for w, _ in near))
     log(f"report written to {join(report_dir, 'report.md')}")
     return scores

@@ -11,6 +11,7 @@ import pytest
 from w2vspark.config import load_config, with_overrides
 from w2vspark.corpus import build_corpus
 from w2vspark.errors import UserError
+from w2vspark.evaluate import evaluate_model
 from w2vspark.export import EXPORTS, export_model
 from w2vspark.io.model_files import load_model, model_rows
 from w2vspark.model import Word2VecModel
@@ -82,12 +83,13 @@ def test_exports_and_overwrite(spark, trained_run):
     assert [f.name for f in out.iterdir()] == ["vectors.bin"]
 
 
-def _model_folder(root: Path, words, vectors, row_group_size: int, first_file_rows: int | None = None) -> None:
+def _model_folder(root: Path, words, vectors, row_group_size: int, first_file_rows: int | None = None,
+                  counts=None) -> None:
     """A model folder whose data/ has row groups of ``row_group_size`` rows (several Spark splits), in two files
     (part-00000 with the first ``first_file_rows`` rows) when ``first_file_rows`` is given."""
     import pyarrow.parquet as pq
 
-    model = Word2VecModel(words, vectors)
+    model = Word2VecModel(words, vectors, counts)
     model.save(root / "model")
     table, data = model.arrow_table(), root / "model" / "data"
     cut = first_file_rows or len(words)
@@ -164,6 +166,70 @@ def test_report(spark, trained_run):
     # local mode sums the deltas on the driver: nothing shuffled
     assert re.search(r"- traffic per epoch: [\d.]+ [KMG]iB broadcast, 0 B shuffled, [\d.]+ [KMG]iB sent "
                      r"to the driver", text)
+
+
+def test_evaluation_of_a_sample_scores_as_the_whole_model(spark, tmp_path):
+    """The evaluation reads only a sample of the model's rows on the driver; its scores, neighbours and link
+    prediction equal those of the whole model in memory (w2vspark.evaluate, Word2VecModel.most_similar, the
+    AUCs computed here in float64). The model is built so that a wrong sample changes them: counts out of id
+    order with ties (the analogy answers are not the first ids), analogies whose answer is exact (b - a + c), a
+    similarity word that two model words lowercase to ('Paris' before 'paris', both outside the answers), and
+    data/ in two files read in 64-row Arrow batches (neighbours merged across batches and tasks)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    size, restrict = 1200, 200
+    words = [f"w{i}" for i in range(size)]
+    words[950], words[1000] = "Paris", "paris"
+    counts = rng.integers(1, 300, size=size)  # (V,) many ties
+    vectors = rng.normal(size=(size, 8)).astype(np.float32)
+    top = np.argsort(-counts, kind="stable")[:restrict]  # the analogy answers
+    questions = rng.choice(top, size=(40, 4), replace=False)  # (40, 4) ids of a b c d, all different
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    a, b, c, d = questions[:20].T
+    vectors[d] = unit[b] - unit[a] + unit[c]  # 20 answered exactly (cosine 1 with 3CosAdd's target)
+    _model_folder(tmp_path, words, vectors, row_group_size=50, first_file_rows=450, counts=counts)
+    data = tmp_path / "eval"
+    data.mkdir()
+    far = rng.choice(np.arange(restrict, size), size=(30, 2))  # (30, 2) similarity pairs, mostly outside top
+    pairs = [(words[a], words[b], float(rng.uniform(0, 10))) for a, b in far] + [
+        ("PARIS", words[int(top[0])], 9.0), ("paris", "w3", 1.0), ("w4", "missing", 5.0)]
+    for name in ("wordsim353.tsv", "simlex999.txt"):
+        (data / name).write_text("# word1 word2 score\n" + "".join(f"{a}\t{b}\t{x}\n" for a, b, x in pairs))
+    lines = [": capital-world"] + [" ".join(words[i] for i in q) for q in questions[:30]]
+    lines += [": gram1-adjective-to-adverb"] + [" ".join(words[i] for i in q) for q in questions[30:]]
+    (data / "questions-words.txt").write_text("\n".join(lines) + "\n")
+    ends = rng.integers(0, size, size=(150, 2))
+    link = pa.table({"src": [words[a] for a in ends[:, 0]] + ["missing"], "dst": [words[b] for b in ends[:, 1]]
+                     + ["w1"], "edge": np.r_[rng.random(150) < 0.5, True]})
+    pq.write_table(link, tmp_path / "link_pairs.parquet")
+    (tmp_path / "link_pairs").mkdir()
+    (tmp_path / "link_pairs.parquet").rename(tmp_path / "link_pairs" / "part-00000.parquet")
+    cfg = load_config(None, [f"output.dir={tmp_path}", f"eval.data_dir={data}", f"eval.analogy_restrict={restrict}",
+                             "eval.words=Paris,w7,nope", "eval.topn=5"])
+    lines = []
+    scores = evaluate_run(spark, cfg, log=lines.append)
+
+    whole = Word2VecModel(words, vectors, counts)
+    expected = evaluate_model(whole, data, restrict)
+    assert json.dumps({k: scores[k] for k in expected}, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert expected["analogy"]["total"]["accuracy"] >= 0.5 and expected["ws353"]["pairs"] == 32
+    for word in ("Paris", "w7"):
+        assert f"  {word:>12}: " + ", ".join(w for w, _ in whole.most_similar(word, 5)) in lines
+    assert not any("nope:" in line for line in lines)
+    index = {w: i for i, w in enumerate(words)}
+    va, vb = vectors[ends[:, 0]].astype(np.float64), vectors[ends[:, 1]].astype(np.float64)
+    mean = vectors.astype(np.float64).mean(axis=0)
+    edge = link.column("edge").to_numpy(zero_copy_only=False)[:150]
+    for key, (a, b) in (("auc", (va, vb)), ("auc_centered", (va - mean, vb - mean))):
+        s = np.einsum("nd,nd->n", a / np.linalg.norm(a, axis=1, keepdims=True),
+                      b / np.linalg.norm(b, axis=1, keepdims=True))
+        wins = (s[edge][:, None] > s[~edge][None, :]).sum() + 0.5 * (s[edge][:, None] == s[~edge][None, :]).sum()
+        assert scores["link_prediction"][key] == pytest.approx(wins / (edge.sum() * (~edge).sum()), abs=1e-9)
+    assert scores["link_prediction"]["pairs_outside_vocabulary"] == 1 and "missing" not in index
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"{size:,} words, 8 dimensions" in text and "- **nope**: not in the vocabulary" in text
 
 
 def test_report_for_a_vocabulary_of_ids(spark, tmp_path):

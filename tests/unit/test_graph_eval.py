@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from w2vspark.graph_eval import auc, f1_scores, pair_aucs
+from w2vspark.graph_eval import auc, f1_scores, pair_scores
 from w2vspark.graphs import planted_graph
 
 
@@ -24,14 +24,17 @@ def test_auc_counts_pairs_and_half_ties():
     assert math.isnan(auc(np.array([]), np.array([1.0])))
 
 
-def test_pair_aucs_plain_and_centred_by_hand():
+def test_pair_scores_plain_and_centred_by_hand():
     # mean (2, 1): centred rows (-1, -1), (1, -1), (-1, 1), (1, 1)
-    vectors = np.array([[1, 0], [3, 0], [1, 2], [3, 2]], dtype=np.float64)
+    vectors = np.array([[1, 0], [3, 0], [1, 2], [3, 2]], dtype=np.float32)
     ia, ib = np.array([0, 0, 1, 2]), np.array([1, 3, 2, 3])
-    edge = np.array([True, True, False, False])
-    # plain cosines: edges 1 and 3/sqrt(13) = 0.832, non-edges 3/(3 sqrt(5)) = 0.447 and 7/sqrt(65) = 0.868:
-    # 3 of the 4 (edge, non-edge) comparisons won; centred: edges 0 and -1, non-edges -1 and 0: 1 won, 2 ties
-    assert pair_aucs(vectors, ia, ib, edge) == pytest.approx({"auc": 0.75, "auc_centered": 0.5})
+    cosine, centred = pair_scores(vectors[ia], vectors[ib], vectors.mean(axis=0, dtype=np.float64))
+    # plain cosines: edges 1 and 3/sqrt(13) = 0.832, non-edges 3/(3 sqrt(5)) = 0.447 and 7/sqrt(65) = 0.868;
+    # centred: edges 0 and -1, non-edges -1 and 0
+    assert cosine == pytest.approx([1, 3 / math.sqrt(13), 3 / (3 * math.sqrt(5)), 7 / math.sqrt(65)], rel=1e-6)
+    assert centred == pytest.approx([0, -1, -1, 0], abs=1e-12)
+    # AUC: 3 of the 4 (edge, non-edge) comparisons won; centred: 1 won, 2 ties
+    assert auc(cosine[:2], cosine[2:]) == pytest.approx(0.75) and auc(centred[:2], centred[2:]) == pytest.approx(0.5)
 
 
 def test_planted_graph_keeps_most_edges_inside_communities():
