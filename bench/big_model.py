@@ -6,7 +6,9 @@ jobs/build_vocab.py and jobs/train.py through spark-submit.sh with ``--driver-me
 ``train.params_on=executors``, polls the application's REST API for each executor's storage (memory and disk)
 while it trains, and reports the time, the traffic per epoch, the largest storage per executor and the model's
 row count (the model folder is written by the executors; nothing reads it whole here); then jobs/export.py with
-the same driver memory, its time and the exports' sizes.
+the same driver memory, its time and the exports' sizes; then jobs/evaluate.py with the same driver memory, with
+the neighbours of a few IDs and link prediction on ``--pairs`` pairs (half of them two IDs of one community, the
+"edges"; half two random IDs), its time and scores.
 
     .venv/bin/python bench/big_model.py --ids 2000000 --dim 64 --work bench/cache/big
 """
@@ -49,6 +51,23 @@ def write_sequences(path: Path, ids: int, per_id: int, length: int, communities:
         writer.write_table(table)
     writer.close()
     return count * length
+
+
+def write_pairs(path: Path, ids: int, communities: int, count: int, seed: int) -> None:
+    """link_pairs/ as jobs/walks.py writes it (src, dst, edge): ``count`` pairs, half of two IDs of one community
+    (edge true), half of two random IDs (edge false)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    half = count // 2
+    src = rng.integers(0, ids, size=count)  # (count,)
+    members = ids // communities
+    same = rng.integers(0, members, size=half) * communities + src[:half] % communities  # (half,) same community
+    dst = np.concatenate([same, rng.integers(0, ids, size=count - half)])
+    path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"src": src.astype(str), "dst": dst.astype(str), "edge": np.arange(count) < half}),
+                   path / "part-00000.parquet")
 
 
 def poll_storage(stop: threading.Event, peaks: dict) -> None:
@@ -95,6 +114,9 @@ def main(argv=None) -> None:
     ap.add_argument("--set", action="append", default=[], help="more train settings, section.key=value")
     ap.add_argument("--no-export", action="store_true", help="skip the export job (run after training, with the "
                     "train job's driver memory)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the evaluation job (run last, with the train "
+                    "job's driver memory)")
+    ap.add_argument("--pairs", type=int, default=200_000, help="pairs scored by the evaluation's link prediction")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -129,10 +151,15 @@ def main(argv=None) -> None:
                              args.work / "train.log", cluster.env)
         stop.set()
         poller.join()
-        exported = None
+        exported = evaluated = None
         if rc == 0 and not args.no_export:
             exported = submit([*master, "--driver-memory", args.driver_memory], "export", common,
                               args.work / "export.log", cluster.env)
+        if rc == 0 and not args.no_eval:
+            write_pairs(run / "link_pairs", args.ids, args.communities, args.pairs, seed=2)
+            evaluated = submit([*master, "--driver-memory", args.driver_memory], "evaluate",
+                               [*common, f"eval.data_dir={ROOT / 'data' / 'eval'}", "eval.words=0,1,2"],
+                               args.work / "evaluate.log", cluster.env)
     finally:
         cluster.stop()
     log = (args.work / "train.log").read_text()
@@ -160,6 +187,14 @@ def main(argv=None) -> None:
             raise SystemExit(f"the export job failed: {args.work / 'export.log'}")
         with open(run / "export" / "vectors.bin", "rb") as f:
             print(f"  vectors.bin header: {f.readline().decode().strip()}")
+    if evaluated is not None:
+        eval_rc, eval_seconds = evaluated
+        print(f"evaluation job (driver {args.driver_memory}): rc {eval_rc}, {eval_seconds:.0f} s")
+        if eval_rc:
+            raise SystemExit(f"the evaluation job failed: {args.work / 'evaluate.log'}")
+        for line in (args.work / "evaluate.log").read_text().splitlines():
+            if line.startswith(("link prediction", "  ")) or "WS353" in line:
+                print("  " + line.strip())
 
 
 if __name__ == "__main__":
