@@ -2,7 +2,8 @@
 
 Saved layout (a folder):
   metadata/part-00000   one line of Spark ML JSON (class org.apache.spark.ml.feature.Word2VecModel)
-  data/part-00000.parquet   word: string, vector: array<float>   (one row per word, id order)
+  data/part-*.parquet   word: string, vector: array<float>   (one row per word, id order: the files in name
+                        order, the rows of each in file order; one file when written from the driver)
   w2vspark.json         format_version, counts, resolved training config
 so that ``pyspark.ml.feature.Word2VecModel.load(path)`` reads it as well as :meth:`Word2VecModel.load`.
 """
@@ -141,13 +142,11 @@ class Word2VecModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "Word2VecModel":
-        import pyarrow.parquet as pq
-
         path = Path(path)
         info_path = path / "w2vspark.json"
         if not info_path.is_file():
             raise FileNotFoundError(f"{path} is not a w2vspark model folder (no w2vspark.json)")
-        return cls.from_parts(read_json(info_path), pq.read_table(path / "data"), str(info_path))
+        return cls.from_parts(read_json(info_path), read_data_dir(path / "data"), str(info_path))
 
     @classmethod
     def from_parts(cls, info: dict, table, where: str = "w2vspark.json") -> "Word2VecModel":
@@ -162,6 +161,18 @@ class Word2VecModel:
         column = table.column("vector").combine_chunks()
         dim = len(column[0]) if len(column) else 0
         return cls(*_words_and_vectors(table, dim))
+
+
+def read_data_dir(folder: Path):
+    """pyarrow Table of a local data/ folder: its Parquet files in name order (the executors write a model's rows
+    as part files named in row order), the rows of each in file order. Hidden and ``_`` files are skipped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith((".", "_")))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no Parquet file")
+    return pa.concat_tables([pq.read_table(f) for f in files])
 
 
 def vector_column(vectors: np.ndarray):

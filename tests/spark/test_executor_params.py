@@ -20,15 +20,37 @@ EXEC = "train.params_on=executors"
 
 @pytest.mark.parametrize("partitions, extra", [(2, ()), (3, ("train.model=cbow",)),
                                                (2, ("train.loss=hierarchical_softmax",))])
-def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitions, extra):  # noqa: F811
+def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitions, extra, monkeypatch
+                                                    ):  # noqa: F811
+    """Bit for bit the in-process trainer's model (w_in, and w_out when saved), written by the executors as
+    several part files (DATA_FILE_BYTES made small: about 10 rows each), which Spark's loader, the local
+    (pyarrow) loader and Spark ML's Word2VecModel read in row order."""
+    from pyspark.ml.feature import Word2VecModel as MLlibModel
+
+    from w2vspark.io.model_files import load_output_vectors
+    from w2vspark.model import Word2VecModel
+    from w2vspark.train import executor_params
+    from w2vspark.train.loop import init_params
+
+    monkeypatch.setattr(executor_params, "DATA_FILE_BYTES", 800)  # 10 rows of d 16
     name = f"exec-{partitions}-{'-'.join(e.split('=')[1] for e in extra)}"
     cfg = run_cfg(planted_run, name, f"train.num_partitions={partitions}", EXEC, *extra)
     assert train_on_spark(spark, cfg, **quiet) is None  # the model is on storage only
-    saved = load_model(spark, str(Path(cfg.output.dir) / "model"))
+    uri = Path(cfg.output.dir) / "model"
+    saved = load_model(spark, str(uri))
     vocab = read_vocab(spark, cfg.output.dir)
-    local = train_local(cfg, load_run_corpus(cfg.output.dir, partitions), vocab)
+    w_in, w_out = init_params(len(vocab), cfg.train.dim, cfg.train.seed)
+    local = train_local(cfg, load_run_corpus(cfg.output.dir, partitions), vocab, params=(w_in, w_out))
     assert saved.words == list(vocab.words) and np.array_equal(saved.counts, vocab.counts)
     assert np.array_equal(saved.vectors, local.vectors)  # bit for bit
+    assert len(list((uri / "data").glob("part-*.parquet"))) >= 3
+    assert np.array_equal(Word2VecModel.load(uri).vectors, local.vectors)
+    saved_out = load_output_vectors(spark, str(uri), vocab.words)
+    assert saved_out is None if "hierarchical_softmax" in "".join(extra) else np.array_equal(saved_out, w_out)
+    if not extra:
+        mllib = {r["word"]: r["vector"].toArray() for r in MLlibModel.load(str(uri)).getVectors().collect()}
+        assert len(mllib) == len(vocab.words) and all(
+            np.array_equal(mllib[w], local.vectors[i].astype(np.float64)) for i, w in enumerate(vocab.words))
 
 
 def test_resume_from_the_executors_checkpoint_on_either_side(spark, planted_run):  # noqa: F811
@@ -144,3 +166,4 @@ def test_auto_keeps_small_models_on_the_driver_and_sends_large_ones_to_the_execu
     assert params_site(spark, cfg("train.params_on=driver"), 100_000) == ("driver", None)
     with pytest.raises(UserError, match="spark.driver.memory"):  # the step limit needs the driver: refused
         params_site(spark, cfg("train.max_step=0.5"), 2_000_000)
+

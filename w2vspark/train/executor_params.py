@@ -44,6 +44,7 @@ from .traffic import RoundJobs, broadcast_size
 
 _MATRICES = ("w_in", "w_out")
 _KIND = {"in": "w_in", "out": "w_out"}  # the tasks' delta kinds (w2vspark.train.spark_rounds.delta_blocks)
+DATA_FILE_BYTES = 128 << 20  # a model's data/ and w_out/ in part files of about this many bytes of rows
 
 
 # ---------------------------------------------------------------- the parameter blocks
@@ -140,10 +141,11 @@ def write_blocks(spark, blocks, uri: str, vocab_size: int, dim: int) -> None:
 
 
 def write_vectors_from_blocks(spark, blocks, vocab_df, vocab_size: int, uri: str, matrix: str, dim: int) -> None:
-    """Spark ML's data/ layout (word: string, vector: array<float>, in row order) for one matrix of the blocks,
-    written by the executors. The words come from ``vocab_df`` (id, word: the run's vocab/ as the vocabulary job
-    wrote it, ``vocab_size`` rows), joined by block on the executors, so the driver never holds them as a table;
-    one file, in row order, as the readers of the layout expect."""
+    """Spark ML's data/ layout (word: string, vector: array<float>) for one matrix of the blocks, written by the
+    executors in parallel: one part file per range of about DATA_FILE_BYTES, the files' names in row order and
+    the rows in order within each (the readers order by file name, then row: ``model_rows``). The words come
+    from ``vocab_df`` (id, word: the run's vocab/ as the vocabulary job wrote it, ``vocab_size`` rows), joined by
+    block on the executors, so the driver never holds them as a table."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
@@ -166,10 +168,12 @@ def write_vectors_from_blocks(spark, blocks, vocab_df, vocab_size: int, uri: str
                     "row": pa.array(np.arange(nrows, dtype=np.int32)),
                     "word": pa.array(names, pa.string()), "vector": vector_column(rows)})
 
+    files = max(1, -(-vocab_size * (4 * dim + 16) // DATA_FILE_BYTES))
     frame = blocks_frame(spark, blocks, vocab_size, dim)
     (frame.filter(frame.matrix == matrix).join(word_blocks, "block")
      .mapInArrow(explode, "start int, row int, word string, vector array<float>")
-     .orderBy("start", "row").coalesce(1).select("word", "vector").write.parquet(uri))
+     .repartitionByRange(files, "start", "row").sortWithinPartitions("start", "row")
+     .select("word", "vector").write.parquet(uri))
 
 
 def corpus_slices(corpus_df, num_partitions: int):
@@ -286,7 +290,8 @@ def _deltas_by_block(part: int, res: PartitionResult, keys: BlockKeys):
 
 def make_combine(keys: BlockKeys, dim: int):
     """Step 4's sums (over a partition of deltas keyed by block): each block's pieces added in partition order
-    -> (block key, (ids, total, square_sum, count) bytes); the tasks' reports (negative keys) pass through."""
+    -> (block key, (RIGHT, (ids, total, square_sum, count) bytes)), tagged for :func:`co_group`; the tasks'
+    reports (negative keys) pass through."""
 
     def combine(items):
         pieces = {}
@@ -302,7 +307,7 @@ def make_combine(keys: BlockKeys, dim: int):
                 ids_ = np.frombuffer(ids, dtype=np.int32)
                 acc.add(ids_, np.frombuffer(delta, dtype=np.float32).reshape(len(ids_), dim))
             c = acc.combined(keys.matrix(key))
-            yield key, (c.ids.tobytes(), c.total.tobytes(), c.square_sum.tobytes(), c.count.tobytes())
+            yield key, (RIGHT, (c.ids.tobytes(), c.total.tobytes(), c.square_sum.tobytes(), c.count.tobytes()))
 
     return combine
 
@@ -323,7 +328,7 @@ def make_summary(keys: BlockKeys, dim: int, rule: str):
             if key < 0:
                 yield key, value
             elif rule == "scaled":
-                c = _combined(key, value, keys, dim)
+                c = _combined(key, value[1], keys, dim)
                 (p,) = band_partials(c.ids, c.square_sum, c.norm2(), keys.block_rows).values()
                 yield key, (p.tobytes(), p.shape[1])
 
@@ -351,29 +356,60 @@ def make_apply(keys: BlockKeys, dim: int, rule: str, agreement: dict, max_factor
     return apply
 
 
-def co_group(left, right):
+RIGHT = "right"  # the first element of a right-hand value of co_group (made so by tag_right or the producer)
+
+
+def tag_right(rdd):
+    """``rdd``'s values as the right-hand side of :func:`co_group`; applied before the shuffle that partitions
+    them, it runs in the producing Python stage and costs no stage of its own."""
+    return rdd.mapValues(lambda v: (RIGHT, v))
+
+
+def co_group(left, right, keep_left=None, keep_key=None):
     """Two keyed RDDs hash-partitioned alike (the same number of partitions, PySpark's default partition
     function) -> (key, (left values, right values)) for every key of either, in key order within each partition,
-    without moving either side (a partitioner-aware union read partition by partition).
+    without moving either side (a partitioner-aware union read partition by partition). Right-hand values are
+    ``(RIGHT, value)`` (:func:`tag_right`) and grouped without the tag; left-hand values are tuples whose first
+    element is a number. ``keep_left(value)`` and ``keep_key(key)`` leave out left values and keys.
+
+    Both sides enter the union as they are: persisted or shuffled data, read by the JVM. A Python step on either
+    side (a filter, a tag) would run a Python worker of its own inside the union's task, feeding the task's
+    worker through the same JVM thread; with three workers chained that way a round on a standalone cluster
+    stalled for good (measured: the inner worker blocked writing its output, its socket's segments dropped and
+    retransmitted at a backed-off 120 s timeout, the outer worker waiting for input).
 
     PySpark's own ``cogroup`` groups through an external merger that spills to disk whenever the Python worker's
     resident memory passes spark.python.worker.memory (512 MB by default), and a worker that once trained a large
     task stays above it: measured with 1 GB of parameters, every round after the first spilled 3-7 GB and took
     three times as long. A partition here is a task's rows or 64 MB of blocks, held in memory as it is anyway."""
+    from pyspark import RDD
+    from pyspark.serializers import BatchedSerializer
+
     if left.partitioner is None or left.partitioner != right.partitioner:
         raise ValueError("co_group needs two RDDs partitioned alike")
-    tagged = left.mapValues(lambda v: (0, v)).union(right.mapValues(lambda v: (1, v)))
-    if tagged.partitioner != left.partitioner:  # a plain union would pair other partitions
+    a, b = left._jrdd_deserializer, right._jrdd_deserializer
+    if not (isinstance(a, BatchedSerializer) and isinstance(b, BatchedSerializer)
+            and type(a.serializer) is type(b.serializer)):
+        raise ValueError(f"co_group needs both sides in batches of one pickler; got {a} and {b}")
+    # both sides are streams of pickled batches, which either deserializer reads: no reserializing step
+    both = RDD(left._jrdd.union(right._jrdd), left.ctx, a)
+    if both.getNumPartitions() != left.getNumPartitions():  # a plain union would pair other partitions
         raise ValueError("the union of the two RDDs is not partitioner-aware")
+    both.partitioner = left.partitioner
 
     def group(items):
         groups = {}
-        for key, (side, value) in items:
-            groups.setdefault(key, ([], []))[side].append(value)
+        for key, value in items:
+            if keep_key is not None and not keep_key(key):
+                continue
+            if isinstance(value[0], str):
+                groups.setdefault(key, ([], []))[1].append(value[1])
+            elif keep_left is None or keep_left(value):
+                groups.setdefault(key, ([], []))[0].append(value)
         for key in sorted(groups):
             yield key, groups[key]
 
-    return tagged.mapPartitions(group, preservesPartitioning=True)
+    return both.mapPartitions(group, preservesPartitioning=True)
 
 
 def _bad_rows(items, keys: BlockKeys):
@@ -473,9 +509,9 @@ class ExecutorParameters:
             with RoundJobs(sc) as jobs:
                 # job 1: rows asked, served, trained, their deltas summed by block (kept for job 2)
                 sliced = self.slices.filter(lambda kv: kv[1][0] == sync)  # keeps the partitioning
-                requests = sliced.flatMap(make_request(spec, self.plan_bc, keys)).partitionBy(n)
-                served = co_group(self.blocks, requests).flatMap(make_serve(dim)).partitionBy(P)
-                trained = (co_group(sliced, served)
+                requests = tag_right(sliced.flatMap(make_request(spec, self.plan_bc, keys))).partitionBy(n)
+                served = tag_right(co_group(self.blocks, requests).flatMap(make_serve(dim))).partitionBy(P)
+                trained = (co_group(self.slices, served, keep_left=lambda value: value[0] == sync)
                            .flatMap(make_train(spec, self.plan_bc, keys, dim, spec.index == self.fail_round)))
                 combined = (trained.partitionBy(n).mapPartitions(make_combine(keys, dim), preservesPartitioning=True)
                             .persist(StorageLevel.DISK_ONLY))
@@ -484,7 +520,7 @@ class ExecutorParameters:
                 agreement = self._agreement([kv for kv in summary if kv[0] >= 0])
                 # job 2: the rule applied where the rows live; the new blocks kept, and their non-finite rows
                 applied, bad = self._cut(
-                    co_group(self.blocks, combined.filter(lambda kv: kv[0] >= 0))
+                    co_group(self.blocks, combined, keep_key=lambda key: key >= 0)
                     .map(make_apply(keys, dim, rule, agreement, max_factor), preservesPartitioning=True),
                     lambda rdd: rdd.mapPartitions(lambda items: _bad_rows(items, keys)).collect())
         except Exception as e:  # noqa: BLE001 - one cause is ours to explain, the rest pass on as they are
@@ -559,9 +595,11 @@ class ExecutorParameters:
         return w["w_in"], w["w_out"]
 
     def release(self) -> None:
-        """Unpersist the blocks and the rollback points (after the model has been read or written)."""
+        """Unpersist the blocks and the rollback points (after the model has been read or written), waiting
+        until the executors have dropped them (an application that stops right after would otherwise close the
+        connections of removals still under way, which Spark logs as errors)."""
         for rdd in [self.blocks, *self.kept_blocks.values()]:
-            rdd.unpersist()
+            rdd.unpersist(blocking=True)
         self.kept_blocks.clear()
 
     def close(self) -> None:

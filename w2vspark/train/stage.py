@@ -301,9 +301,10 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
             f"learning rate at {guard.lr_scale:g} x the configured one (metrics.jsonl has the events); a lower "
             f"train.lr or train.task_lr_scale avoids the lost rounds")
     if on_executors:
+        started = time.perf_counter()
         save_model_from_blocks(spark, store.blocks, vocab, cfg, model_uri, with_w_out=word_outputs(t.loss))
         store.release()
-        log(f"model written to {model_uri} by the executors")
+        log(f"model written to {model_uri} by the executors in {time.perf_counter() - started:.1f} s")
         return None
     model = Word2VecModel(vocab.words, w_in, vocab.counts, cfg.to_dict())
     save_model(spark, model, model_uri, overwrite=True, w_out=w_out if word_outputs(t.loss) else None)
