@@ -50,8 +50,9 @@ class TrainConfig:
     num_negatives: int = 5
     ns_exponent: float = 0.75  # negatives are drawn from count^ns_exponent (word2vec.c: 0.75; may be negative)
     shrink_windows: bool = True  # each center draws its window from 1..window (false: always the full window)
-    negative_group: int = 1  # skip-gram with neg_sampling: windows that share one draw of num_negatives
-    # negatives (1 = every window its own); larger groups touch fewer output rows per task (less traffic)
+    negative_group: int = 0  # skip-gram with neg_sampling: windows that share one draw of num_negatives
+    # negatives (1 = every window its own; 0 = by the partition count, negative_group_for); larger groups touch
+    # fewer output rows per task (less traffic)
     sample: float = 1e-3
     lr: float = 0.025
     min_lr: float = 0.0001
@@ -228,6 +229,23 @@ def _parse_override(text: str) -> tuple[str, str, str]:
     return section, name, value
 
 
+AUTO_GROUP_PARTITIONS = 8  # negative_group = 0 shares negatives from this many partitions on
+MAX_AUTO_GROUP = 8
+
+
+def negative_group_for(t: TrainConfig) -> int:
+    """The windows that share one draw of negatives: train.negative_group, or for 0 (the default) 1 below
+    AUTO_GROUP_PARTITIONS partitions (or without skip-gram and negative sampling) and num_partitions / 2 up to
+    MAX_AUTO_GROUP from there: a task's rows, and the traffic per round, stop growing with the partitions where
+    the draws of word2vec.c would make them (16 partitions move 3.0x the bytes of 2 instead of 7.4x; measured
+    quality in docs/benchmarks.md, thirteenth and fifteenth stops)."""
+    if t.negative_group:
+        return t.negative_group
+    if t.model != "skipgram" or t.loss != "neg_sampling" or t.num_partitions < AUTO_GROUP_PARTITIONS:
+        return 1
+    return min(MAX_AUTO_GROUP, t.num_partitions // 2)
+
+
 def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
     """Read ``path`` (TOML; optional) and apply ``--set`` style ``overrides``."""
     raw: dict = {}
@@ -293,7 +311,7 @@ def validate(cfg: Config) -> None:
     need(t.loss in LOSSES, "train.loss", f"one of {LOSSES}", t.loss)
     need(t.model in MODELS, "train.model", f"one of {MODELS}", t.model)
     need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
-    need(t.negative_group >= 1, "train.negative_group", ">= 1", t.negative_group)
+    need(t.negative_group >= 0, "train.negative_group", ">= 0 (0 = chosen by the partition count)", t.negative_group)
     if t.negative_group > 1:  # measured safe for skip-gram only (docs/benchmarks.md, thirteenth stop)
         need(t.loss == "neg_sampling", "train.negative_group", "1 unless train.loss = neg_sampling (it groups the "
              "draws of negatives)", t.negative_group)

@@ -67,7 +67,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     nsExponent = Param(Params._dummy(), "nsExponent", "negatives are drawn from count^nsExponent (1 = unigram, "
                        "0 = uniform, negative favours rare words)", typeConverter=TypeConverters.toFloat)
     negativeGroup = Param(Params._dummy(), "negativeGroup", "windows (far apart in a task's chunk) that share one "
-                          "draw of negatives; 1 = each window its own", typeConverter=TypeConverters.toInt)
+                          "draw of negatives; 1 = each window its own; 0 = by the partition count (train.negative_group)",
+                          typeConverter=TypeConverters.toInt)
     shrinkWindows = Param(Params._dummy(), "shrinkWindows", "each center draws its window from 1..windowSize "
                           "(false: every context within windowSize)", typeConverter=TypeConverters.toBoolean)
     sample = Param(Params._dummy(), "sample", "subsampling threshold of frequent words (0 disables)",
@@ -108,7 +109,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          maxIter=1, stepSize=0.025, numNegatives=5, sample=1e-3, loss="neg_sampling",
                          syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                         initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto",
+                         initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto",
                          outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
@@ -164,7 +165,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto"):
+                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto"):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -173,7 +174,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=1, paramsOn="auto"):
+                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto"):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

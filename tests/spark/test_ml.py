@@ -39,7 +39,7 @@ def test_w2vspark_params_reach_the_training_config(spark):
     train = Word2Vec(nsExponent=-0.5, shrinkWindows=False, negativeGroup=8)._to_config().train
     assert (train.ns_exponent, train.shrink_windows, train.negative_group) == (-0.5, False, 8)
     assert Word2Vec().setNegativeGroup(4)._to_config().train.negative_group == 4
-    assert Word2Vec()._to_config().train.negative_group == 1
+    assert Word2Vec()._to_config().train.negative_group == 0
     assert (Word2Vec()._to_config().train.ns_exponent, Word2Vec().setShrinkWindows(True).getOrDefault("shrinkWindows")) \
         == (0.75, True)
     with pytest.raises(ConfigError, match="train.rollback_ratio"):

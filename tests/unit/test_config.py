@@ -45,7 +45,7 @@ def test_bad_files_name_the_key(tmp_path, text, message):
     ("train.window=0", "'train.window' must be >= 1"),
     ("train.sum_on=cluster", "'train.sum_on' must be one of"),
     ("train.params_replicas=0", "'train.params_replicas' must be >= 1"),
-    ("train.negative_group=0", "'train.negative_group' must be >= 1"),
+    ("train.negative_group=-1", "'train.negative_group' must be >= 0"),
     ("vocab.lowercase=maybe", "'vocab.lowercase' expects bool"),
     ("train.ns_exponent=nan", "'train.ns_exponent' must be a finite number"),
     ("input.tokens_column=walk", "'input.format' must be a table source"),
@@ -125,3 +125,18 @@ def test_shared_negatives_are_for_skipgram_with_negative_sampling(overrides):
     load_config(None, ["train.negative_group=8"])  # skip-gram with negative sampling: accepted
     with pytest.raises(ConfigError, match="train.negative_group"):
         load_config(None, ["train.negative_group=8", *overrides])
+
+
+def test_negative_group_zero_is_chosen_by_the_partition_count():
+    """0 (the default): each window its own draw below 8 partitions, then num_partitions / 2 windows up to 8;
+    always 1 for CBOW and hierarchical softmax; a number set is kept."""
+    from w2vspark.config import negative_group_for
+
+    def group(*overrides):
+        return negative_group_for(load_config(None, list(overrides)).train)
+
+    assert [group(f"train.num_partitions={p}") for p in (1, 2, 4, 7, 8, 12, 16, 64)] == [1, 1, 1, 1, 4, 6, 8, 8]
+    assert group("train.num_partitions=16", "train.model=cbow") == 1
+    assert group("train.num_partitions=16", "train.loss=hierarchical_softmax") == 1
+    assert group("train.num_partitions=16", "train.negative_group=3") == 3
+    assert group("train.num_partitions=2", "train.negative_group=8") == 8

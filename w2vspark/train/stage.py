@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Callable
 
-from ..config import Config
+from ..config import Config, negative_group_for
 from ..continued import word_outputs
 from ..corpus import read_vocab
 from ..errors import UserError
@@ -43,6 +43,7 @@ class _Stop(Exception):
 
 def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     train = dataclasses.asdict(cfg.train)
+    train["negative_group"] = negative_group_for(cfg.train)  # 0 (auto) as the value it resolves to
     return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 
