@@ -163,6 +163,7 @@ def test_report(spark, trained_run):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (report / "report.md").read_text()
     assert "WS353 Spearman" in text and f"{len(model.words):,} words" in text and "**god**" in text
+    assert "| train.negative_group | 0 (chosen by the partition count: 1) |" in text  # 2 partitions: 1
     # local mode sums the deltas on the driver: nothing shuffled
     assert re.search(r"- traffic per epoch: [\d.]+ [KMG]iB broadcast, 0 B shuffled, [\d.]+ [KMG]iB sent "
                      r"to the driver", text)
