@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import UserError
-from .model import Word2VecModel
+from .model import Word2VecModel, vectors_of
 
 ROWS_PER_CHUNK = 4096
 PART_BYTES = 64 << 20  # the export job's rows (as float32) per task
@@ -123,7 +123,7 @@ def run_bodies(body, dim: int):
             files = batch.column(0).to_pylist()
             rows = batch.column(1).to_numpy()  # (n,) int64
             words = batch.column(2).to_pylist()
-            vectors = batch.column(3).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)  # (n, dim)
+            vectors = vectors_of(batch, 3, dim)  # (n, dim)
             starts = _run_starts(files, rows)
             for a, b in zip(starts, [*starts[1:], len(rows)]):
                 yield pa.RecordBatch.from_pydict({"data": pa.array([body(words[a:b], vectors[a:b])], pa.binary())})
@@ -162,14 +162,11 @@ def export_model(spark, cfg, log=print) -> dict[str, str]:
 
     from .io.atomic import OutputExistsError
     from .io.hadoop import HadoopFS, join
-    from .io.model_files import model_rows
+    from .io.model_files import model_rows, read_model_info
 
     fs = HadoopFS(spark)
     model_uri = join(cfg.output.dir, "model")
-    info_uri = join(model_uri, "w2vspark.json")
-    if not fs.exists(info_uri):
-        raise UserError(f"{model_uri} is not a w2vspark model folder (no w2vspark.json); run jobs/train.py first")
-    info = fs.read_json(info_uri)
+    info = read_model_info(fs, model_uri)
     dim, vocab_size = int(info["dim"]), int(info["vocab_size"])
     targets = {name: join(cfg.output.dir, "export", name) for name in EXPORTS if name in cfg.output.exports}
     if not cfg.output.overwrite:

@@ -108,7 +108,8 @@ def link_prediction(spark, rows, dim: int, pairs_uri: str) -> dict:
     import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
-    from .model_sample import mean_vector, vectors_of
+    from .model import vectors_of
+    from .model_sample import mean_vector
 
     mean = mean_vector(rows, dim)  # (d,) float64
     vectors = rows.select("word", "vector")
@@ -120,12 +121,11 @@ def link_prediction(spark, rows, dim: int, pairs_uri: str) -> dict:
         for batch in batches:
             known = pc.and_(batch.column("va").is_valid(), batch.column("vb").is_valid())
             both = batch.filter(known)
-            cosine, centred = pair_scores(vectors_of(both, "va", dim), vectors_of(both, "vb", dim), mean)
-            unknown = batch.num_rows - both.num_rows
-            yield pa.RecordBatch.from_pydict({
-                "edge": pa.concat_arrays([both.column("edge"), pa.nulls(unknown, pa.bool_())]),
-                "cosine": pa.array(np.concatenate([cosine, np.full(unknown, np.nan)])),
-                "centred": pa.array(np.concatenate([centred, np.full(unknown, np.nan)]))})
+            scores = np.full((2, batch.num_rows), np.nan)  # (2, n) cosine, centred; NaN: an end without a vector
+            scores[:, known.to_numpy(zero_copy_only=False)] = pair_scores(
+                vectors_of(both, "va", dim), vectors_of(both, "vb", dim), mean)
+            yield pa.RecordBatch.from_pydict({"edge": batch.column("edge"), "cosine": pa.array(scores[0]),
+                                              "centred": pa.array(scores[1])})
 
     scored = joined.mapInArrow(score, "edge boolean, cosine double, centred double").toArrow()
     cosine, centred = scored.column("cosine").to_numpy(), scored.column("centred").to_numpy()

@@ -67,7 +67,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     nsExponent = Param(Params._dummy(), "nsExponent", "negatives are drawn from count^nsExponent (1 = unigram, "
                        "0 = uniform, negative favours rare words)", typeConverter=TypeConverters.toFloat)
     negativeGroup = Param(Params._dummy(), "negativeGroup", "windows (far apart in a task's chunk) that share one "
-                          "draw of negatives; 1 = each window its own; 0 = by the partition count (train.negative_group)",
+                          "draw of negatives; 1 = each window its own; 0 = by the partition count "
+                          "(train.negative_group)",
                           typeConverter=TypeConverters.toInt)
     shrinkWindows = Param(Params._dummy(), "shrinkWindows", "each center draws its window from 1..windowSize "
                           "(false: every context within windowSize)", typeConverter=TypeConverters.toBoolean)

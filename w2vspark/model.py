@@ -205,10 +205,17 @@ def model_info(dim: int, vocab_size: int, counts, config: dict) -> dict:
             "counts": None if counts is None else np.asarray(counts).tolist(), "config": config}
 
 
+def vectors_of(batch, column, dim: int) -> np.ndarray:
+    """The list<float> column (name or index) of an Arrow batch or table as (n, dim) float32, a copy: the inverse
+    of :func:`vector_column`."""
+    lists = batch.column(column)
+    lists = lists.combine_chunks() if hasattr(lists, "combine_chunks") else lists  # a table's column is chunked
+    flat = lists.flatten().to_numpy(zero_copy_only=False)
+    return np.array(flat, dtype=np.float32).reshape(len(lists), dim)  # (n, dim)
+
+
 def _words_and_vectors(table, dim: int) -> tuple[list[str], np.ndarray]:
-    words = table.column("word").to_pylist()
-    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return words, flat.astype(np.float32).reshape(len(words), dim)  # (V, dim)
+    return table.column("word").to_pylist(), vectors_of(table, "vector", dim)  # (V,), (V, dim)
 
 
 def _spark_version() -> str:

@@ -19,17 +19,9 @@ from typing import Iterable
 
 import numpy as np
 
-from .model import Word2VecModel, unit_rows
+from .model import Word2VecModel, unit_rows, vectors_of
 
 HEAD = 500  # the word maps' ids: the first 500 labelled ids / 30 most frequent words
-
-
-def vectors_of(batch, column: str, dim: int) -> np.ndarray:
-    """The list<float> column of an Arrow batch or table as (n, dim) float32."""
-    lists = batch.column(column)
-    lists = lists.combine_chunks() if hasattr(lists, "combine_chunks") else lists  # a table's column is chunked
-    flat = lists.flatten().to_numpy(zero_copy_only=False)
-    return flat.astype(np.float32, copy=False).reshape(-1, dim)  # (n, dim)
 
 
 def id_rows(spark, model_uri: str):
@@ -99,27 +91,27 @@ def nearest(rows, sample: Word2VecModel, ids: np.ndarray, words: list[str], topn
 
     def best(batches):
         for batch in batches:
-            ids = batch.column("id").to_numpy()  # (n,)
+            row_ids = batch.column("id").to_numpy()  # (n,)
             unit = unit_rows(vectors_of(batch, "vector", dim))  # (n, d)
             for j in range(len(words)):
                 sims = unit @ queries[j]  # (n,)
-                sims[ids == own[j]] = -np.inf
+                sims[row_ids == own[j]] = -np.inf
                 m = min(topn, len(sims))
                 if m <= 0:
                     continue
                 cut = np.partition(sims, len(sims) - m)[len(sims) - m]
                 take = np.flatnonzero((sims >= cut) & np.isfinite(sims))
                 yield pa.RecordBatch.from_pydict({
-                    "query": pa.array(np.full(len(take), j, dtype=np.int32)), "id": pa.array(ids[take]),
+                    "query": pa.array(np.full(len(take), j, dtype=np.int32)), "id": pa.array(row_ids[take]),
                     "word": batch.column("word").take(pa.array(take)), "sim": pa.array(sims[take])})
 
     found = rows.mapInArrow(best, "query int, id long, word string, sim float").toArrow()
-    query, ids, sims = (found.column(c).to_numpy() for c in ("query", "id", "sim"))
+    query, found_ids, sims = (found.column(c).to_numpy() for c in ("query", "id", "sim"))
     names = found.column("word").to_pylist()
     out = {}
     for j, word in enumerate(words):
         mine = np.flatnonzero(query == j)
-        order = mine[np.lexsort((ids[mine], -sims[mine]))][:topn]
+        order = mine[np.lexsort((found_ids[mine], -sims[mine]))][:topn]
         out[word] = [(names[i], float(sims[i])) for i in order]
     return out
 

@@ -10,7 +10,8 @@ from .errors import UserError
 from .evaluate import evaluate_model, format_score, similarity_words, summary_line
 from .graph_eval import link_prediction, node_classification, read_labels
 from .io.hadoop import HadoopFS, join
-from .model import Word2VecModel, check_format
+from .io.model_files import read_model_info
+from .model import Word2VecModel
 from .model_sample import HEAD, id_rows, nearest, read_sample, sample_ids
 from .plots import labels_plot, loss_plot, loss_rounds, words_plot
 from .train.traffic import traffic_line
@@ -170,19 +171,6 @@ def graph_evaluation(spark, cfg: Config, sample: Word2VecModel, rows, dim: int, 
             f"({lp['edges_scored']} held-out edges, "
             f"{lp['non_edges_scored']} non-edges)")
     return scores, label_of
-
-
-def read_model_info(fs: HadoopFS, model_uri: str) -> dict:
-    """w2vspark.json of the model folder at ``model_uri``; clear errors when it is not one or of another format."""
-    info_uri = join(model_uri, "w2vspark.json")
-    if not fs.exists(info_uri):
-        raise UserError(f"{model_uri} is not a w2vspark model folder (no w2vspark.json); run jobs/train.py first")
-    info = fs.read_json(info_uri)
-    try:
-        check_format(info, info_uri)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    return info
 
 
 def evaluate_run(spark, cfg: Config, log=print) -> dict:

@@ -204,9 +204,8 @@ def test_evaluation_of_a_sample_scores_as_the_whole_model(spark, tmp_path):
     ends = rng.integers(0, size, size=(150, 2))
     link = pa.table({"src": [words[a] for a in ends[:, 0]] + ["missing"], "dst": [words[b] for b in ends[:, 1]]
                      + ["w1"], "edge": np.r_[rng.random(150) < 0.5, True]})
-    pq.write_table(link, tmp_path / "link_pairs.parquet")
     (tmp_path / "link_pairs").mkdir()
-    (tmp_path / "link_pairs.parquet").rename(tmp_path / "link_pairs" / "part-00000.parquet")
+    pq.write_table(link, tmp_path / "link_pairs" / "part-00000.parquet")
     cfg = load_config(None, [f"output.dir={tmp_path}", f"eval.data_dir={data}", f"eval.analogy_restrict={restrict}",
                              "eval.words=Paris,w7,nope", "eval.topn=5"])
     lines = []

@@ -14,7 +14,7 @@ import uuid
 import numpy as np
 
 from ..errors import UserError
-from ..model import Word2VecModel
+from ..model import Word2VecModel, check_format
 from ..train.combine import BLOCK_ROWS
 from .atomic import OutputExistsError
 from .hadoop import HadoopFS, join
@@ -70,6 +70,20 @@ def model_rows(spark, uri: str, folder: str = "data"):
 def _vectors_table(spark, uri: str, folder: str):
     """pyarrow Table (word, vector) of ``folder`` in the order it was written."""
     return model_rows(spark, uri, folder).orderBy("file", "row").select("word", "vector").toArrow()
+
+
+def read_model_info(fs: HadoopFS, model_uri: str) -> dict:
+    """w2vspark.json of the model folder at ``model_uri``, for the jobs that read the model on the executors;
+    clear errors when it is not one or of another format."""
+    info_uri = join(model_uri, "w2vspark.json")
+    if not fs.exists(info_uri):
+        raise UserError(f"{model_uri} is not a w2vspark model folder (no w2vspark.json); run jobs/train.py first")
+    info = fs.read_json(info_uri)
+    try:
+        check_format(info, info_uri)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return info
 
 
 def load_model(spark, uri: str, mllib: bool = False) -> Word2VecModel:
