@@ -61,14 +61,6 @@ class StandaloneCluster:
         raise RuntimeError(f"only {self.alive_workers()} of {workers} workers registered within {timeout}s; "
                            f"see {self.workdir}")
 
-    def ensure_workers(self, workers: int = 2) -> None:
-        """Start again the workers that a test killed, up to ``workers``."""
-        for i in range(workers):
-            proc = self.procs.get(f"worker{i}")
-            if proc is None or proc.poll() is not None:
-                self.start_worker(i)
-        self.wait_for(workers)
-
     def alive_workers(self) -> int:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=2) as r:

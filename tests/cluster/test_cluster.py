@@ -1,8 +1,8 @@
 """The train job through spark-submit.sh on a real standalone cluster: it loses a worker in the middle of a
-training round and still writes local mode's model bit for bit, with the parameters on the driver and on the
-executors. (The vocabulary and export jobs are covered in local mode by tests/spark: the corpus here is built in
-the test run's local session.) Each spark-submit on the cluster costs 40-60 s of JVM and executor start-up on a
-2-core machine, so one train job checks both the distribution and the recovery."""
+training round and still writes local mode's model bit for bit. (The vocabulary and export jobs are covered in
+local mode by tests/spark: the corpus here is built in the test run's local session.) Each spark-submit on the
+cluster costs 40-60 s of JVM, executor and Python worker start-up on a 2-core machine, so one train job checks the
+distribution, the shipped code and the recovery."""
 import gzip
 import re
 import shutil
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from w2vspark.config import load_config
-from w2vspark.corpus import build_corpus
+from w2vspark.corpus import build_corpus, read_vocab
 from w2vspark.model import Word2VecModel
+from w2vspark.train.local import load_run_corpus, train_local
 from w2vspark.train.task import native_step
-from w2vspark.train.stage import train_on_spark
 
 ROOT = Path(__file__).parents[2]
 SETTINGS = ["--set", "train.dim=32", "--set", "train.epochs=2", "--set", "train.syncs_per_epoch=2",
@@ -59,14 +59,11 @@ def corpus_run(corpus_file, tmp_path_factory, spark):
 
 
 @pytest.fixture(scope="module")
-def local_reference(corpus_run, tmp_path_factory, spark):
-    """The same corpus trained in local mode (the test run's local SparkSession, the train job's stage with the
-    same settings) -> (run folder, its log)."""
-    local = copy_corpus(corpus_run, tmp_path_factory.mktemp("reference") / "local")
-    lines = []
-    train_on_spark(spark, load_config(str(ROOT / "conf" / "demo.toml"), [f"output.dir={local}", *SETTINGS[1::2]]),
-                   log=lines.append)
-    return local, "\n".join(lines)
+def local_reference(corpus_run, spark):
+    """The same corpus and settings trained by the in-process trainer: what every Spark task runs, combined the
+    same way, so local mode's model bit for bit (tests/spark/test_training.py)."""
+    cfg = load_config(str(ROOT / "conf" / "demo.toml"), [f"output.dir={corpus_run}", *SETTINGS[1::2]])
+    return train_local(cfg, load_run_corpus(corpus_run, cfg.train.num_partitions), read_vocab(spark, str(corpus_run)))
 
 
 def train_losing_a_worker(cluster, corpus_run, name: str, *extra: str) -> tuple[Path, str]:
@@ -95,35 +92,23 @@ def train_losing_a_worker(cluster, corpus_run, name: str, *extra: str) -> tuple[
 
 def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, corpus_run,
                                                                         local_reference):
-    """One train job on the cluster, its second worker killed (with its executor) while round 3 of 4 runs: both
-    workers trained before the loss, the executors ran the shipped source and compiled helper, the lost tasks ran
-    again on the other worker, and the model equals local mode's bit for bit (so the cluster run as a whole, not
-    only the retry, computes what local mode does)."""
-    run, output = train_losing_a_worker(cluster, corpus_run, "faulty")
+    """One train job on the cluster with the parameters held on the executors in two copies
+    (train.params_replicas=2), its second worker killed (with its executor) while round 3 of 4 runs. Both workers
+    trained before the loss, the executors ran the shipped source and compiled helper, the worker's copy of every
+    block and its tasks' shuffle outputs were lost, Spark ran those tasks again from the other copy, and the model
+    equals the in-process trainer's (local mode's, parameters on the driver) bit for bit: the cluster run as a
+    whole, not only the retry, computes what local mode does. (One spark-submit costs 40-60 s here, so the driver-held path's recovery
+    is checked by task retries in local mode, tests/spark/test_training.py; with one copy the same loss stops the
+    run with ExecutorLost, tests/spark/test_executor_params.py.)"""
+    run, output = train_losing_a_worker(cluster, corpus_run, "faulty", "--set", "train.params_on=executors",
+                                        "--set", "train.params_replicas=2")
+    assert "parameters held on the executors" in output
     assert cluster.alive_workers() == 1  # the worker really is gone; its tasks ran again on the other one
     workers = re.search(r"tasks ran on: (.*)", output).group(1)
     assert "executor=0" in workers and "executor=1" in workers, workers  # both workers trained
     assert "code=shipped" in workers and "code=installed" not in workers  # executors ran the zipped source
     if native_step():  # spark-submit.sh shipped the compiled helper with --files
         assert "kernel=numpy" not in workers and "kernel=native" in workers, workers
-    local, local_out = local_reference
-    a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(local / "model")
-    assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
-    print(f"\nwords/s cluster (one worker lost) {words_per_sec(output):.0f}, local[2] {words_per_sec(local_out):.0f}")
-
-
-def test_parameters_on_the_executors_survive_a_lost_worker(cluster, corpus_run, local_reference):
-    """The parameters held on the executors in two copies (train.params_replicas=2): the second worker killed in
-    round 3 of 4 takes one copy of every block and its tasks' shuffle outputs; Spark runs those tasks again from
-    the other copy and the model still equals local mode's (parameters on the driver) bit for bit. With one copy
-    the same loss stops the run with ExecutorLost (tests/spark/test_executor_params.py)."""
-    cluster.ensure_workers(2)
-    run, output = train_losing_a_worker(cluster, corpus_run, "replicated", "--set",
-                                        "train.params_on=executors", "--set", "train.params_replicas=2")
-    assert "parameters held on the executors" in output
-    assert cluster.alive_workers() == 1
-    workers = re.search(r"tasks ran on: (.*)", output).group(1)
-    assert "executor=0" in workers and "executor=1" in workers, workers
-    local, _ = local_reference
-    a, b = Word2VecModel.load(run / "model"), Word2VecModel.load(local / "model")
-    assert a.words == b.words and np.array_equal(a.vectors, b.vectors)
+    trained = Word2VecModel.load(run / "model")
+    assert trained.words == local_reference.words and np.array_equal(trained.vectors, local_reference.vectors)
+    print(f"\nwords/s on the cluster (one worker lost): {words_per_sec(output):.0f}")

@@ -24,7 +24,8 @@ def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitio
                                                     ):  # noqa: F811
     """Bit for bit the in-process trainer's model (w_in, and w_out when saved), written by the executors as
     several part files (DATA_FILE_BYTES made small: about 10 rows each), which Spark's loader, the local
-    (pyarrow) loader and Spark ML's Word2VecModel read in row order."""
+    (pyarrow) loader and Spark ML's Word2VecModel read in row order. In the skip-gram run every task of round 1
+    fails its first attempt: the retries give the same model."""
     from pyspark.ml.feature import Word2VecModel as MLlibModel
 
     from w2vspark.io.model_files import load_output_vectors
@@ -35,7 +36,9 @@ def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitio
     monkeypatch.setattr(executor_params, "DATA_FILE_BYTES", 800)  # 10 rows of d 16
     name = f"exec-{partitions}-{'-'.join(e.split('=')[1] for e in extra)}"
     cfg = run_cfg(planted_run, name, f"train.num_partitions={partitions}", EXEC, *extra)
-    assert train_on_spark(spark, cfg, **quiet) is None  # the model is on storage only
+    lines = []
+    assert train_on_spark(spark, cfg, fail_first_attempt_round=None if extra else 1, log=lines.append) is None
+    assert ("2 task(s) succeeded on a retry after a failed attempt" in lines) == (not extra)  # the fault happened
     uri = Path(cfg.output.dir) / "model"
     saved = load_model(spark, str(uri))
     vocab = read_vocab(spark, cfg.output.dir)
@@ -75,16 +78,10 @@ def test_resume_from_the_executors_checkpoint_on_either_side(spark, planted_run)
     assert all(m["broadcast_bytes"] < 20_000 and m["shuffle_bytes"] > 0 for m in metrics)
 
 
-def test_task_retries_and_rollbacks_give_the_drivers_model(spark, planted_run, dense_run):  # noqa: F811
+def test_rollbacks_give_the_drivers_model(spark, dense_run):  # noqa: F811
+    """The divergent run of test_training's rollback test: the same rollbacks and the same model."""
     import shutil
 
-    lines = []
-    cfg = run_cfg(planted_run, "exec-retry", "train.num_partitions=2", EXEC)
-    train_on_spark(spark, cfg, fail_first_attempt_round=1, log=lines.append)
-    assert "2 task(s) succeeded on a retry after a failed attempt" in lines  # the fault really happened
-    local = train_local(cfg, load_run_corpus(cfg.output.dir, 2), read_vocab(spark, cfg.output.dir))
-    assert np.array_equal(load_model(spark, str(Path(cfg.output.dir) / "model")).vectors, local.vectors)
-    # the divergent run of test_training's rollback test: the same rollbacks and the same model
     root, _ = dense_run
     shutil.copytree(root / "base", root / "exec-roll")
     cfg = load_config(None, [f"output.dir={root / 'exec-roll'}", "vocab.min_count=1", "train.dim=16",
