@@ -21,7 +21,7 @@ from .io.hadoop import HadoopFS, join
 from .io.tables import read_table
 from .text import JAVA_TOKEN_PATTERN
 from .train.partitions import partition_for_training
-from .vocab import Vocabulary, VocabularyError
+from .vocab import Vocabulary, VocabularyError, WordCounts
 
 OUTPUTS = ("vocab", "corpus", "corpus_stats.json")
 REPLACEMENT_CHAR = "\ufffd"
@@ -368,16 +368,28 @@ def write_vocab(spark, vocab: Vocabulary, uri: str, rows: int = VOCAB_WRITE_ROWS
         spark.createDataFrame(table.slice(lo, rows)).coalesce(1).write.mode("append").parquet(uri)
 
 
-def read_vocab(spark, run_dir: str) -> Vocabulary:
-    """The vocabulary written by :func:`build_corpus` (collected to the driver, in id order)."""
+def _vocab_columns(spark, run_dir: str, columns: list[str]):
+    """The columns of vocab/ (with ``id``) collected to the driver as a pyarrow Table in id order, checked."""
     import numpy as np
     import pyarrow.compute as pc
 
     path = join(run_dir, "vocab")
     if not HadoopFS(spark).exists(path):
         raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
-    table = spark.read.parquet(path).toArrow()
+    table = spark.read.parquet(path).select("id", *columns).toArrow()
     table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
     if not np.array_equal(table.column("id").to_numpy(), np.arange(table.num_rows)):
         raise InputError(f"vocabulary at {path} has ids that are not 0..V-1")
+    return table
+
+
+def read_vocab(spark, run_dir: str) -> Vocabulary:
+    """The vocabulary written by :func:`build_corpus` (collected to the driver, in id order)."""
+    table = _vocab_columns(spark, run_dir, ["word", "count"])
     return Vocabulary(tuple(table.column("word").to_pylist()), table.column("count").to_numpy())
+
+
+def read_counts(spark, run_dir: str) -> WordCounts:
+    """Only the counts of vocab/ in id order: what training needs of the vocabulary when the parameters live on
+    the executors (12 bytes a word reach the driver instead of the words, their index and their counts)."""
+    return WordCounts(_vocab_columns(spark, run_dir, ["count"]).column("count").to_numpy())

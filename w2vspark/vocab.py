@@ -26,6 +26,20 @@ def rank_counts(counts: Mapping[str, int] | Iterable[tuple[str, int]], min_count
 
 
 @dataclass(frozen=True)
+class WordCounts:
+    """The corpus counts of a vocabulary's words in id order, without the words: what the task plan and the
+    model's w2vspark.json need (:class:`Vocabulary` has the same ``counts`` and length)."""
+
+    counts: np.ndarray  # (V,) int64
+
+    def __post_init__(self):
+        object.__setattr__(self, "counts", np.asarray(self.counts, dtype=np.int64).reshape(-1))
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     """Words and their corpus counts; a word's id is its index (rank by count desc, word asc)."""
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2vspark.config import ConfigError, load_config
-from w2vspark.corpus import build_corpus, read_vocab
+from w2vspark.corpus import build_corpus, read_counts, read_vocab
 from w2vspark.errors import InputError
 from w2vspark.io.atomic import OutputExistsError
 from w2vspark.text import tokenize
@@ -220,3 +220,5 @@ def test_the_vocabulary_is_written_in_pieces_and_read_back_in_id_order(spark, tm
     assert len(list((tmp_path / "run" / "vocab").glob("*.parquet"))) == 4  # 3 + 3 + 3 + 1 rows
     back = read_vocab(spark, str(tmp_path / "run"))
     assert back.words == vocab.words and np.array_equal(back.counts, vocab.counts)
+    counts = read_counts(spark, str(tmp_path / "run"))  # the counts alone, in the same id order
+    assert len(counts) == 10 and counts.counts.dtype == np.int64 and np.array_equal(counts.counts, vocab.counts)

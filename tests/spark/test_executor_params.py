@@ -30,14 +30,17 @@ def test_the_model_is_the_one_trained_on_the_driver(spark, planted_run, partitio
 
     from w2vspark.io.model_files import load_output_vectors
     from w2vspark.model import Word2VecModel
-    from w2vspark.train import executor_params
+    from w2vspark.train import executor_params, stage
     from w2vspark.train.loop import init_params
 
     monkeypatch.setattr(executor_params, "DATA_FILE_BYTES", 800)  # 10 rows of d 16
+    # the driver reads the vocabulary's counts, never its words
+    monkeypatch.setattr(stage, "read_vocab", lambda *_: pytest.fail("the train job read the words"))
     name = f"exec-{partitions}-{'-'.join(e.split('=')[1] for e in extra)}"
     cfg = run_cfg(planted_run, name, f"train.num_partitions={partitions}", EXEC, *extra)
     lines = []
     assert train_on_spark(spark, cfg, fail_first_attempt_round=None if extra else 1, log=lines.append) is None
+    monkeypatch.undo()
     assert ("2 task(s) succeeded on a retry after a failed attempt" in lines) == (not extra)  # the fault happened
     uri = Path(cfg.output.dir) / "model"
     saved = load_model(spark, str(uri))

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import Config, TrainConfig, negative_group_for
 from ..errors import UserError
 from ..huffman import HuffmanTree, huffman_tree
-from ..vocab import NoiseSampler, Vocabulary, keep_probabilities
+from ..vocab import NoiseSampler, Vocabulary, WordCounts, keep_probabilities
 from .combine import (Combined, DeltaAccumulator, add_rows, default_task_lr_scale, row_norms, rule_factors, scale_rows,
                         step_limits)
 from .task import KernelParams, PartitionResult, take_slice, task_rng, train_partition
@@ -86,7 +86,7 @@ def run_task(batches: Iterable[tuple[np.ndarray, np.ndarray]], partition: int, s
         rng, spec.lr_start, spec.lr_end, spec.planned_words, plan.tree())
 
 
-def task_plan(cfg: Config, vocab: Vocabulary) -> TaskPlan:
+def task_plan(cfg: Config, vocab: Vocabulary | WordCounts) -> TaskPlan:
     t = cfg.train
     return TaskPlan(counts=vocab.counts, sample=t.sample, seed=t.seed, ns_exponent=t.ns_exponent,
                     kernel=KernelParams(window=t.window, num_negatives=t.num_negatives, loss=t.loss,
