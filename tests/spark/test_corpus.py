@@ -45,7 +45,17 @@ def read_corpus(path):
     return [pq.read_table(f).column("ids").to_pylist() for f in files]
 
 
-def test_counts_and_ids_match_plain_python(spark, tmp_path):
+@pytest.mark.parametrize("encoder", ["broadcast", "join"])
+def test_counts_and_ids_match_plain_python(spark, tmp_path, monkeypatch, encoder):
+    """Against plain Python, with the words broadcast to the encoder and joined with the tokens (the path of
+    vocabularies above DRIVER_VOCAB_WORDS, ranked in Spark); equal lines (the repeated file) keep a row each
+    either way."""
+    from w2vspark import corpus
+
+    if encoder == "join":
+        monkeypatch.setattr(corpus, "DRIVER_VOCAB_WORDS", 0)
+        for name in ("select_vocab", "encode"):  # no word to the driver, none broadcast
+            monkeypatch.setattr(corpus, name, lambda *_: pytest.fail("the words came to the driver"))
     all_text = write_inputs(tmp_path)
     cfg = cfg_for(tmp_path)
     stats = build_corpus(spark, cfg, log=lambda *_: None)
@@ -222,3 +232,30 @@ def test_the_vocabulary_is_written_in_pieces_and_read_back_in_id_order(spark, tm
     assert back.words == vocab.words and np.array_equal(back.counts, vocab.counts)
     counts = read_counts(spark, str(tmp_path / "run"))  # the counts alone, in the same id order
     assert len(counts) == 10 and counts.counts.dtype == np.int64 and np.array_equal(counts.counts, vocab.counts)
+
+
+def test_the_vocabulary_is_numbered_in_spark_as_python_ranks_it(spark):
+    """ranked_vocab_frame over several sorted partitions (ids continue from one partition to the next), with
+    ties broken by the words' code points, min_count and max_vocab_size, against w2vspark.vocab.rank_counts."""
+    import random
+
+    from w2vspark.corpus import ranked_vocab_frame
+    from w2vspark.vocab import rank_counts
+
+    rng = random.Random(5)
+    counts = {w: rng.randint(1, 9) for w in {"".join(rng.choice("abcé€😀Z") for _ in range(rng.randint(1, 4)))
+                                             for _ in range(600)}}
+    df = spark.createDataFrame(sorted(counts.items()), "word string, count long")
+    saved = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "7")
+    try:
+        for extra, size in ((["vocab.min_count=3"], None), (["vocab.min_count=1", "vocab.max_vocab_size=50"], 50)):
+            cfg = load_config(None, ["input.path=x", "output.dir=y", *extra])
+            ranked = ranked_vocab_frame(df, cfg)
+            assert ranked.rdd.getNumPartitions() > 1 or size  # the limit gathers its rows in one partition
+            got = sorted((r["id"], r["word"], r["count"]) for r in ranked.collect())
+            ranked.unpersist()
+            want = rank_counts(counts, cfg.vocab.min_count, size)
+            assert got == [(i, w, c) for i, (w, c) in enumerate(want)]
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", saved)
