@@ -108,7 +108,7 @@ def main(argv=None) -> None:
     ap.add_argument("--syncs", type=int, default=4, help="train.syncs_per_epoch")
     ap.add_argument("--driver-memory", default="512m", help="the train job's driver")
     ap.add_argument("--vocab-driver-memory", default=None, help="the vocabulary job's driver (default: "
-                    "--driver-memory; it collects the vocabulary as Arrow, about 64 bytes a word)")
+                    "--driver-memory; above 1M words it ranks the vocabulary in Spark, below as Arrow on the driver)")
     ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--worker-memory", default="3g")
     ap.add_argument("--set", action="append", default=[], help="more train settings, section.key=value")
