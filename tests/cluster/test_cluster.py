@@ -97,9 +97,9 @@ def test_cluster_training_survives_a_lost_worker_and_equals_local_mode(cluster, 
     trained before the loss, the executors ran the shipped source and compiled helper, the worker's copy of every
     block and its tasks' shuffle outputs were lost, Spark ran those tasks again from the other copy, and the model
     equals the in-process trainer's (local mode's, parameters on the driver) bit for bit: the cluster run as a
-    whole, not only the retry, computes what local mode does. (One spark-submit costs 40-60 s here, so the driver-held path's recovery
-    is checked by task retries in local mode, tests/spark/test_training.py; with one copy the same loss stops the
-    run with ExecutorLost, tests/spark/test_executor_params.py.)"""
+    whole, not only the retry, computes what local mode does. (One spark-submit costs 40-60 s here, so the
+    driver-held path's recovery is checked by task retries in local mode, tests/spark/test_training.py; with one
+    copy the same loss stops the run with ExecutorLost, tests/spark/test_executor_params.py.)"""
     run, output = train_losing_a_worker(cluster, corpus_run, "faulty", "--set", "train.params_on=executors",
                                         "--set", "train.params_replicas=2")
     assert "parameters held on the executors" in output
