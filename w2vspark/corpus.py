@@ -369,17 +369,17 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
                 f"{totals['null_tokens']} null elements of {what}")
         counts = count_words(chunks).persist(StorageLevel.MEMORY_AND_DISK)  # one row per distinct word
         cached.append(counts)
-        continued, vocab = {}, None
+        continued, vocab, vocab_df = {}, None, None  # the vocabulary on the driver, or in Spark
         if cfg.train.init_model:  # merged with the start model's words on the driver
             vocab, continued = continued_vocab(spark, counts, cfg)
-            vocab_df = None
-            vocab_size, in_vocab = len(vocab), int(vocab.counts.sum())
         elif kept_words(counts, cfg) <= DRIVER_VOCAB_WORDS:  # ranked as Arrow on the driver, broadcast
-            vocab, vocab_df = select_vocab(counts, cfg), None
-            vocab_size, in_vocab = len(vocab), int(vocab.counts.sum())
+            vocab = select_vocab(counts, cfg)
         else:  # ranked in Spark, joined with the tokens
             vocab_df = ranked_vocab_frame(counts, cfg)
             cached.append(vocab_df)
+        if vocab is not None:
+            vocab_size, in_vocab = len(vocab), int(vocab.counts.sum())
+        else:
             size = vocab_df.agg(F.count("*").alias("n"), F.sum("count").alias("total")).first()
             vocab_size, in_vocab = int(size["n"]), int(size["total"])
         distinct = counts.count()
