@@ -69,9 +69,9 @@ def replay(module, steps, w_in: np.ndarray, w_out: np.ndarray, damping: bool = T
     slot_in, slot_out = np.full(len(a), -1, np.int32), np.full(len(b), -1, np.int32)
     marks = np.zeros(len(a), bool), np.zeros(len(b), bool)
     t0 = time.thread_time()
-    for contexts, out_ids, labels, *scalars in steps:
-        if not damping:
-            scalars[-1] = False
+    for contexts, out_ids, labels, *scalars in steps:  # scalars: G, C, L, label rows, dim, lr, model, with_loss,
+        if not damping:                                # damping
+            scalars[8] = False
         module.minibatch_step(a, b, contexts, out_ids, labels, slot_in, slot_out, *marks, *scalars)
     return time.thread_time() - t0, a, b
 
@@ -90,6 +90,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if compiled._module is None or not hasattr(compiled._module, "minibatch_step"):
         sys.exit("the installed w2vspark has no compiled step to record")
+    if not Path(args.corpus).is_file():
+        sys.exit(f"no corpus at {args.corpus}: give --corpus FILE, or build the bench corpus once with `make bench`")
     builds = {name: load_build(name) for name in (args.build or ["installed"])}
 
     cfg = load_config(None, [f"train.model={args.model}", f"train.loss={args.loss}"])
