@@ -187,10 +187,11 @@ def no_word_error(counts, min_count: int) -> VocabularyError:
 
 
 def ranked_vocab_frame(counts, cfg: Config):
-    """Apply min_count / max_vocab_size and number the kept words in Spark: -> DataFrame (id int, word string,
+    """Apply min_count / max_vocab_size and number the kept words in Spark: -> (DataFrame (id int, word string,
     count long) with ids 0..V-1 by count desc, then word asc (Spark orders strings by their UTF-8 bytes, as
-    :func:`ranked_vocabulary` and Python do), persisted: the caller unpersists it. Nothing per word reaches the
-    driver: the sort's partitions are numbered by their sizes (one row per partition), as RDD.zipWithIndex does."""
+    :func:`ranked_vocabulary` and Python do), persisted: the caller unpersists it; V; the kept words' summed
+    count). Nothing per word reaches the driver: the sort's partitions are numbered by their sizes (one row per
+    partition), as RDD.zipWithIndex does."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -201,19 +202,20 @@ def ranked_vocab_frame(counts, cfg: Config):
     numbered = ordered.select("word", "count", F.spark_partition_id().alias("_part"),
                               F.monotonically_increasing_id().alias("_row")).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        sizes = sorted((r["_part"], r["n"]) for r in numbered.groupBy("_part").agg(F.count("*").alias("n")).collect())
+        sizes = sorted((r["_part"], r["n"], r["total"]) for r in numbered.groupBy("_part").agg(
+            F.count("*").alias("n"), F.sum("count").alias("total")).collect())
         if not sizes:
             raise no_word_error(counts, v.min_count)
         first, start = [], 0
-        for part, n in sizes:
+        for part, n, _ in sizes:
             first += [F.lit(part), F.lit(start)]
             start += n
         # monotonically_increasing_id = partition index << 33 + position in the partition
         position = F.col("_row") - F.shiftleft(F.col("_part").cast("long"), 33)
         ranked = numbered.select((F.element_at(F.create_map(*first), F.col("_part")) + position).cast("int")
                                  .alias("id"), "word", "count").persist(StorageLevel.MEMORY_AND_DISK)
-        ranked.count()
-        return ranked
+        ranked.count()  # computed while numbered is cached: a second sort could number the partitions otherwise
+        return ranked, start, sum(int(total) for _, _, total in sizes)
     finally:
         numbered.unpersist()
 
@@ -375,13 +377,10 @@ def build_corpus(spark, cfg: Config, log=print) -> dict:
         elif kept_words(counts, cfg) <= DRIVER_VOCAB_WORDS:  # ranked as Arrow on the driver, broadcast
             vocab = select_vocab(counts, cfg)
         else:  # ranked in Spark, joined with the tokens
-            vocab_df = ranked_vocab_frame(counts, cfg)
+            vocab_df, vocab_size, in_vocab = ranked_vocab_frame(counts, cfg)
             cached.append(vocab_df)
         if vocab is not None:
             vocab_size, in_vocab = len(vocab), int(vocab.counts.sum())
-        else:
-            size = vocab_df.agg(F.count("*").alias("n"), F.sum("count").alias("total")).first()
-            vocab_size, in_vocab = int(size["n"]), int(size["total"])
         distinct = counts.count()
         log(f"vocabulary: {vocab_size} of {distinct} distinct words reach min_count={cfg.vocab.min_count}"
             + (f" or are known to {cfg.train.init_model} ({continued['known_words']} known, "

@@ -251,11 +251,12 @@ def test_the_vocabulary_is_numbered_in_spark_as_python_ranks_it(spark):
     try:
         for extra, size in ((["vocab.min_count=3"], None), (["vocab.min_count=1", "vocab.max_vocab_size=50"], 50)):
             cfg = load_config(None, ["input.path=x", "output.dir=y", *extra])
-            ranked = ranked_vocab_frame(df, cfg)
+            ranked, vocab_size, total = ranked_vocab_frame(df, cfg)
             assert ranked.rdd.getNumPartitions() > 1 or size  # the limit gathers its rows in one partition
             got = sorted((r["id"], r["word"], r["count"]) for r in ranked.collect())
             ranked.unpersist()
             want = rank_counts(counts, cfg.vocab.min_count, size)
             assert got == [(i, w, c) for i, (w, c) in enumerate(want)]
+            assert (vocab_size, total) == (len(want), sum(c for _, c in want))
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", saved)
