@@ -447,14 +447,24 @@ def write_vocab(spark, vocab: Vocabulary, uri: str, rows: int = VOCAB_WRITE_ROWS
         spark.createDataFrame(table.slice(lo, rows)).coalesce(1).write.mode("append").parquet(uri)
 
 
+def _vocab_path(spark, run_dir: str) -> str:
+    path = join(run_dir, "vocab")
+    if not HadoopFS(spark).exists(path):
+        raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
+    return path
+
+
+def vocab_size(spark, run_dir: str) -> int:
+    """The number of words in vocab/, from the Parquet files' row counts (no column reaches the driver)."""
+    return spark.read.parquet(_vocab_path(spark, run_dir)).count()
+
+
 def _vocab_columns(spark, run_dir: str, columns: list[str]):
     """The columns of vocab/ (with ``id``) collected to the driver as a pyarrow Table in id order, checked."""
     import numpy as np
     import pyarrow.compute as pc
 
-    path = join(run_dir, "vocab")
-    if not HadoopFS(spark).exists(path):
-        raise InputError(f"no vocabulary at {path}: run jobs/build_vocab.py first with the same output.dir")
+    path = _vocab_path(spark, run_dir)
     table = spark.read.parquet(path).select("id", *columns).toArrow()
     table = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
     if not np.array_equal(table.column("id").to_numpy(), np.arange(table.num_rows)):

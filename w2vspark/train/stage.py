@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..config import Config, negative_group_for
 from ..continued import word_outputs
-from ..corpus import read_counts, read_vocab
+from ..corpus import read_counts, read_vocab, vocab_size
 from ..errors import UserError
 from ..io.atomic import OutputExistsError
 from ..io.hadoop import HadoopFS, join
@@ -216,12 +216,11 @@ def train_on_spark(spark, cfg: Config, log: Callable[[str], None] = print,
                 raise OutputExistsError(f"{uri} already exists; use --resume to continue the run or set "
                                         f"output.overwrite=true to start again")
     workers = start_python_workers(spark)  # while the vocabulary is read and the corpus partitioned
-    vocab = read_counts(spark, run)
-    V, P = len(vocab), t.num_partitions
+    V, P = vocab_size(spark, run), t.num_partitions
     site, why = params_site(spark, cfg, V)
     on_executors = site == "executors"
-    if not on_executors or t.init_model:  # the words: for the driver's model, or to match a start model's
-        vocab = read_vocab(spark, run)
+    # the words for the driver's model or to match a start model's; otherwise only the counts reach the driver
+    vocab = read_vocab(spark, run) if not on_executors or t.init_model else read_counts(spark, run)
     if why:
         log(why)
     check_model_size(spark, cfg, V, on_executors)
