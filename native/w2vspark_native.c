@@ -8,6 +8,7 @@
  * minibatch_step(...): one skip-gram or CBOW minibatch (negative sampling or hierarchical softmax) with the
  * damping of repeated rows, the math of w2vspark.train.task.skipgram_step and cbow_step; see the comment above
  * the function.
+ * pair_steps(...): the same skip-gram windows trained pair by pair, w2vspark.train.task.skipgram_pairs_step.
  * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
  * followed by w2vspark.train.task.by_width with the same result; see the comment above the function.
  * alias_draw(...): negative samples by the alias method from uniform numbers, as w2vspark.vocab.NoiseSampler.draw.
@@ -491,6 +492,92 @@ static inline Py_ssize_t valid_rows(const int64_t *ids, Py_ssize_t n, const floa
     return count;
 }
 
+/* dots(a, b, n, out) and norm2[i] = dot(b[i], b[i]) in the same pass over each b[i], bit for bit */
+static inline __attribute__((always_inline)) void dots_norms(const float *restrict a, const float *const *b,
+                                                              Py_ssize_t n, float *restrict out,
+                                                              float *restrict norm2, Py_ssize_t dim)
+{
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float8 p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0}, q0 = {0}, q1 = {0}, q2 = {0}, q3 = {0};
+        const float *b0 = b[i], *b1 = b[i + 1], *b2 = b[i + 2], *b3 = b[i + 3];
+        Py_ssize_t j = 0;
+        for (; j + 8 <= dim; j += 8) {
+            const float8 x = *(const float8 *)(a + j);
+            const float8 y0 = *(const float8 *)(b0 + j), y1 = *(const float8 *)(b1 + j),
+                         y2 = *(const float8 *)(b2 + j), y3 = *(const float8 *)(b3 + j);
+            p0 += x * y0;
+            p1 += x * y1;
+            p2 += x * y2;
+            p3 += x * y3;
+            q0 += y0 * y0;
+            q1 += y1 * y1;
+            q2 += y2 * y2;
+            q3 += y3 * y3;
+        }
+        float part[8][8];
+        memcpy(part[0], &p0, sizeof(p0));
+        memcpy(part[1], &p1, sizeof(p1));
+        memcpy(part[2], &p2, sizeof(p2));
+        memcpy(part[3], &p3, sizeof(p3));
+        memcpy(part[4], &q0, sizeof(q0));
+        memcpy(part[5], &q1, sizeof(q1));
+        memcpy(part[6], &q2, sizeof(q2));
+        memcpy(part[7], &q3, sizeof(q3));
+        for (int q = 0; q < 4; q++) {
+            out[i + q] = dot_finish(part[q], a, b[i + q], j, dim);
+            norm2[i + q] = dot_finish(part[4 + q], b[i + q], b[i + q], j, dim);
+        }
+    }
+    for (; i < n; i++) {
+        out[i] = dot(a, b[i], dim);
+        norm2[i] = dot(b[i], b[i], dim);
+    }
+}
+
+/* for i = 0..n-1 in order: acc += scale[i] rows[i] (add_scaled_rows' order) with rows[i] as it was, then
+ * rows[i] += move[i] v (axpy's result): each row read once, acc and v held in registers 32 floats at a time */
+static inline __attribute__((always_inline)) void gather_and_move(float *restrict acc, float *const *rows,
+                                                                   const float *scale, const float *move,
+                                                                   const float *restrict v, Py_ssize_t n,
+                                                                   Py_ssize_t dim)
+{
+    Py_ssize_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+        float8 a0 = *(float8 *)(acc + j), a1 = *(float8 *)(acc + j + 8), a2 = *(float8 *)(acc + j + 16),
+               a3 = *(float8 *)(acc + j + 24);
+        const float8 v0 = *(const float8 *)(v + j), v1 = *(const float8 *)(v + j + 8),
+                     v2 = *(const float8 *)(v + j + 16), v3 = *(const float8 *)(v + j + 24);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float *x = rows[i] + j;
+            const float8 s = {scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i], scale[i]};
+            const float8 m = {move[i], move[i], move[i], move[i], move[i], move[i], move[i], move[i]};
+            const float8 x0 = *(float8 *)x, x1 = *(float8 *)(x + 8), x2 = *(float8 *)(x + 16),
+                         x3 = *(float8 *)(x + 24);
+            a0 += s * x0;
+            a1 += s * x1;
+            a2 += s * x2;
+            a3 += s * x3;
+            *(float8 *)x = x0 + m * v0;
+            *(float8 *)(x + 8) = x1 + m * v1;
+            *(float8 *)(x + 16) = x2 + m * v2;
+            *(float8 *)(x + 24) = x3 + m * v3;
+        }
+        *(float8 *)(acc + j) = a0;
+        *(float8 *)(acc + j + 8) = a1;
+        *(float8 *)(acc + j + 16) = a2;
+        *(float8 *)(acc + j + 24) = a3;
+    }
+    for (; j < dim; j++) {
+        float a = acc[j];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            a += scale[i] * rows[i][j];
+            rows[i][j] += move[i] * v[j];
+        }
+        acc[j] = a;
+    }
+}
+
 /* skip-gram, pass 1: every (context, output) product's gradient at the minibatch's starting parameters, summed
  * per row, with each row's trace curvature sum c(z) |x|^2. Each context row's steps over the window's outputs,
  * and each output row's over its contexts, are added to the row's summed step in one pass over it
@@ -885,6 +972,136 @@ done:
     return result;
 }
 
+/* asks the cache for window g's context and output rows, to be written soon (the pairs' kernel moves them) */
+static inline void prefetch_pairs(const struct step_job *j, Py_ssize_t g)
+{
+    if (g >= j->G)
+        return;
+    for (Py_ssize_t i = 0; i < j->C; i++)
+        if (j->ctx[g * j->C + i] >= 0)
+            prefetch_row(j->win + j->ctx[g * j->C + i] * j->dim, j->dim, 1);
+    for (Py_ssize_t k = 0; k < j->L; k++)
+        if (j->out[g * j->L + k] >= 0)
+            prefetch_row(j->wout + j->out[g * j->L + k] * j->dim, j->dim, 1);
+}
+
+/* Skip-gram pair by pair, in word2vec.c's order: each (context, window) pair's products are taken at the
+ * parameters the earlier pairs left. For the pair's context row v and the window's valid output rows u_k:
+ * z_k = v . u_k, s_k = lr (label_k - s(z_k)); e = sum_k s_k u_k (the u_k before this pair moves them); each u_k
+ * moves by f_k s_k v, then v by f_v e. With damping, f_k = 1 / max(1, lr c(z_k) |v|^2) (u_k's curvature along
+ * its step, exactly) and f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2) (the trace bound of v's curvature); without,
+ * both are 1. The squared lengths come from the same pass over each row as its product. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void pairs_compute(struct step_job *j)
+{
+    const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
+    float *step = j->work, *move = step + L + 8, *sq = move + L + 8, *e = sq + L + 8;  /* (L + 8,) x 3, (dim,) */
+    Py_ssize_t *vk = j->valid;
+    const float **xk = j->vecs;
+    for (Py_ssize_t g = 0; g < j->G; g++) {
+        const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
+        const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
+        prefetch_pairs(j, g + 1);
+        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, vk, xk);
+        if (nk == 0)
+            continue;
+        for (Py_ssize_t b = 0; b < nk; b++)
+            j->touched_out[og[vk[b]]] = 1;
+        for (Py_ssize_t c = 0; c < C; c++) {
+            if (cg[c] < 0)
+                continue;
+            float *v = j->win + cg[c] * dim;
+            j->touched_in[cg[c]] = 1;
+            if (j->damping)
+                dots_norms(v, xk, nk, step, sq, dim);
+            else
+                dots(v, xk, nk, step, dim);
+            product_steps(j, lab, vk, nk, step, j->bounds);  /* z, then the steps in their place */
+            float f_v = 1.0f;
+            if (j->damping) {
+                const double vv = (double)dot(v, v, dim);
+                double h = 0.0;
+                for (Py_ssize_t b = 0; b < nk; b++) {
+                    const double lr_h = (double)j->lr * (double)j->bounds[b] * vv;
+                    move[b] = lr_h > 1.0 ? step[b] * (float)(1.0 / lr_h) : step[b];
+                    h += (double)(j->bounds[b] * sq[b]);
+                }
+                if ((double)j->lr * h > 1.0)
+                    f_v = (float)(1.0 / ((double)j->lr * h));
+            } else {
+                memcpy(move, step, (size_t)nk * sizeof(float));
+            }
+            memset(e, 0, (size_t)dim * sizeof(float));
+            gather_and_move(e, (float *const *)xk, step, move, v, nk, dim);
+            axpy(v, f_v, e, dim);
+        }
+    }
+}
+
+/* pair_steps(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr,
+ * with_loss, damping) -> loss: the skip-gram windows of one minibatch (arguments as minibatch_step's) trained
+ * pair by pair (pairs_compute), in place; touched_in / touched_out get 1 for every row it moves. */
+static PyObject *pair_steps(PyObject *self, PyObject *args)
+{
+    Py_buffer w_in, w_out, contexts, out_ids, labels, touched_in, touched_out;
+    struct step_job j;
+    memset(&j, 0, sizeof(j));
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfpp", &w_in, &w_out, &contexts, &out_ids, &labels,
+                          &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.with_loss,
+                          &j.damping))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
+    if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (j.label_rows != 1 && j.label_rows != G)
+        || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
+        || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
+        || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
+        || touched_in.len != w_in.len / row_bytes || touched_out.len != w_out.len / row_bytes) {
+        PyErr_SetString(PyExc_ValueError, "pair_steps: shapes or dtypes do not match (float32 w_in, w_out and "
+                                          "labels; int64 contexts and out_ids; one-byte touched marks, one per row)");
+        goto done;
+    }
+    j.ctx = (const int64_t *)contexts.buf;
+    j.out = (const int64_t *)out_ids.buf;
+    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "pair_steps: context row")
+        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "pair_steps: output row"))
+        goto done;
+    j.model = SKIPGRAM;
+    j.label = (const float *)labels.buf;
+    j.win = (float *)w_in.buf;
+    j.wout = (float *)w_out.buf;
+    j.touched_in = (uint8_t *)touched_in.buf;
+    j.touched_out = (uint8_t *)touched_out.buf;
+    j.valid = malloc((size_t)L * sizeof(Py_ssize_t));
+    j.vecs = malloc((size_t)L * sizeof(const float *));
+    j.work = malloc((size_t)(3 * (L + 8) + dim) * sizeof(float));
+    j.bounds = malloc((size_t)(L + 8) * sizeof(float));
+    if (!j.valid || !j.vecs || !j.work || !j.bounds) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pairs_compute(&j);
+    Py_END_ALLOW_THREADS
+    result = PyFloat_FromDouble(j.loss);
+done:
+    free(j.valid);
+    free((void *)j.vecs);
+    free(j.work);
+    free(j.bounds);
+    PyBuffer_Release(&w_in);
+    PyBuffer_Release(&w_out);
+    PyBuffer_Release(&contexts);
+    PyBuffer_Release(&out_ids);
+    PyBuffer_Release(&labels);
+    PyBuffer_Release(&touched_in);
+    PyBuffer_Release(&touched_out);
+    return result;
+}
+
 /* window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G. ids (N,) int32 the tokens of S sentences
  * (sentence s is ids[offsets[s]:offsets[s+1]], offsets (S+1,) int64), sizes (N,) int64 each position's window
  * size b >= 1, reach the widest window to lay out. Position p's contexts are the tokens at most min(b, reach)
@@ -1183,6 +1400,9 @@ static PyMethodDef methods[] = {
      "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, touched_in, touched_out, G, C, L, "
      "label_rows, dim, lr, model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, "
      "2 sum) minibatch, in place."},
+    {"pair_steps", pair_steps, METH_VARARGS,
+     "pair_steps(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr, "
+     "with_loss, damping) -> loss: one skip-gram minibatch trained pair by pair, in place."},
     {"window_rows", window_rows, METH_VARARGS,
      "window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G: the windows that have a context, "
      "widest first, into the first G rows of the outputs."},

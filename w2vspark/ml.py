@@ -96,6 +96,9 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
+    step = Param(Params._dummy(), "step", "'minibatch' (a minibatch's gradients at the same parameters), 'pairs' "
+                 "(skip-gram: pair after pair, word2vec.c's order) or 'auto' (pairs for skip-gram with hierarchical "
+                 "softmax)", typeConverter=TypeConverters.toString)
     paramsOn = Param(Params._dummy(), "paramsOn", "where the parameters live while training: 'driver' (broadcast "
                      "every round), 'executors' (row blocks on the executors: the driver holds the vocabulary while "
                      "training, and the fitted model once at the end) or 'auto' (the driver when its memory holds "
@@ -111,7 +114,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                          initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto",
-                         outputCol=self.uid + "__output")
+                         step="auto", outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -138,6 +141,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             min_lr=min(self.getOrDefault(self.minStepSize), self.getStepSize()), epochs=self.getMaxIter(),
             loss=self.getOrDefault(self.loss), model=self.getOrDefault(self.model),
             cbow_mean=self.getOrDefault(self.cbowMean), batch_pairs=self.getOrDefault(self.batchPairs),
+            step=self.getOrDefault(self.step),
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
             damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
@@ -166,7 +170,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto"):
+                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto"):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -175,7 +179,7 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto"):
+                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto"):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

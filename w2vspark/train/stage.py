@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Callable
 
-from ..config import Config, negative_group_for
+from ..config import Config, negative_group_for, pairs_for
 from ..continued import word_outputs
 from ..corpus import read_counts, read_vocab, vocab_size
 from ..errors import UserError
@@ -28,13 +28,13 @@ from .traffic import traffic_line
 NAIVE_SOFTMAX_WARN_VOCAB = 20_000
 # settings that a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("model", "cbow_mean", "dim", "window", "num_negatives", "negative_group", "ns_exponent",
-                "shrink_windows", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs", "damping",
+                "shrink_windows", "sample", "lr", "min_lr", "epochs", "loss", "batch_pairs", "step", "damping",
                 "num_partitions", "syncs_per_epoch", "combine", "task_lr_scale", "max_step", "rollback_ratio", "seed",
                 "init_model")
 
 # keys added to _RESUME_KEYS later, with the value that older checkpoints were trained with
 _ADDED_KEYS = {"ns_exponent": 0.75, "shrink_windows": True, "init_model": "", "model": "skipgram",
-               "cbow_mean": True, "negative_group": 1}
+               "cbow_mean": True, "negative_group": 1, "step": "minibatch"}
 
 
 class _Stop(Exception):
@@ -44,6 +44,7 @@ class _Stop(Exception):
 def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     train = dataclasses.asdict(cfg.train)
     train["negative_group"] = negative_group_for(cfg.train)  # 0 (auto) as the value it resolves to
+    train["step"] = "pairs" if pairs_for(cfg.train) else "minibatch"  # likewise "auto"
     return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 

@@ -50,6 +50,7 @@ class KernelParams:
     damping: bool = True  # repeated rows' minibatch steps stop at the minimum of a quadratic bound of their loss
     shrink_windows: bool = True  # each center draws its window size from 1..window
     negative_group: int = 1  # windows of a chunk that share one draw of negatives, G / g apart (see _windows)
+    pairs: bool = False  # skip-gram: the minibatch's pairs one after another (skipgram_pairs_step)
 
 
 @dataclass
@@ -406,6 +407,67 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     return loss
 
 
+def skipgram_pairs_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
+                        damping: bool = True, native: bool | None = None, touched=None) -> float:
+    """The windows of one skip-gram minibatch (arguments as :func:`skipgram_step`'s) trained pair by pair, in
+    word2vec.c's order, applied in place -> summed loss of its pairs (0.0 when ``with_loss`` is false).
+
+    Window after window, context after context, the pair's context row v meets the window's valid output rows
+    u_k (the inner nodes of the target's Huffman path, or the target and its negatives) at the parameters the
+    earlier pairs left: z_k = v . u_k, s_k = lr (label_k - s(z_k)), e = sum_k s_k u_k; each u_k moves by
+    f_k s_k v, then v by f_v e. With ``damping`` the factors keep each step short of the minimum of the
+    quadratic bound of the pair's loss in that row (see :func:`trust_region_factors`): f_k = 1 / max(1,
+    lr c(z_k) |v|^2) (u_k's curvature along its step, exactly) and f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2)
+    (the trace bound of v's), so no step of a pair raises that pair's loss; without, both are 1 (word2vec.c's
+    step). A row meets one pair at a time, so the sums of many steps that the minibatch kernel damps never
+    form: this is skip-gram with hierarchical softmax's kernel, whose minibatch steps put a row against
+    dozens of path nodes at once (docs/benchmarks.md, eighteenth stop).
+
+    ``native`` (None: when built) runs the compiled ``pair_steps``: the same order of pairs and updates, equal
+    to this numpy code up to float32 rounding; this one is a Python loop over the pairs (slow: a fallback and the
+    tests' reference).
+    """
+    if _use_native(native, w_in, w_out) and compiled.available("pair_steps"):
+        labels = np.ascontiguousarray(labels, dtype=np.float32)
+        G, C = contexts.shape
+        if touched is None:
+            touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
+        return compiled.helper("pair_steps", True)(
+            w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64), np.ascontiguousarray(out_ids, dtype=np.int64),
+            labels, *_marks(touched, w_in, w_out), G, C, out_ids.shape[1], labels.shape[0], w_in.shape[1],
+            float(lr), bool(with_loss), bool(damping))
+    _mark_rows(touched, contexts, out_ids)
+    lr = np.float32(lr)
+    loss = 0.0
+    for g in range(len(contexts)):
+        valid = out_ids[g] >= 0
+        rows = out_ids[g][valid]  # (n,)
+        label = labels[0 if len(labels) == 1 else g][valid]  # (n,)
+        for c in contexts[g][contexts[g] >= 0]:
+            v, u = w_in[c].copy(), w_out[rows]  # (d,), (n, d)
+            z = u @ v  # (n,)
+            if with_loss:
+                loss -= float(log_sigmoid(np.where(label >= 0.5, z, -z)).sum())
+            step = (lr * (label - sigmoid(z))).astype(np.float32)  # (n,)
+            e = step @ u  # (d,)
+            move, f_v = step, np.float32(1.0)
+            if damping:
+                bound = logistic_curvature_bound(z)  # (n,)
+                lr_h = lr * bound * (v @ v)  # (n,) u_k's curvature along v, times lr
+                move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(np.float32)
+                lr_h_v = float(lr) * float(bound @ np.einsum("kd,kd->k", u, u))
+                f_v = np.float32(1.0 / lr_h_v if lr_h_v > 1 else 1.0)
+            if len(np.unique(rows)) == len(rows):
+                w_out[rows] = u + move[:, None] * v
+            else:  # a negative drawn twice (or the target again): its second step meets the row the first moved
+                e = np.zeros_like(v)
+                for k, row in enumerate(rows):
+                    e += step[k] * w_out[row]
+                    w_out[row] += move[k] * v
+            w_in[c] = v + f_v * e
+    return loss
+
+
 def neg_sampling_step(w_in, w_out, targets, contexts, negatives, lr, with_loss: bool = True,
                       damping: bool = True) -> float:
     """:func:`skipgram_step` with negative sampling: targets (G,), contexts (G, C), negatives (G, K)."""
@@ -644,8 +706,9 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
                                               with_loss, params.damping, touched=(touched_in, touched_out))
                     else:
-                        loss_sum += skipgram_step(local_in, local_out, c, out_ids, labels, lr, with_loss,
-                                                  params.damping, touched=(touched_in, touched_out))
+                        step_fn = skipgram_pairs_step if params.pairs else skipgram_step
+                        loss_sum += step_fn(local_in, local_out, c, out_ids, labels, lr, with_loss, params.damping,
+                                            touched=(touched_in, touched_out))
                 if with_loss:
                     measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
