@@ -989,8 +989,9 @@ static inline void prefetch_pairs(const struct step_job *j, Py_ssize_t g)
  * parameters the earlier pairs left. For the pair's context row v and the window's valid output rows u_k:
  * z_k = v . u_k, s_k = lr (label_k - s(z_k)); e = sum_k s_k u_k (the u_k before this pair moves them); each u_k
  * moves by f_k s_k v, then v by f_v e. With damping, f_k = 1 / max(1, lr c(z_k) |v|^2) (u_k's curvature along
- * its step, exactly) and f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2) (the trace bound of v's curvature); without,
- * both are 1. The squared lengths come from the same pass over each row as its product. */
+ * its step, exactly; a row that is two of the pair's outputs, a negative drawn twice, sums its c(z)) and
+ * f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2) (the trace bound of v's curvature); without, both are 1. The
+ * squared lengths come from the same pass over each row as its product. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
@@ -1007,8 +1008,12 @@ static void pairs_compute(struct step_job *j)
         const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, vk, xk);
         if (nk == 0)
             continue;
-        for (Py_ssize_t b = 0; b < nk; b++)
+        int distinct = 1;  /* no output row twice (a path never repeats a node; negatives may repeat) */
+        for (Py_ssize_t b = 0; b < nk; b++) {
             j->touched_out[og[vk[b]]] = 1;
+            for (Py_ssize_t a = 0; a < b; a++)
+                distinct &= xk[a] != xk[b];
+        }
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
@@ -1024,7 +1029,10 @@ static void pairs_compute(struct step_job *j)
                 const double vv = (double)dot(v, v, dim);
                 double h = 0.0;
                 for (Py_ssize_t b = 0; b < nk; b++) {
-                    const double lr_h = (double)j->lr * (double)j->bounds[b] * vv;
+                    double row_bound = (double)j->bounds[b];  /* a repeated row: the sum over its products */
+                    for (Py_ssize_t a = 0; !distinct && a < nk; a++)
+                        row_bound += a != b && xk[a] == xk[b] ? (double)j->bounds[a] : 0.0;
+                    const double lr_h = (double)j->lr * row_bound * vv;
                     move[b] = lr_h > 1.0 ? step[b] * (float)(1.0 / lr_h) : step[b];
                     h += (double)(j->bounds[b] * sq[b]);
                 }
@@ -1034,7 +1042,13 @@ static void pairs_compute(struct step_job *j)
                 memcpy(move, step, (size_t)nk * sizeof(float));
             }
             memset(e, 0, (size_t)dim * sizeof(float));
-            gather_and_move(e, (float *const *)xk, step, move, v, nk, dim);
+            if (distinct) {
+                gather_and_move(e, (float *const *)xk, step, move, v, nk, dim);
+            } else {  /* e from the rows as the pair found them, then each product's move */
+                add_scaled_rows(e, xk, step, nk, dim);
+                for (Py_ssize_t b = 0; b < nk; b++)
+                    axpy((float *)xk[b], move[b], v, dim);
+            }
             axpy(v, f_v, e, dim);
         }
     }

@@ -5,7 +5,7 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds model, cbowMean, loss, numNegatives,
-sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs, paramsOn (the
+sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs, step, paramsOn (the
 parameters on the driver or the executors while training) and initialModel (continued training). ``fit`` trains
 skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own objective:
 ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model

@@ -164,6 +164,7 @@ def test_report(spark, trained_run):
     text = (report / "report.md").read_text()
     assert "WS353 Spearman" in text and f"{len(model.words):,} words" in text and "**god**" in text
     assert "| train.negative_group | 0 (chosen by the partition count: 1) |" in text  # 2 partitions: 1
+    assert "| train.step | auto (minibatch) |" in text  # skip-gram with negative sampling
     # local mode sums the deltas on the driver: nothing shuffled
     assert re.search(r"- traffic per epoch: [\d.]+ [KMG]iB broadcast, 0 B shuffled, [\d.]+ [KMG]iB sent "
                      r"to the driver", text)

@@ -437,33 +437,30 @@ def skipgram_pairs_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: b
             labels, *_marks(touched, w_in, w_out), G, C, out_ids.shape[1], labels.shape[0], w_in.shape[1],
             float(lr), bool(with_loss), bool(damping))
     _mark_rows(touched, contexts, out_ids)
-    lr = np.float32(lr)
+    dtype = w_in.dtype.type
+    lr = dtype(lr)
     loss = 0.0
     for g in range(len(contexts)):
         valid = out_ids[g] >= 0
         rows = out_ids[g][valid]  # (n,)
-        label = labels[0 if len(labels) == 1 else g][valid]  # (n,)
+        label = labels[0 if len(labels) == 1 else g][valid].astype(w_in.dtype)  # (n,)
+        same = np.unique(rows, return_inverse=True)[1]  # (n,) each product's row among the distinct ones
         for c in contexts[g][contexts[g] >= 0]:
             v, u = w_in[c].copy(), w_out[rows]  # (d,), (n, d)
             z = u @ v  # (n,)
             if with_loss:
                 loss -= float(log_sigmoid(np.where(label >= 0.5, z, -z)).sum())
-            step = (lr * (label - sigmoid(z))).astype(np.float32)  # (n,)
-            e = step @ u  # (d,)
-            move, f_v = step, np.float32(1.0)
+            step = lr * (label - sigmoid(z))  # (n,)
+            move, f_v = step, dtype(1.0)
             if damping:
                 bound = logistic_curvature_bound(z)  # (n,)
-                lr_h = lr * bound * (v @ v)  # (n,) u_k's curvature along v, times lr
-                move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(np.float32)
+                row_bound = np.bincount(same, weights=bound)[same]  # (n,) a negative drawn twice: its sum
+                lr_h = lr * row_bound * (v @ v)  # (n,) each output row's curvature along v, times lr
+                move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(w_in.dtype)
                 lr_h_v = float(lr) * float(bound @ np.einsum("kd,kd->k", u, u))
-                f_v = np.float32(1.0 / lr_h_v if lr_h_v > 1 else 1.0)
-            if len(np.unique(rows)) == len(rows):
-                w_out[rows] = u + move[:, None] * v
-            else:  # a negative drawn twice (or the target again): its second step meets the row the first moved
-                e = np.zeros_like(v)
-                for k, row in enumerate(rows):
-                    e += step[k] * w_out[row]
-                    w_out[row] += move[k] * v
+                f_v = dtype(1.0 / lr_h_v if lr_h_v > 1 else 1.0)
+            e = step @ u  # (d,) at the output rows as the pair found them
+            np.add.at(w_out, rows, move[:, None] * v)
             w_in[c] = v + f_v * e
     return loss
 
