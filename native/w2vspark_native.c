@@ -8,7 +8,8 @@
  * minibatch_step(...): one skip-gram or CBOW minibatch (negative sampling or hierarchical softmax) with the
  * damping of repeated rows, the math of w2vspark.train.task.skipgram_step and cbow_step; see the comment above
  * the function.
- * pair_steps(...): the same skip-gram windows trained pair by pair, w2vspark.train.task.skipgram_pairs_step.
+ * sequential_step(...): the same windows trained one after another (skip-gram pair by pair),
+ * w2vspark.train.task.sequential_step.
  * window_rows(...): the windows of a chunk of sentences ordered widest first, w2vspark.sampling.window_groups
  * followed by w2vspark.train.task.by_width with the same result; see the comment above the function.
  * alias_draw(...): negative samples by the alias method from uniform numbers, as w2vspark.vocab.NoiseSampler.draw.
@@ -985,105 +986,152 @@ static inline void prefetch_pairs(const struct step_job *j, Py_ssize_t g)
             prefetch_row(j->wout + j->out[g * j->L + k] * j->dim, j->dim, 1);
 }
 
-/* Skip-gram pair by pair, in word2vec.c's order: each (context, window) pair's products are taken at the
- * parameters the earlier pairs left. For the pair's context row v and the window's valid output rows u_k:
- * z_k = v . u_k, s_k = lr (label_k - s(z_k)); e = sum_k s_k u_k (the u_k before this pair moves them); each u_k
- * moves by f_k s_k v, then v by f_v e. With damping, f_k = 1 / max(1, lr c(z_k) |v|^2) (u_k's curvature along
- * its step, exactly; a row that is two of the pair's outputs, a negative drawn twice, sums its c(z)) and
- * f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2) (the trace bound of v's curvature); without, both are 1. The
- * squared lengths come from the same pass over each row as its product. */
+/* One input vector x (a context row, or CBOW's h) against the current window's nk valid output rows u_k (xk,
+ * distinct: no row twice): z_k = x . u_k, s_k = lr (label_k - s(z_k)); e (dim,) = sum_k s_k u_k with the u_k as
+ * they were; then each u_k moves by f_k s_k x, f_k = 1 / max(1, lr c(z_k) |x|^2) with damping (u_k's curvature
+ * along its step, exactly; a row that is two of the outputs, a negative drawn twice, sums its c(z)), else 1.
+ * -> sum_k c(z_k) |u_k|^2 (the trace bound of the curvature in x; 0 without damping). The squared lengths come
+ * from the same pass over each row as its product. */
+static inline __attribute__((always_inline)) double score_and_move(struct step_job *j, const float *x,
+                                                                    const float *lab, Py_ssize_t nk, int distinct,
+                                                                    float *e)
+{
+    const Py_ssize_t L = j->L, dim = j->dim;
+    float *step = j->work, *move = step + L + 8, *sq = move + L + 8;  /* (L + 8,) each */
+    const float **xk = j->vecs;
+    if (j->damping)
+        dots_norms(x, xk, nk, step, sq, dim);
+    else
+        dots(x, xk, nk, step, dim);
+    product_steps(j, lab, j->valid, nk, step, j->bounds);  /* z, then the steps in their place */
+    double trace = 0.0;
+    if (j->damping) {
+        const double xx = (double)dot(x, x, dim);
+        for (Py_ssize_t b = 0; b < nk; b++) {
+            double row_bound = (double)j->bounds[b];
+            for (Py_ssize_t a = 0; !distinct && a < nk; a++)
+                row_bound += a != b && xk[a] == xk[b] ? (double)j->bounds[a] : 0.0;
+            const double lr_h = (double)j->lr * row_bound * xx;
+            move[b] = lr_h > 1.0 ? step[b] * (float)(1.0 / lr_h) : step[b];
+            trace += (double)(j->bounds[b] * sq[b]);
+        }
+    } else {
+        memcpy(move, step, (size_t)nk * sizeof(float));
+    }
+    memset(e, 0, (size_t)dim * sizeof(float));
+    if (distinct) {
+        gather_and_move(e, (float *const *)xk, step, move, x, nk, dim);
+    } else {  /* e from the rows as x found them, then each product's move */
+        add_scaled_rows(e, xk, step, nk, dim);
+        for (Py_ssize_t b = 0; b < nk; b++)
+            axpy((float *)xk[b], move[b], x, dim);
+    }
+    return trace;
+}
+
+/* 1 / max(1, lr h): the factor that keeps a step of curvature h short of its quadratic bound's minimum */
+static inline float damping_factor(const struct step_job *j, double h)
+{
+    const double lr_h = (double)j->lr * h;
+    return j->damping && lr_h > 1.0 ? (float)(1.0 / lr_h) : 1.0f;
+}
+
+/* The windows of a minibatch one after another, each step taken at the parameters the earlier ones left
+ * (word2vec.c's order). Skip-gram: pair by pair, each valid context row v of window g scored against the
+ * window's output rows (score_and_move), then v moves by f_v e, f_v = damping_factor(trace): the trace bound of
+ * v's curvature. CBOW: the window's h (the sum of its n context rows, divided by n for the mean) scored once,
+ * then each context row moves by f e (mean: h's own step, as word2vec.c and gensim) or f e / n (sum), f =
+ * damping_factor(r trace / n) for a row that is r of the window's contexts (the minibatch step's curvature of a
+ * context occurrence). Without damping every factor is 1. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void pairs_compute(struct step_job *j)
+static void sequential_compute(struct step_job *j)
 {
     const Py_ssize_t C = j->C, L = j->L, dim = j->dim;
-    float *step = j->work, *move = step + L + 8, *sq = move + L + 8, *e = sq + L + 8;  /* (L + 8,) x 3, (dim,) */
-    Py_ssize_t *vk = j->valid;
-    const float **xk = j->vecs;
+    float *e = j->work + 3 * (L + 8), *h = e + dim;  /* (dim,) each */
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
         prefetch_pairs(j, g + 1);
-        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, vk, xk);
-        if (nk == 0)
+        Py_ssize_t n = 0;
+        for (Py_ssize_t c = 0; c < C; c++)
+            n += cg[c] >= 0;
+        const Py_ssize_t nk = valid_rows(og, L, j->wout, dim, j->valid, j->vecs);
+        if (nk == 0 || n == 0)
             continue;
         int distinct = 1;  /* no output row twice (a path never repeats a node; negatives may repeat) */
         for (Py_ssize_t b = 0; b < nk; b++) {
-            j->touched_out[og[vk[b]]] = 1;
+            j->touched_out[og[j->valid[b]]] = 1;
             for (Py_ssize_t a = 0; a < b; a++)
-                distinct &= xk[a] != xk[b];
+                distinct &= j->vecs[a] != j->vecs[b];
         }
+        if (j->model == SKIPGRAM) {
+            for (Py_ssize_t c = 0; c < C; c++) {
+                if (cg[c] < 0)
+                    continue;
+                float *v = j->win + cg[c] * dim;
+                j->touched_in[cg[c]] = 1;
+                const double trace = score_and_move(j, v, lab, nk, distinct, e);
+                axpy(v, damping_factor(j, trace), e, dim);
+            }
+            continue;
+        }
+        for (Py_ssize_t i = 0; i < dim; i++)
+            h[i] = 0.0f;
+        for (Py_ssize_t c = 0; c < C; c++)
+            if (cg[c] >= 0)
+                add_row(h, j->win + cg[c] * dim, dim);
+        if (j->model == CBOW_MEAN)
+            for (Py_ssize_t i = 0; i < dim; i++)
+                h[i] /= (float)n;
+        const double trace = score_and_move(j, h, lab, nk, distinct, e);
         for (Py_ssize_t c = 0; c < C; c++) {
             if (cg[c] < 0)
                 continue;
-            float *v = j->win + cg[c] * dim;
+            Py_ssize_t r = 0;  /* the row's contexts in this window */
+            for (Py_ssize_t a = 0; j->damping && a < C; a++)
+                r += cg[a] == cg[c];
+            float f = damping_factor(j, (double)r * trace / (double)n);
+            if (j->model == CBOW_SUM)
+                f /= (float)n;
+            axpy(j->win + cg[c] * dim, f, e, dim);
             j->touched_in[cg[c]] = 1;
-            if (j->damping)
-                dots_norms(v, xk, nk, step, sq, dim);
-            else
-                dots(v, xk, nk, step, dim);
-            product_steps(j, lab, vk, nk, step, j->bounds);  /* z, then the steps in their place */
-            float f_v = 1.0f;
-            if (j->damping) {
-                const double vv = (double)dot(v, v, dim);
-                double h = 0.0;
-                for (Py_ssize_t b = 0; b < nk; b++) {
-                    double row_bound = (double)j->bounds[b];  /* a repeated row: the sum over its products */
-                    for (Py_ssize_t a = 0; !distinct && a < nk; a++)
-                        row_bound += a != b && xk[a] == xk[b] ? (double)j->bounds[a] : 0.0;
-                    const double lr_h = (double)j->lr * row_bound * vv;
-                    move[b] = lr_h > 1.0 ? step[b] * (float)(1.0 / lr_h) : step[b];
-                    h += (double)(j->bounds[b] * sq[b]);
-                }
-                if ((double)j->lr * h > 1.0)
-                    f_v = (float)(1.0 / ((double)j->lr * h));
-            } else {
-                memcpy(move, step, (size_t)nk * sizeof(float));
-            }
-            memset(e, 0, (size_t)dim * sizeof(float));
-            if (distinct) {
-                gather_and_move(e, (float *const *)xk, step, move, v, nk, dim);
-            } else {  /* e from the rows as the pair found them, then each product's move */
-                add_scaled_rows(e, xk, step, nk, dim);
-                for (Py_ssize_t b = 0; b < nk; b++)
-                    axpy((float *)xk[b], move[b], v, dim);
-            }
-            axpy(v, f_v, e, dim);
         }
     }
 }
 
-/* pair_steps(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr,
- * with_loss, damping) -> loss: the skip-gram windows of one minibatch (arguments as minibatch_step's) trained
- * pair by pair (pairs_compute), in place; touched_in / touched_out get 1 for every row it moves. */
-static PyObject *pair_steps(PyObject *self, PyObject *args)
+/* sequential_step(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr,
+ * model, with_loss, damping) -> loss: the windows of one minibatch (arguments as minibatch_step's; model 0
+ * skip-gram, 1 CBOW with the mean, 2 with the sum) trained one after another (sequential_compute), in place;
+ * touched_in / touched_out get 1 for every row it moves. */
+static PyObject *sequential_step(PyObject *self, PyObject *args)
 {
     Py_buffer w_in, w_out, contexts, out_ids, labels, touched_in, touched_out;
     struct step_job j;
     memset(&j, 0, sizeof(j));
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfpp", &w_in, &w_out, &contexts, &out_ids, &labels,
-                          &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.with_loss,
-                          &j.damping))
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels,
+                          &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.model,
+                          &j.with_loss, &j.damping))
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
     if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (j.label_rows != 1 && j.label_rows != G)
-        || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
+        || j.model < SKIPGRAM || j.model > CBOW_SUM || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
         || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
         || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
         || touched_in.len != w_in.len / row_bytes || touched_out.len != w_out.len / row_bytes) {
-        PyErr_SetString(PyExc_ValueError, "pair_steps: shapes or dtypes do not match (float32 w_in, w_out and "
-                                          "labels; int64 contexts and out_ids; one-byte touched marks, one per row)");
+        PyErr_SetString(PyExc_ValueError, "sequential_step: shapes or dtypes do not match (float32 w_in, w_out and "
+                                          "labels; int64 contexts and out_ids; one-byte touched marks, one per row; "
+                                          "model 0-2)");
         goto done;
     }
     j.ctx = (const int64_t *)contexts.buf;
     j.out = (const int64_t *)out_ids.buf;
-    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "pair_steps: context row")
-        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "pair_steps: output row"))
+    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "sequential_step: context row")
+        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "sequential_step: output row"))
         goto done;
-    j.model = SKIPGRAM;
     j.label = (const float *)labels.buf;
     j.win = (float *)w_in.buf;
     j.wout = (float *)w_out.buf;
@@ -1091,14 +1139,14 @@ static PyObject *pair_steps(PyObject *self, PyObject *args)
     j.touched_out = (uint8_t *)touched_out.buf;
     j.valid = malloc((size_t)L * sizeof(Py_ssize_t));
     j.vecs = malloc((size_t)L * sizeof(const float *));
-    j.work = malloc((size_t)(3 * (L + 8) + dim) * sizeof(float));
+    j.work = malloc((size_t)(3 * (L + 8) + 2 * dim) * sizeof(float));
     j.bounds = malloc((size_t)(L + 8) * sizeof(float));
     if (!j.valid || !j.vecs || !j.work || !j.bounds) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    pairs_compute(&j);
+    sequential_compute(&j);
     Py_END_ALLOW_THREADS
     result = PyFloat_FromDouble(j.loss);
 done:
@@ -1414,9 +1462,9 @@ static PyMethodDef methods[] = {
      "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, touched_in, touched_out, G, C, L, "
      "label_rows, dim, lr, model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, "
      "2 sum) minibatch, in place."},
-    {"pair_steps", pair_steps, METH_VARARGS,
-     "pair_steps(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr, "
-     "with_loss, damping) -> loss: one skip-gram minibatch trained pair by pair, in place."},
+    {"sequential_step", sequential_step, METH_VARARGS,
+     "sequential_step(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, "
+     "lr, model, with_loss, damping) -> loss: one minibatch's windows trained one after another, in place."},
     {"window_rows", window_rows, METH_VARARGS,
      "window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G: the windows that have a context, "
      "widest first, into the first G rows of the outputs."},

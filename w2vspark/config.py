@@ -62,8 +62,8 @@ class TrainConfig:
     loss: str = "neg_sampling"  # "hierarchical_softmax" (Huffman tree, as Spark MLlib) or "naive_softmax"
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     step: str = "auto"  # "minibatch": a minibatch's gradients all at the same parameters, summed per row;
-    # "pairs" (skip-gram): its pairs one after another, each at the parameters the earlier ones left (word2vec.c's
-    # order); "auto" = pairs for skip-gram with hierarchical_softmax, else minibatch (see pairs_for)
+    # "sequential": its windows one after another (skip-gram pair by pair), each step at the parameters the
+    # earlier ones left (word2vec.c's order); "auto" = sequential for hierarchical_softmax (see sequential_for)
     damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
@@ -164,7 +164,7 @@ class Config:
 
 
 LOSSES = ("neg_sampling", "hierarchical_softmax", "naive_softmax")
-STEPS = ("auto", "minibatch", "pairs")
+STEPS = ("auto", "minibatch", "sequential")
 MODELS = ("skipgram", "cbow")
 COMBINE_RULES = ("scaled", "scaled_row", "sum", "average")
 SUM_SITES = ("auto", "executors", "driver")
@@ -237,12 +237,13 @@ AUTO_GROUP_PARTITIONS = 8  # negative_group = 0 shares negatives from this many 
 MAX_AUTO_GROUP = 8
 
 
-def pairs_for(t: TrainConfig) -> bool:
-    """True when the tasks train skip-gram pair by pair (``train.step``; "auto": with hierarchical softmax, where
-    a minibatch meets each context row with dozens of path nodes at once and its damping cost half the step;
-    pair by pair is 1.6x faster there and learns more per pass, docs/benchmarks.md, eighteenth stop)."""
+def sequential_for(t: TrainConfig) -> bool:
+    """True when the tasks train a minibatch's windows one after another (``train.step``; "auto": with
+    hierarchical softmax, where a minibatch meets each skip-gram context row with dozens of path nodes at once
+    and its damping cost half the step; one pair after another is 1.6x faster there and learns more per pass,
+    docs/benchmarks.md, eighteenth stop)."""
     if t.step != "auto":
-        return t.step == "pairs"
+        return t.step == "sequential"
     return t.model == "skipgram" and t.loss == "hierarchical_softmax"
 
 
@@ -325,9 +326,7 @@ def validate(cfg: Config) -> None:
     need(t.model in MODELS, "train.model", f"one of {MODELS}", t.model)
     need(t.batch_pairs >= 1, "train.batch_pairs", ">= 1", t.batch_pairs)
     need(t.step in STEPS, "train.step", f"one of {STEPS}", t.step)
-    if t.step == "pairs":
-        need(t.model == "skipgram", "train.step", "'minibatch' or 'auto' with train.model = cbow (pair by pair is "
-             "skip-gram's)", t.step)
+    if t.step == "sequential":
         need(t.loss != "naive_softmax", "train.step", "'minibatch' or 'auto' with train.loss = naive_softmax",
              t.step)
     need(t.negative_group >= 0, "train.negative_group", ">= 0 (0 = chosen by the partition count)", t.negative_group)

@@ -96,9 +96,9 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
                         typeConverter=TypeConverters.toFloat)
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
-    step = Param(Params._dummy(), "step", "'minibatch' (a minibatch's gradients at the same parameters), 'pairs' "
-                 "(skip-gram: pair after pair, word2vec.c's order) or 'auto' (pairs for skip-gram with hierarchical "
-                 "softmax)", typeConverter=TypeConverters.toString)
+    step = Param(Params._dummy(), "step", "'minibatch' (a minibatch's gradients at the same parameters), "
+                 "'sequential' (its windows one after another, skip-gram pair by pair: word2vec.c's order) or 'auto' "
+                 "(sequential for skip-gram with hierarchical softmax)", typeConverter=TypeConverters.toString)
     paramsOn = Param(Params._dummy(), "paramsOn", "where the parameters live while training: 'driver' (broadcast "
                      "every round), 'executors' (row blocks on the executors: the driver holds the vocabulary while "
                      "training, and the fitted model once at the end) or 'auto' (the driver when its memory holds "

@@ -5,7 +5,7 @@ import json
 import math
 from pathlib import Path
 
-from .config import Config, negative_group_for, pairs_for
+from .config import Config, negative_group_for, sequential_for
 from .errors import UserError
 from .evaluate import evaluate_model, format_score, similarity_words, summary_line
 from .graph_eval import link_prediction, node_classification, read_labels
@@ -105,7 +105,7 @@ def render_report(cfg: Config, sample: Word2VecModel, vocab_size: int, neighbour
         if key == "negative_group" and value == 0:
             value = f"0 (chosen by the partition count: {negative_group_for(t)})"
         if key == "step" and value == "auto":
-            value = f"auto ({'pairs' if pairs_for(t) else 'minibatch'})"
+            value = f"auto ({'sequential' if sequential_for(t) else 'minibatch'})"
         lines.append(f"| train.{key} | {value} |")
     lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
     lines += ["", "## Data and training", "", f"- vocabulary: {vocab_size:,} words, {sample.dim} dimensions"]

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..config import Config, TrainConfig, negative_group_for, pairs_for
+from ..config import Config, TrainConfig, negative_group_for, sequential_for
 from ..errors import UserError
 from ..huffman import HuffmanTree, huffman_tree
 from ..vocab import NoiseSampler, Vocabulary, WordCounts, keep_probabilities
@@ -93,7 +93,7 @@ def task_plan(cfg: Config, vocab: Vocabulary | WordCounts) -> TaskPlan:
                                         model=t.model, cbow_mean=t.cbow_mean,
                                         batch_pairs=t.batch_pairs, damping=t.damping,
                                         shrink_windows=t.shrink_windows, negative_group=negative_group_for(t),
-                                        pairs=pairs_for(t)))
+                                        sequential=sequential_for(t)))
 
 
 class RoundRunner(Protocol):

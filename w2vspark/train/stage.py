@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Callable
 
-from ..config import Config, negative_group_for, pairs_for
+from ..config import Config, negative_group_for, sequential_for
 from ..continued import word_outputs
 from ..corpus import read_counts, read_vocab, vocab_size
 from ..errors import UserError
@@ -44,7 +44,7 @@ class _Stop(Exception):
 def _fingerprint(cfg: Config, vocab_size: int) -> dict:
     train = dataclasses.asdict(cfg.train)
     train["negative_group"] = negative_group_for(cfg.train)  # 0 (auto) as the value it resolves to
-    train["step"] = "pairs" if pairs_for(cfg.train) else "minibatch"  # likewise "auto"
+    train["step"] = "sequential" if sequential_for(cfg.train) else "minibatch"  # likewise "auto"
     return {"vocab_size": vocab_size, **{k: train[k] for k in _RESUME_KEYS}}
 
 

@@ -50,7 +50,7 @@ class KernelParams:
     damping: bool = True  # repeated rows' minibatch steps stop at the minimum of a quadratic bound of their loss
     shrink_windows: bool = True  # each center draws its window size from 1..window
     negative_group: int = 1  # windows of a chunk that share one draw of negatives, G / g apart (see _windows)
-    pairs: bool = False  # skip-gram: the minibatch's pairs one after another (skipgram_pairs_step)
+    sequential: bool = False  # a minibatch's windows one after another (sequential_step)
 
 
 @dataclass
@@ -407,61 +407,92 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     return loss
 
 
-def skipgram_pairs_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
-                        damping: bool = True, native: bool | None = None, touched=None) -> float:
-    """The windows of one skip-gram minibatch (arguments as :func:`skipgram_step`'s) trained pair by pair, in
-    word2vec.c's order, applied in place -> summed loss of its pairs (0.0 when ``with_loss`` is false).
+def _score_and_move(w_out, rows, same, label, x, lr, with_loss: bool, damping: bool):
+    """One input vector x (d,) (a context row, or CBOW's h) against output rows ``rows`` (n,) with labels (n,):
+    z_k = x . u_k, s_k = lr (label_k - s(z_k)); e = sum_k s_k u_k at the rows as x found them, then each u_k moves
+    by f_k s_k x, f_k = 1 / max(1, lr c(z_k) |x|^2) with ``damping`` (a row that is two of the outputs sums its
+    c(z): ``same`` (n,) numbers the distinct rows), else 1. -> e (d,), the trace bound sum_k c(z_k) |u_k|^2 of
+    the curvature in x (0 without damping), the products' loss (0 without ``with_loss``)."""
+    u = w_out[rows]  # (n, d)
+    z = u @ x  # (n,)
+    loss = -float(log_sigmoid(np.where(label >= 0.5, z, -z)).sum()) if with_loss else 0.0
+    step = lr * (label - sigmoid(z))  # (n,)
+    move, trace = step, 0.0
+    if damping:
+        bound = logistic_curvature_bound(z)  # (n,)
+        lr_h = lr * np.bincount(same, weights=bound)[same] * (x @ x)  # (n,) each output row's curvature along x
+        move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(w_out.dtype)
+        trace = float(bound @ np.einsum("kd,kd->k", u, u))
+    e = step @ u  # (d,)
+    np.add.at(w_out, rows, move[:, None] * x)
+    return e, trace, loss
 
-    Window after window, context after context, the pair's context row v meets the window's valid output rows
-    u_k (the inner nodes of the target's Huffman path, or the target and its negatives) at the parameters the
-    earlier pairs left: z_k = v . u_k, s_k = lr (label_k - s(z_k)), e = sum_k s_k u_k; each u_k moves by
-    f_k s_k v, then v by f_v e. With ``damping`` the factors keep each step short of the minimum of the
-    quadratic bound of the pair's loss in that row (see :func:`trust_region_factors`): f_k = 1 / max(1,
-    lr c(z_k) |v|^2) (u_k's curvature along its step, exactly) and f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2)
-    (the trace bound of v's), so no step of a pair raises that pair's loss; without, both are 1 (word2vec.c's
-    step). A row meets one pair at a time, so the sums of many steps that the minibatch kernel damps never
-    form: this is skip-gram with hierarchical softmax's kernel, whose minibatch steps put a row against
-    dozens of path nodes at once (docs/benchmarks.md, eighteenth stop).
 
-    ``native`` (None: when built) runs the compiled ``pair_steps``: the same order of pairs and updates, equal
-    to this numpy code up to float32 rounding; this one is a Python loop over the pairs (slow: a fallback and the
-    tests' reference).
+def sequential_step(w_in, w_out, contexts, out_ids, labels, lr, model: str = "skipgram", mean: bool = True,
+                    with_loss: bool = True, damping: bool = True, native: bool | None = None, touched=None) -> float:
+    """The windows of one minibatch (arguments as :func:`skipgram_step`'s) trained one after another, in
+    word2vec.c's order, applied in place -> summed loss of its pairs (skip-gram) or windows (CBOW); 0.0 when
+    ``with_loss`` is false.
+
+    Each step sees the parameters the steps before it left. Skip-gram goes pair by pair: window after window,
+    context after context, the context row v meets the window's valid output rows u_k (the inner nodes of the
+    target's Huffman path, or the target and its negatives): z_k = v . u_k, s_k = lr (label_k - s(z_k)),
+    e = sum_k s_k u_k; each u_k moves by f_k s_k v, then v by f_v e. CBOW scores the window's h (the mean, or
+    with ``mean`` false the sum, of its n context rows) once in v's place, then each context row moves by f e
+    (the mean: h's own step, as word2vec.c and gensim) or f e / n (the sum). With ``damping`` the factors keep
+    each step short of the minimum of the quadratic bound of the step's loss in that row (see
+    :func:`trust_region_factors`): f_k = 1 / max(1, lr c(z_k) |x|^2) (the output row's curvature along its step,
+    exactly), f_v = 1 / max(1, lr sum_k c(z_k) |u_k|^2) (the trace bound of v's) and for a CBOW context row that
+    is r of the window's n contexts f = 1 / max(1, lr r sum_k c(z_k) |u_k|^2 / n) (the minibatch step's
+    curvature of its occurrences), so no step raises its own loss in any row; without, every factor is 1
+    (word2vec.c's step). A row meets one pair or window at a time, so the sums of many steps that the minibatch
+    step has to damp never form (docs/benchmarks.md, eighteenth stop).
+
+    ``native`` (None: when built) runs the compiled ``sequential_step``: the same order of steps and updates,
+    equal to this numpy code up to float32 rounding; this one is a Python loop over the pairs (slow: a fallback
+    and the tests' reference).
     """
-    if _use_native(native, w_in, w_out) and compiled.available("pair_steps"):
+    code = 0 if model == "skipgram" else (1 if mean else 2)
+    if _use_native(native, w_in, w_out) and compiled.available("sequential_step"):
         labels = np.ascontiguousarray(labels, dtype=np.float32)
         G, C = contexts.shape
         if touched is None:
             touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
-        return compiled.helper("pair_steps", True)(
+        return compiled.helper("sequential_step", True)(
             w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64), np.ascontiguousarray(out_ids, dtype=np.int64),
             labels, *_marks(touched, w_in, w_out), G, C, out_ids.shape[1], labels.shape[0], w_in.shape[1],
-            float(lr), bool(with_loss), bool(damping))
-    _mark_rows(touched, contexts, out_ids)
+            float(lr), code, bool(with_loss), bool(damping))
     dtype = w_in.dtype.type
     lr = dtype(lr)
     loss = 0.0
+
+    def factor(h: float):
+        return dtype(1.0 / (float(lr) * h) if damping and float(lr) * h > 1 else 1.0)
+
     for g in range(len(contexts)):
         valid = out_ids[g] >= 0
         rows = out_ids[g][valid]  # (n,)
+        ctx = contexts[g][contexts[g] >= 0]  # (c,)
+        if not len(rows) or not len(ctx):
+            continue
+        _mark_rows(touched, ctx, rows)
         label = labels[0 if len(labels) == 1 else g][valid].astype(w_in.dtype)  # (n,)
         same = np.unique(rows, return_inverse=True)[1]  # (n,) each product's row among the distinct ones
-        for c in contexts[g][contexts[g] >= 0]:
-            v, u = w_in[c].copy(), w_out[rows]  # (d,), (n, d)
-            z = u @ v  # (n,)
-            if with_loss:
-                loss -= float(log_sigmoid(np.where(label >= 0.5, z, -z)).sum())
-            step = lr * (label - sigmoid(z))  # (n,)
-            move, f_v = step, dtype(1.0)
-            if damping:
-                bound = logistic_curvature_bound(z)  # (n,)
-                row_bound = np.bincount(same, weights=bound)[same]  # (n,) a negative drawn twice: its sum
-                lr_h = lr * row_bound * (v @ v)  # (n,) each output row's curvature along v, times lr
-                move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(w_in.dtype)
-                lr_h_v = float(lr) * float(bound @ np.einsum("kd,kd->k", u, u))
-                f_v = dtype(1.0 / lr_h_v if lr_h_v > 1 else 1.0)
-            e = step @ u  # (d,) at the output rows as the pair found them
-            np.add.at(w_out, rows, move[:, None] * v)
-            w_in[c] = v + f_v * e
+        if code == 0:
+            for c in ctx:
+                e, trace, pair_loss = _score_and_move(w_out, rows, same, label, w_in[c].copy(), lr, with_loss,
+                                                      damping)
+                w_in[c] += factor(trace) * e
+                loss += pair_loss
+            continue
+        h = w_in[ctx].sum(axis=0)  # (d,)
+        if code == 1:
+            h /= dtype(len(ctx))
+        e, trace, window_loss = _score_and_move(w_out, rows, same, label, h, lr, with_loss, damping)
+        loss += window_loss
+        for c in ctx:
+            f = factor(float((ctx == c).sum()) * trace / len(ctx))
+            w_in[c] += (f if code == 1 else f / dtype(len(ctx))) * e
     return loss
 
 
@@ -699,13 +730,16 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                         out_ids, labels = output_rows(t, tree=tree)
                     if out_map is not None:
                         out_ids = out_map[out_ids]
-                    if cbow:
+                    if params.sequential:
+                        loss_sum += sequential_step(local_in, local_out, c, out_ids, labels, lr, params.model,
+                                                    params.cbow_mean, with_loss, params.damping,
+                                                    touched=(touched_in, touched_out))
+                    elif cbow:
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
                                               with_loss, params.damping, touched=(touched_in, touched_out))
                     else:
-                        step_fn = skipgram_pairs_step if params.pairs else skipgram_step
-                        loss_sum += step_fn(local_in, local_out, c, out_ids, labels, lr, with_loss, params.damping,
-                                            touched=(touched_in, touched_out))
+                        loss_sum += skipgram_step(local_in, local_out, c, out_ids, labels, lr, with_loss,
+                                                  params.damping, touched=(touched_in, touched_out))
                 if with_loss:
                     measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
