@@ -3,6 +3,7 @@
     python bench/run_bench.py [--corpus FILE] [--runs 1:scaled:4,2:scaled:4,...] [--gensim-workers 2]
                               [--mllib-partitions 2] [--epochs 5] [--cores 2] [--out bench/results]
                               [--model skipgram|cbow] [--loss neg_sampling|hierarchical_softmax]
+                              [--set train.key=value ...]
 
 Every system gets the same settings (dim 100, window 5, min_count 5, 5 negatives, sample 1e-3, lr 0.025) and
 is scored with w2vspark.evaluate on the same data. Training words/s = corpus tokens x epochs / training
@@ -11,7 +12,8 @@ tree and per role (Spark JVM, the job's Python, Python workers); a do-nothing Sp
 baseline. Writes results/bench-<time>.json, a Markdown table and bench-<time>-scaling.png (words/s and
 analogy accuracy against partitions). ``--model`` and ``--loss`` choose the architecture for w2vspark and gensim
 alike (gensim's sg and hs/negative); Spark MLlib only trains skip-gram with hierarchical softmax and runs
-whatever they are.
+whatever they are. ``--set`` passes further settings to w2vspark's training runs only (their run folders and
+rows are named by them, so runs with and without a setting can share a results file).
 """
 from __future__ import annotations
 
@@ -149,7 +151,8 @@ def scores_row(model: Word2VecModel) -> dict:
 
 
 def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]], epochs: int, cores: int,
-                   tokens: int, arch: str = "skipgram", loss: str = "neg_sampling") -> list[dict]:
+                   tokens: int, arch: str = "skipgram", loss: str = "neg_sampling",
+                   settings: tuple[str, ...] = ()) -> list[dict]:
     submit = [str(ROOT / "spark-submit.sh"), "--master", f"local[{cores}]"]
     base = work / "w2vspark-base"
     vocab_s, vocab_peaks = run_measured(submit + [str(ROOT / "jobs" / "build_vocab.py"), "--set", f"input.path={corpus}",
@@ -158,6 +161,7 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
     out = []
     for partitions, combine, syncs, seed in runs:
         tag = "" if (arch, loss) == ("skipgram", "neg_sampling") else f"-{arch}-{loss}"
+        tag += "".join("-" + s.split(".", 1)[-1].replace("=", "_") for s in settings)
         run = work / (f"w2vspark{tag}-p{partitions}-{combine}-s{syncs}"
                       + (f"-seed{seed}" if seed != TrainConfig.seed else ""))
         run.mkdir(parents=True, exist_ok=True)
@@ -173,11 +177,13 @@ def bench_w2vspark(corpus: str, work: Path, runs: list[tuple[int, str, int, int]
                                             "--set", f"train.model={arch}", "--set", f"train.loss={loss}",
                                             # MLlib's rule as MLlib runs it: no step limit
                                             *(["--set", "train.max_step=0"] if combine == "average" else []),
+                                            *[a for s in settings for a in ("--set", s)],
                                             "--set", "train.checkpoint_every=0"], run.with_suffix(".log"))
         metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
         train_s = sum(m["seconds"] for m in metrics)
         model = Word2VecModel.load(run / "model")
-        row = {"system": "w2vspark", "model": arch, "loss": loss, "partitions": partitions, "combine": combine,
+        row = {"system": "w2vspark", "model": arch, "loss": loss, "settings": list(settings),
+               "partitions": partitions, "combine": combine,
                "syncs_per_epoch": metrics[-1]["rounds"] // epochs,  # the effective value when 0 = automatic
                "syncs_setting": syncs, "seed": seed,
                "train_seconds": train_s, "total_seconds": vocab_s + wall, "vocab_seconds": vocab_s,
@@ -288,6 +294,7 @@ def markdown(rows: list[dict], baseline: dict | None) -> str:
         driver = r.get("peak_jvm_bytes", 0) + r.get("peak_python_main_bytes", 0)
         arch = (r.get("model", "skipgram"), r.get("loss", "neg_sampling"))
         system = r["system"] + ("" if arch == ("skipgram", "neg_sampling") else f" {arch[0]} {ABBREV[arch[1]]}")
+        system += "".join(f" {s}" for s in r.get("settings", ()))
         body.append(f"| {system} | {r['partitions']} | {r.get('combine', '')} | {r.get('syncs_per_epoch', '')} "
                     f"| {r.get('seed', '')} "
                     f"| {r['words_per_sec'] / 1000:.0f}k | {vs_g} | {vs_m} | {r['ws353']:.3f} | {r['simlex']:.3f} "
@@ -370,6 +377,8 @@ def main(argv=None):
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--model", choices=("skipgram", "cbow"), default="skipgram")
     p.add_argument("--loss", choices=("neg_sampling", "hierarchical_softmax"), default="neg_sampling")
+    p.add_argument("--set", action="append", default=[], metavar="train.key=value",
+                   help="a further setting of w2vspark's runs (repeatable)")
     p.add_argument("--work", default=str(ROOT / "bench" / "cache" / "work"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
@@ -388,7 +397,8 @@ def main(argv=None):
     for mp in [int(x) for x in args.mllib_partitions.split(",") if x]:
         rows.append(bench_mllib(args.corpus, work, mp, args.epochs, args.cores, tokens))
     baseline = spark_baseline(work, args.cores) if runs else None
-    rows += bench_w2vspark(args.corpus, work, runs, args.epochs, args.cores, tokens, args.model, args.loss)
+    rows += bench_w2vspark(args.corpus, work, runs, args.epochs, args.cores, tokens, args.model, args.loss,
+                           tuple(args.set))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result = {"corpus": args.corpus, "tokens": tokens, "epochs": args.epochs, "cores": args.cores,
               "model": args.model, "loss": args.loss,

@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import compiled
 from .errors import UserError
 
 
@@ -238,13 +239,14 @@ MAX_AUTO_GROUP = 8
 
 
 def sequential_for(t: TrainConfig) -> bool:
-    """True when the tasks train a minibatch's windows one after another (``train.step``; "auto": with
-    hierarchical softmax, where a minibatch meets each skip-gram context row with dozens of path nodes at once
-    and its damping cost half the step; one pair after another is 1.6x faster there and learns more per pass,
-    docs/benchmarks.md, eighteenth stop)."""
+    """True when the tasks train a minibatch's windows one after another (``train.step``; "auto": for skip-gram
+    with hierarchical softmax, where a minibatch meets each context row with dozens of path nodes at once and
+    its damping cost half the step: one pair after another is 1.6x faster there and learns more per pass,
+    docs/benchmarks.md, eighteenth stop). "auto" needs the compiled helper in the driver's build: without it the
+    sequential step is a Python loop over the pairs, 100x slower, and the minibatch step's numpy form trains."""
     if t.step != "auto":
         return t.step == "sequential"
-    return t.model == "skipgram" and t.loss == "hierarchical_softmax"
+    return t.model == "skipgram" and t.loss == "hierarchical_softmax" and compiled.available("sequential_step")
 
 
 def negative_group_for(t: TrainConfig) -> int:

@@ -233,7 +233,16 @@ def test_a_partition_trained_sequentially_compiled_matches_numpy(monkeypatch, lo
     (["train.step=sequential", "train.model=cbow"], True),
 ])
 def test_auto_step_is_sequential_for_skipgram_with_hierarchical_softmax(overrides, sequential):
+    if "train.step=sequential" not in overrides and not compiled.available("sequential_step"):
+        sequential = False  # "auto" without the compiled helper: the minibatch step
     assert sequential_for(load_config(None, overrides).train) is sequential
+
+
+def test_auto_step_without_the_compiled_helper_is_the_minibatch_step(monkeypatch):
+    """the sequential step's numpy form is a Python loop over the pairs: "auto" does not choose it"""
+    monkeypatch.setattr(compiled, "_module", None)
+    assert not sequential_for(load_config(None, ["train.loss=hierarchical_softmax"]).train)
+    assert sequential_for(load_config(None, ["train.loss=hierarchical_softmax", "train.step=sequential"]).train)
 
 
 @pytest.mark.parametrize("overrides, message", [
