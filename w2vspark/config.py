@@ -64,7 +64,7 @@ class TrainConfig:
     batch_pairs: int = 4096  # (context, target) pairs per minibatch step
     step: str = "auto"  # "minibatch": a minibatch's gradients all at the same parameters, summed per row;
     # "sequential": its windows one after another (skip-gram pair by pair), each step at the parameters the
-    # earlier ones left (word2vec.c's order); "auto" = sequential for hierarchical_softmax (see sequential_for)
+    # earlier ones left (word2vec.c's order); "auto" = sequential for CBOW and hierarchical_softmax (sequential_for)
     damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
@@ -239,14 +239,16 @@ MAX_AUTO_GROUP = 8
 
 
 def sequential_for(t: TrainConfig) -> bool:
-    """True when the tasks train a minibatch's windows one after another (``train.step``; "auto": for skip-gram
-    with hierarchical softmax, where a minibatch meets each context row with dozens of path nodes at once and
-    its damping cost half the step: one pair after another is 1.6x faster there and learns more per pass,
-    docs/benchmarks.md, eighteenth stop). "auto" needs the compiled helper in the driver's build: without it the
+    """True when the tasks train a minibatch's windows one after another (``train.step``). "auto" chooses it for
+    CBOW and for skip-gram with hierarchical softmax: there it is 1.6-2x faster than the minibatch step (whose
+    damping measured every repeated row along its summed step) and learns more per pass (docs/benchmarks.md,
+    eighteenth stop); skip-gram with negative sampling keeps the minibatch step, measured on every workload
+    since the first release. "auto" also needs the compiled helper in the driver's build: without it the
     sequential step is a Python loop over the pairs, 100x slower, and the minibatch step's numpy form trains."""
     if t.step != "auto":
         return t.step == "sequential"
-    return t.model == "skipgram" and t.loss == "hierarchical_softmax" and compiled.available("sequential_step")
+    return (t.model == "cbow" or t.loss == "hierarchical_softmax") and t.loss != "naive_softmax" \
+        and compiled.available("sequential_step")
 
 
 def negative_group_for(t: TrainConfig) -> int:

@@ -98,7 +98,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
     batchPairs = Param(Params._dummy(), "batchPairs", "pairs per minibatch step", typeConverter=TypeConverters.toInt)
     step = Param(Params._dummy(), "step", "'minibatch' (a minibatch's gradients at the same parameters), "
                  "'sequential' (its windows one after another, skip-gram pair by pair: word2vec.c's order) or 'auto' "
-                 "(sequential for skip-gram with hierarchical softmax)", typeConverter=TypeConverters.toString)
+                 "(sequential for CBOW and for skip-gram with hierarchical softmax)",
+                 typeConverter=TypeConverters.toString)
     paramsOn = Param(Params._dummy(), "paramsOn", "where the parameters live while training: 'driver' (broadcast "
                      "every round), 'executors' (row blocks on the executors: the driver holds the vocabulary while "
                      "training, and the fitted model once at the end) or 'auto' (the driver when its memory holds "

@@ -230,9 +230,12 @@ def test_a_partition_trained_sequentially_compiled_matches_numpy(monkeypatch, lo
     (["train.loss=hierarchical_softmax"], True),
     (["train.loss=hierarchical_softmax", "train.step=minibatch"], False),
     (["train.step=sequential"], True),
-    (["train.step=sequential", "train.model=cbow"], True),
+    (["train.model=cbow"], True),
+    (["train.model=cbow", "train.loss=hierarchical_softmax"], True),
+    (["train.model=cbow", "train.step=minibatch"], False),
+    (["train.model=cbow", "train.loss=naive_softmax"], False),
 ])
-def test_auto_step_is_sequential_for_skipgram_with_hierarchical_softmax(overrides, sequential):
+def test_auto_step_is_sequential_for_cbow_and_hierarchical_softmax(overrides, sequential):
     if "train.step=sequential" not in overrides and not compiled.available("sequential_step"):
         sequential = False  # "auto" without the compiled helper: the minibatch step
     assert sequential_for(load_config(None, overrides).train) is sequential
