@@ -2,12 +2,13 @@
 
     python bench/graph_bench.py [--nodes 100000] [--communities 50] [--per-node 4] [--length 20]
                                 [--epochs 1,5] [--partitions 2] [--gensim-workers 2] [--mllib-partitions 2]
-                                [--mllib-epochs 1] [--label-sample N] [--reuse] [--work DIR]
+                                [--mllib-epochs 1] [--label-sample N] [--steps auto] [--reuse] [--work DIR]
 
 A planted-community graph (w2vspark.graphs) -> jobs/walks.py (10% of the edges held out) -> the same walks train
 w2vspark (jobs/build_vocab.py + jobs/train.py), gensim (skip-gram, negative sampling, the walks in memory) and
 Spark MLlib's Word2Vec, all with dim 64, window 5, 5 negatives, min_count 1, sample 1e-3, lr 0.025. Every model
 is scored by the same code (w2vspark.graph_eval): node classification micro/macro-F1 and link prediction AUC.
+``--steps`` trains w2vspark once per value of train.step given (e.g. ``minibatch,sequential``) on the same walks.
 Words/s = walk tokens x epochs / training seconds for every system. The walk job's seconds per million edges
 are reported. Writes results/graph-bench-<time>.json and .md.
 """
@@ -130,6 +131,7 @@ def main(argv=None):
     p.add_argument("--mllib-partitions", default="2", help="comma-separated; '' skips MLlib")
     p.add_argument("--mllib-epochs", default="1", help="the epoch counts MLlib runs (it is slow); '' for all")
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--steps", default="auto", help="w2vspark's train.step values, comma-separated (one run each)")
     p.add_argument("--label-sample", type=int, default=0,
                    help="classify this many nodes drawn at random (seed 0) instead of all; 0 = all")
     p.add_argument("--reuse", action="store_true",
@@ -193,8 +195,9 @@ def main(argv=None):
             rows.append({"system": "mllib", "partitions": mp, "epochs": epochs, "train_seconds": t,
                          "words_per_sec": tokens * epochs / t})
             models[f"mllib-p{mp}-e{epochs}"] = folder
-        for partitions in [int(x) for x in args.partitions.split(",") if x]:
-            name = f"w2vspark-p{partitions}-e{epochs}"
+        for partitions, step in [(int(x), st) for x in args.partitions.split(",") if x
+                                 for st in args.steps.split(",") if st]:
+            name = f"w2vspark-p{partitions}-e{epochs}" + ("" if step == "auto" else f"-{step}")
             train_dir = work / name
             train_dir.mkdir(exist_ok=True)
             for item in ("vocab", "corpus", "corpus_stats.json"):
@@ -202,11 +205,12 @@ def main(argv=None):
                     (train_dir / item).symlink_to(run / item)
             run_measured(submit(args.cores) + [str(ROOT / "jobs" / "train.py"), *common, *TRAIN_SETS,
                                                "--set", f"output.dir={train_dir}", "--set", f"train.epochs={epochs}",
-                                               "--set", f"train.num_partitions={partitions}"], work / f"{name}.log")
+                                               "--set", f"train.num_partitions={partitions}",
+                                               "--set", f"train.step={step}"], work / f"{name}.log")
             metrics = [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines()]
             t = sum(m["seconds"] for m in metrics if "event" not in m)
-            rows.append({"system": "w2vspark", "partitions": partitions, "epochs": epochs, "train_seconds": t,
-                         "words_per_sec": tokens * epochs / t})
+            rows.append({"system": "w2vspark" + ("" if step == "auto" else f" ({step})"), "partitions": partitions,
+                         "epochs": epochs, "train_seconds": t, "words_per_sec": tokens * epochs / t})
             models[name] = train_dir / "model"
 
     result_file = work / "graph_eval.json"
