@@ -19,6 +19,11 @@ overshoots, and with a learning rate large enough, grows without bound. With ``d
 summed update never passes the minimum of a quadratic that lies above the row's own loss (see
 :func:`trust_region_factors`), so it never raises that loss; rows whose summed step stays short of it keep the
 plain SGD step.
+
+With ``sequential`` (train.step, see w2vspark.config.sequential_for) the minibatch's windows are trained one
+after another instead, each step at the parameters the earlier ones left (:func:`sequential_step`: skip-gram
+pair by pair, CBOW window by window, word2vec.c's order); no row then holds a sum of steps, and the damping is a
+factor per step.
 """
 from __future__ import annotations
 
