@@ -866,6 +866,38 @@ static int step_compute(struct step_job *j)
     return memory_error;
 }
 
+/* The arguments both steps share, checked (shapes and dtypes, rows in range) and set in j (j's sizes, lr, model
+ * and flags already parsed): -> 1, or 0 with a Python error that names the step */
+static int job_buffers(struct step_job *j, const char *name, Py_buffer *w_in, Py_buffer *w_out, Py_buffer *contexts,
+                       Py_buffer *out_ids, Py_buffer *labels, Py_buffer *touched_in, Py_buffer *touched_out)
+{
+    const Py_ssize_t G = j->G, C = j->C, L = j->L, row_bytes = j->dim * (Py_ssize_t)sizeof(float);
+    if (G < 0 || C <= 0 || L <= 0 || j->dim <= 0 || (j->label_rows != 1 && j->label_rows != G)
+        || j->model < SKIPGRAM || j->model > CBOW_SUM || w_in->len % row_bytes != 0 || w_out->len % row_bytes != 0
+        || contexts->len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids->len != G * L * (Py_ssize_t)sizeof(int64_t)
+        || labels->len != j->label_rows * L * (Py_ssize_t)sizeof(float)
+        || touched_in->len != w_in->len / row_bytes || touched_out->len != w_out->len / row_bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: shapes or dtypes do not match (float32 w_in, w_out and labels; int64 "
+                                       "contexts and out_ids; one-byte touched marks, one per row; model 0-2)", name);
+        return 0;
+    }
+    char what[64];
+    j->ctx = (const int64_t *)contexts->buf;
+    j->out = (const int64_t *)out_ids->buf;
+    snprintf(what, sizeof(what), "%s: context row", name);
+    if (!rows_in_range(j->ctx, G * C, -1, w_in->len / row_bytes, what))
+        return 0;
+    snprintf(what, sizeof(what), "%s: output row", name);
+    if (!rows_in_range(j->out, G * L, -1, w_out->len / row_bytes, what))
+        return 0;
+    j->label = (const float *)labels->buf;
+    j->win = (float *)w_in->buf;
+    j->wout = (float *)w_out->buf;
+    j->touched_in = (uint8_t *)touched_in->buf;
+    j->touched_out = (uint8_t *)touched_out->buf;
+    return 1;
+}
+
 /* One skip-gram or CBOW minibatch (negative sampling or hierarchical softmax), applied in place; the loss of its
  * products is returned (0 unless with_loss).
  *
@@ -893,34 +925,19 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
-    if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (j.label_rows != 1 && j.label_rows != G)
-        || j.model < SKIPGRAM || j.model > CBOW_SUM || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
-        || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
-        || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
-        || slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
-        || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
-        || touched_in.len != w_in.len / row_bytes || touched_out.len != w_out.len / row_bytes) {
-        PyErr_SetString(PyExc_ValueError, "minibatch_step: shapes or dtypes do not match (float32 w_in, w_out and "
-                                          "labels; int64 contexts and out_ids; int32 slots and one-byte touched "
-                                          "marks, one per row; model 0-2)");
+    if (dim > 0 && (slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
+                    || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t))) {
+        PyErr_SetString(PyExc_ValueError, "minibatch_step: shapes or dtypes do not match (int32 slots, one per row)");
         goto done;
     }
     if (slot_in.buf == slot_out.buf) {
         PyErr_SetString(PyExc_ValueError, "minibatch_step: slot_in and slot_out must be two arrays");
         goto done;
     }
-    j.ctx = (const int64_t *)contexts.buf;
-    j.out = (const int64_t *)out_ids.buf;
-    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "minibatch_step: context row")
-        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "minibatch_step: output row"))
+    if (!job_buffers(&j, "minibatch_step", &w_in, &w_out, &contexts, &out_ids, &labels, &touched_in, &touched_out))
         goto done;
-    j.label = (const float *)labels.buf;
-    j.win = (float *)w_in.buf;
-    j.wout = (float *)w_out.buf;
     j.slot_in = (int32_t *)slot_in.buf;
     j.slot_out = (int32_t *)slot_out.buf;
-    j.touched_in = (uint8_t *)touched_in.buf;
-    j.touched_out = (uint8_t *)touched_out.buf;
     const Py_ssize_t slots = G * (C + L) + 1;
     j.step_sum = malloc((size_t)(slots * dim) * sizeof(float));  /* zeroed row by row in slot_of */
     j.h = calloc((size_t)slots, sizeof(double));
@@ -1116,27 +1133,9 @@ static PyObject *sequential_step(PyObject *self, PyObject *args)
                           &j.with_loss, &j.damping))
         return NULL;
     PyObject *result = NULL;
-    const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
-    if (G < 0 || C <= 0 || L <= 0 || dim <= 0 || (j.label_rows != 1 && j.label_rows != G)
-        || j.model < SKIPGRAM || j.model > CBOW_SUM || w_in.len % row_bytes != 0 || w_out.len % row_bytes != 0
-        || contexts.len != G * C * (Py_ssize_t)sizeof(int64_t) || out_ids.len != G * L * (Py_ssize_t)sizeof(int64_t)
-        || labels.len != j.label_rows * L * (Py_ssize_t)sizeof(float)
-        || touched_in.len != w_in.len / row_bytes || touched_out.len != w_out.len / row_bytes) {
-        PyErr_SetString(PyExc_ValueError, "sequential_step: shapes or dtypes do not match (float32 w_in, w_out and "
-                                          "labels; int64 contexts and out_ids; one-byte touched marks, one per row; "
-                                          "model 0-2)");
+    const Py_ssize_t L = j.L, dim = j.dim;
+    if (!job_buffers(&j, "sequential_step", &w_in, &w_out, &contexts, &out_ids, &labels, &touched_in, &touched_out))
         goto done;
-    }
-    j.ctx = (const int64_t *)contexts.buf;
-    j.out = (const int64_t *)out_ids.buf;
-    if (!rows_in_range(j.ctx, G * C, -1, w_in.len / row_bytes, "sequential_step: context row")
-        || !rows_in_range(j.out, G * L, -1, w_out.len / row_bytes, "sequential_step: output row"))
-        goto done;
-    j.label = (const float *)labels.buf;
-    j.win = (float *)w_in.buf;
-    j.wout = (float *)w_out.buf;
-    j.touched_in = (uint8_t *)touched_in.buf;
-    j.touched_out = (uint8_t *)touched_out.buf;
     j.valid = malloc((size_t)L * sizeof(Py_ssize_t));
     j.vecs = malloc((size_t)L * sizeof(const float *));
     j.work = malloc((size_t)(3 * (L + 8) + 2 * dim) * sizeof(float));
