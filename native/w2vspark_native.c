@@ -461,21 +461,23 @@ static inline void prefetch_row(const float *row, Py_ssize_t dim, int for_write)
 /* asks the cache for the rows of window g (its context rows and output rows) that no earlier window of the
  * minibatch read (they have no slot yet), to be read soon: the windows of a minibatch touch rows all over both
  * matrices, and the first read of each waits on memory (the top of the Huffman tree and the frequent words are
- * read by nearly every window and stay cached) */
+ * read by nearly every window and stay cached). The sequential step keeps no slots (slot_in NULL): all of the
+ * window's rows, to be written (it moves them at once) */
 static inline void prefetch_window(const struct step_job *j, Py_ssize_t g)
 {
     if (g >= j->G)
         return;
-    const int64_t *out_rows = j->rows + j->G * j->C;
+    const int sequential = j->slot_in == NULL;
+    const int64_t *out_rows = sequential ? NULL : j->rows + j->G * j->C;
     for (Py_ssize_t i = 0; i < j->C; i++) {
         const int64_t row = j->ctx[g * j->C + i];
-        if (row >= 0 && !slotted(j->slot_in, row, j->rows, j->n_in))
-            prefetch_row(j->win + row * j->dim, j->dim, 0);
+        if (row >= 0 && (sequential || !slotted(j->slot_in, row, j->rows, j->n_in)))
+            prefetch_row(j->win + row * j->dim, j->dim, sequential);
     }
     for (Py_ssize_t k = 0; k < j->L; k++) {
         const int64_t row = j->out[g * j->L + k];
-        if (row >= 0 && !slotted(j->slot_out, row, out_rows, j->n_out))
-            prefetch_row(j->wout + row * j->dim, j->dim, 0);
+        if (row >= 0 && (sequential || !slotted(j->slot_out, row, out_rows, j->n_out)))
+            prefetch_row(j->wout + row * j->dim, j->dim, sequential);
     }
 }
 
@@ -708,6 +710,14 @@ static inline __attribute__((always_inline)) void cbow_gradients(struct step_job
     }
 }
 
+/* 1 / max(1, lr h) with damping, else 1: the factor that keeps a step of curvature h short of its quadratic
+ * bound's minimum */
+static inline float damping_factor(const struct step_job *j, double h)
+{
+    const double lr_h = (double)j->lr * h;
+    return j->damping && lr_h > 1.0 ? (float)(1.0 / lr_h) : 1.0f;
+}
+
 static inline int is_cut(const struct step_job *j, Py_ssize_t r)
 {
     return (r < j->n_in || r >= j->G * j->C) && (double)j->lr * j->h[r] > 1.0;
@@ -850,9 +860,7 @@ static int step_compute(struct step_job *j)
         for (Py_ssize_t r = first; r < end; r++) {
             if (r + PREFETCH_AHEAD < end)
                 prefetch_row(matrix + j->rows[r + PREFETCH_AHEAD] * dim, dim, 1);
-            const double lr_h = j->damping ? (double)j->lr * j->h[r] : 0.0;
-            const float f = lr_h > 1.0 ? (float)(1.0 / lr_h) : 1.0f;
-            axpy(matrix + j->rows[r] * dim, f, j->step_sum + r * dim, dim);
+            axpy(matrix + j->rows[r] * dim, damping_factor(j, j->h[r]), j->step_sum + r * dim, dim);
         }
     }
     for (Py_ssize_t r = 0; r < j->n_in; r++) {
@@ -990,19 +998,6 @@ done:
     return result;
 }
 
-/* asks the cache for window g's context and output rows, to be written soon (the pairs' kernel moves them) */
-static inline void prefetch_pairs(const struct step_job *j, Py_ssize_t g)
-{
-    if (g >= j->G)
-        return;
-    for (Py_ssize_t i = 0; i < j->C; i++)
-        if (j->ctx[g * j->C + i] >= 0)
-            prefetch_row(j->win + j->ctx[g * j->C + i] * j->dim, j->dim, 1);
-    for (Py_ssize_t k = 0; k < j->L; k++)
-        if (j->out[g * j->L + k] >= 0)
-            prefetch_row(j->wout + j->out[g * j->L + k] * j->dim, j->dim, 1);
-}
-
 /* One input vector x (a context row, or CBOW's h) against the current window's nk valid output rows u_k (xk,
  * distinct: no row twice): z_k = x . u_k, s_k = lr (label_k - s(z_k)); e (dim,) = sum_k s_k u_k with the u_k as
  * they were; then each u_k moves by f_k s_k x, f_k = 1 / max(1, lr c(z_k) |x|^2) with damping (u_k's curvature
@@ -1028,8 +1023,7 @@ static inline __attribute__((always_inline)) double score_and_move(struct step_j
             double row_bound = (double)j->bounds[b];
             for (Py_ssize_t a = 0; !distinct && a < nk; a++)
                 row_bound += a != b && xk[a] == xk[b] ? (double)j->bounds[a] : 0.0;
-            const double lr_h = (double)j->lr * row_bound * xx;
-            move[b] = lr_h > 1.0 ? step[b] * (float)(1.0 / lr_h) : step[b];
+            move[b] = step[b] * damping_factor(j, row_bound * xx);
             trace += (double)(j->bounds[b] * sq[b]);
         }
     } else {
@@ -1044,13 +1038,6 @@ static inline __attribute__((always_inline)) double score_and_move(struct step_j
             axpy((float *)xk[b], move[b], x, dim);
     }
     return trace;
-}
-
-/* 1 / max(1, lr h): the factor that keeps a step of curvature h short of its quadratic bound's minimum */
-static inline float damping_factor(const struct step_job *j, double h)
-{
-    const double lr_h = (double)j->lr * h;
-    return j->damping && lr_h > 1.0 ? (float)(1.0 / lr_h) : 1.0f;
 }
 
 /* The windows of a minibatch one after another, each step taken at the parameters the earlier ones left
@@ -1070,7 +1057,7 @@ static void sequential_compute(struct step_job *j)
     for (Py_ssize_t g = 0; g < j->G; g++) {
         const int64_t *cg = j->ctx + g * C, *og = j->out + g * L;
         const float *lab = j->label + (j->label_rows == 1 ? 0 : g * L);
-        prefetch_pairs(j, g + 1);
+        prefetch_window(j, g + 1);
         Py_ssize_t n = 0;
         for (Py_ssize_t c = 0; c < C; c++)
             n += cg[c] >= 0;

@@ -323,17 +323,19 @@ def _use_native(native: bool | None, w_in: np.ndarray, w_out: np.ndarray) -> boo
         and w_in.flags.c_contiguous and w_out.flags.c_contiguous
 
 
-def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping, touched) -> float:
-    """The compiled minibatch step: model 0 skip-gram, 1 CBOW with the mean, 2 CBOW with the sum."""
+def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping, touched,
+                 sequential: bool = False) -> float:
+    """The compiled minibatch step (or with ``sequential`` the compiled sequential_step, which needs no slots):
+    model 0 skip-gram, 1 CBOW with the mean, 2 CBOW with the sum."""
     G, C = contexts.shape
     labels = np.ascontiguousarray(labels, dtype=np.float32)
     if touched is None:  # marks nobody reads
         touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
-    minibatch_step = compiled.helper("minibatch_step", True)
-    return minibatch_step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
-                          np.ascontiguousarray(out_ids, dtype=np.int64), labels, _slots("in", len(w_in)),
-                          _slots("out", len(w_out)), *_marks(touched, w_in, w_out), G, C, out_ids.shape[1],
-                          labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
+    step = compiled.helper("sequential_step" if sequential else "minibatch_step", True)
+    slots = () if sequential else (_slots("in", len(w_in)), _slots("out", len(w_out)))
+    return step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
+                np.ascontiguousarray(out_ids, dtype=np.int64), labels, *slots, *_marks(touched, w_in, w_out), G, C,
+                out_ids.shape[1], labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
 
 
 def _marks(touched, w_in, w_out) -> tuple[np.ndarray, np.ndarray]:
@@ -459,14 +461,7 @@ def sequential_step(w_in, w_out, contexts, out_ids, labels, lr, model: str = "sk
     """
     code = 0 if model == "skipgram" else (1 if mean else 2)
     if _use_native(native, w_in, w_out) and compiled.available("sequential_step"):
-        labels = np.ascontiguousarray(labels, dtype=np.float32)
-        G, C = contexts.shape
-        if touched is None:
-            touched = (np.zeros(len(w_in), dtype=bool), np.zeros(len(w_out), dtype=bool))
-        return compiled.helper("sequential_step", True)(
-            w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64), np.ascontiguousarray(out_ids, dtype=np.int64),
-            labels, *_marks(touched, w_in, w_out), G, C, out_ids.shape[1], labels.shape[0], w_in.shape[1],
-            float(lr), code, bool(with_loss), bool(damping))
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, code, with_loss, damping, touched, True)
     dtype = w_in.dtype.type
     lr = dtype(lr)
     loss = 0.0
