@@ -22,6 +22,7 @@ class ConfigError(UserError, ValueError):
 
 
 MIN_ROUNDS = 16  # sync rounds over a whole run on several partitions, at least (TrainConfig.syncs)
+HS_ROUNDS_GROWTH = 8  # hierarchical softmax: at least P x min(P, this) rounds per epoch (TrainConfig.syncs)
 
 
 EXPORT_NAMES = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # the keys of w2vspark.export.EXPORTS
@@ -68,7 +69,8 @@ class TrainConfig:
     damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
-    # epoch) and, on several partitions, at least 16 rounds in the run (see syncs)
+    # epoch) and, on several partitions, at least 16 rounds in the run; hierarchical softmax at least
+    # P x min(P, 8) (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
@@ -100,14 +102,23 @@ class TrainConfig:
         (1 partition 13.3%); at 5 epochs 4 per epoch (20 rounds) are enough. A single epoch has no later epoch
         to make up for what the partitions' staleness costs, so it gets 4P rounds: on the stress shapes at 16
         partitions (docs/benchmarks.md, ninth stop) 64 rounds instead of 32 lowered the model loss's excess over
-        1 partition in all 8 cells (skip-gram and CBOW, dense / zipf / short / long)."""
+        1 partition in all 8 cells (skip-gram and CBOW, dense / zipf / short / long).
+
+        Hierarchical softmax needs smaller rounds on many partitions: at least P x min(P, 8) per epoch. Every
+        window moves the top of the Huffman tree, and each task moves those rows without the other tasks' moves
+        until the round ends. On the 15M-word text (5 epochs, skip-gram, sequential step, seeds 1 / 2) 8
+        partitions scored analogy 27.3% / 26.8% with 16 rounds per epoch and 28.9% / 28.4% with 64, against
+        29.2% / 28.8% at 1 partition (32 rounds: 27.4-27.8%, seed 1); 4 partitions with 8 rounds 29.4%."""
         if self.syncs_per_epoch:
             return self.syncs_per_epoch
         partitions = num_partitions or self.num_partitions
         if partitions <= 1:
             return 4
         few_epochs = -(-MIN_ROUNDS // self.epochs)  # ceil(MIN_ROUNDS / epochs)
-        return max(4, (4 if self.epochs == 1 else 2) * partitions, few_epochs)
+        syncs = max(4, (4 if self.epochs == 1 else 2) * partitions, few_epochs)
+        if self.loss == "hierarchical_softmax":  # P x min(P, 8): 4 / 16 / 64 / 128 at 2 / 4 / 8 / 16 partitions
+            syncs = max(syncs, partitions * min(partitions, HS_ROUNDS_GROWTH))
+        return syncs
 
 
 @dataclass(frozen=True)

@@ -102,10 +102,22 @@ def test_reference_file_lists_every_setting_with_its_default():
     # a single epoch: 4P rounds
     (8, 0, 1, 32), (16, 0, 1, 64), (16, 0, 2, 32), (16, 40, 1, 40)])
 def test_sync_rounds_grow_with_partitions_unless_set(partitions, syncs_setting, epochs, expected):
+    check_sync_rounds(partitions, syncs_setting, epochs, expected)
+
+
+@pytest.mark.parametrize("partitions, syncs_setting, epochs, expected", [
+    (1, 0, 5, 4), (2, 0, 5, 4), (4, 0, 5, 16), (8, 0, 5, 64), (16, 0, 5, 128), (32, 0, 5, 256),
+    (8, 0, 1, 64), (2, 0, 1, 16), (8, 10, 5, 10)])
+def test_hierarchical_softmax_rounds_grow_faster(partitions, syncs_setting, epochs, expected):
+    """P x min(P, 8) rounds per epoch at least: the top of the Huffman tree is moved by every task."""
+    check_sync_rounds(partitions, syncs_setting, epochs, expected, "train.loss=hierarchical_softmax")
+
+
+def check_sync_rounds(partitions, syncs_setting, epochs, expected, *more):
     from w2vspark.train.loop import round_specs
 
     cfg = load_config(None, [f"train.num_partitions={partitions}", f"train.syncs_per_epoch={syncs_setting}",
-                             f"train.epochs={epochs}"])
+                             f"train.epochs={epochs}", *more])
     assert cfg.train.syncs() == expected
     specs = round_specs(cfg.train, 10_000, partitions)
     assert len(specs) == epochs * expected
