@@ -22,7 +22,7 @@ class ConfigError(UserError, ValueError):
 
 
 MIN_ROUNDS = 16  # sync rounds over a whole run on several partitions, at least (TrainConfig.syncs)
-HS_ROUNDS_GROWTH = 8  # hierarchical softmax: at least P x min(P, this) rounds per epoch (TrainConfig.syncs)
+HS_ROUNDS = 64  # hierarchical softmax on P partitions: at least min(P^2, this) rounds per epoch (TrainConfig.syncs)
 
 
 EXPORT_NAMES = ("vectors.txt", "vectors.bin", "vectors.tsv", "metadata.tsv")  # the keys of w2vspark.export.EXPORTS
@@ -70,7 +70,7 @@ class TrainConfig:
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
     # epoch) and, on several partitions, at least 16 rounds in the run; hierarchical softmax at least
-    # P x min(P, 8) (see syncs)
+    # min(P^2, 64) (see syncs)
     combine: str = "scaled"  # "scaled", "scaled_row", "sum" or "average" (Spark MLlib's rule)
     sum_on: str = "auto"  # where a round's deltas are summed on Spark: "executors" (a shuffle by row block),
     # "driver" (no shuffle; the driver sums every task's deltas, through local files in local mode), "auto" (driver
@@ -104,11 +104,15 @@ class TrainConfig:
         partitions (docs/benchmarks.md, ninth stop) 64 rounds instead of 32 lowered the model loss's excess over
         1 partition in all 8 cells (skip-gram and CBOW, dense / zipf / short / long).
 
-        Hierarchical softmax needs smaller rounds on many partitions: at least P x min(P, 8) per epoch. Every
+        Hierarchical softmax needs smaller rounds on many partitions: at least min(P^2, 64) per epoch. Every
         window moves the top of the Huffman tree, and each task moves those rows without the other tasks' moves
-        until the round ends. On the 15M-word text (5 epochs, skip-gram, sequential step, seeds 1 / 2) 8
-        partitions scored analogy 27.3% / 26.8% with 16 rounds per epoch and 28.9% / 28.4% with 64, against
-        29.2% / 28.8% at 1 partition (32 rounds: 27.4-27.8%, seed 1); 4 partitions with 8 rounds 29.4%."""
+        until the round ends. On the 15M-word text (5 epochs, skip-gram, sequential step; 1 partition 29.2% /
+        28.8% analogy, seeds 1 / 2) 8 partitions scored 27.3% / 26.8% with 16 rounds per epoch, 27.6% with 32
+        (seed 1) and 28.9% / 28.4% with 64; 16 partitions 28.3% with 64 and 28.0% with 128 (seed 1); 4 partitions
+        with 8 rounds 29.4%. Beyond 64 the rounds only cost: their fixed cost and the parameters sent each round
+        (8 partitions on 2 cores: 64 rounds train 1.7x longer than 16), and on a small corpus they leave most
+        tasks a sentence or none (the stress matrix's long sentences, 16 partitions, 1 epoch: 4.5% above 1
+        partition's loss with 128 rounds, level with 64)."""
         if self.syncs_per_epoch:
             return self.syncs_per_epoch
         partitions = num_partitions or self.num_partitions
@@ -116,8 +120,8 @@ class TrainConfig:
             return 4
         few_epochs = -(-MIN_ROUNDS // self.epochs)  # ceil(MIN_ROUNDS / epochs)
         syncs = max(4, (4 if self.epochs == 1 else 2) * partitions, few_epochs)
-        if self.loss == "hierarchical_softmax":  # P x min(P, 8): 4 / 16 / 64 / 128 at 2 / 4 / 8 / 16 partitions
-            syncs = max(syncs, partitions * min(partitions, HS_ROUNDS_GROWTH))
+        if self.loss == "hierarchical_softmax":  # 4 / 16 / 64 at 2 / 4 / 8 partitions, 64 from there
+            syncs = max(syncs, min(partitions * partitions, HS_ROUNDS))
         return syncs
 
 
