@@ -288,7 +288,9 @@ def default_task_lr_scale(rule: str, num_partitions: int, loss: str = "neg_sampl
     27.1% and 0.686 / 0.333 / 27.9% (mean against 1 partition: WS353 +0.002, SimLex -0.0095, analogy -0.2);
     seed 1 with m = 3: 0.670 / 0.333 / 27.3%, with m = 8: 22.7%. With the sequential step (train.step, the
     default for hierarchical softmax since) seed 1 at 8 partitions gave analogy 27.8 / 27.3 / 27.4 / 27.5% with
-    m = 1 / 2 / 3 / 4 (1 partition 29.2%): m matters less there, and 2 stays.
+    m = 1 / 2 / 3 / 4 (1 partition 29.2%): m matters less there, and 2 stays. What closes that gap is smaller
+    rounds (64 per epoch: 28.9%; :meth:`w2vspark.config.TrainConfig.syncs`), not the rule: averaging the top 3,000
+    rows of both matrices instead (the length a sequential pass gives them, bench/combine_study.py) scored 27.3%.
     """
     if rule not in ("scaled", "scaled_row"):
         return 1.0
