@@ -81,7 +81,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                      typeConverter=TypeConverters.toBoolean)
     syncsPerEpoch = Param(Params._dummy(), "syncsPerEpoch", "parameter synchronisations per epoch (0: max(4, 2 x "
                           "numPartitions), 4 x numPartitions for one epoch, and at least 16 over the run on "
-                          "several partitions)",
+                          "several partitions; hierarchical_softmax at least min(numPartitions^2, 64))",
                           typeConverter=TypeConverters.toInt)
     combine = Param(Params._dummy(), "combine",
                     "how partition updates combine: 'scaled', 'scaled_row', 'sum' or 'average' (MLlib's rule)",
