@@ -87,6 +87,27 @@ def graph_lines(scores: dict) -> list[str]:
     return lines
 
 
+def settings_rows(cfg: Config) -> list[str]:
+    """The report's settings table rows; automatic values (0 or "auto") with what they resolved to."""
+    t = cfg.train
+    keys = ["model", *(["cbow_mean"] if t.model == "cbow" else []), "loss", "dim", "window", "shrink_windows",
+            *(["num_negatives", "ns_exponent", "negative_group"] if t.loss == "neg_sampling" else []), "sample",
+            "lr", "min_lr",
+            "epochs", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "step", "damping", "max_step",
+            "rollback_ratio", "seed"]
+    rows = []
+    for key in keys:
+        value = getattr(t, key)
+        if key == "negative_group" and value == 0:
+            value = f"0 (chosen by the partition count: {negative_group_for(t)})"
+        if key == "syncs_per_epoch" and value == 0:
+            value = f"0 (chosen: {t.syncs()})"
+        if key == "step" and value == "auto":
+            value = f"auto ({'sequential' if sequential_for(t) else 'minibatch'})"
+        rows.append(f"| train.{key} | {value} |")
+    return rows + [f"| vocab.min_count | {cfg.vocab.min_count} |"]
+
+
 def render_report(cfg: Config, sample: Word2VecModel, vocab_size: int, neighbours: dict, scores: dict,
                   metrics: list[dict], stats: dict | None) -> str:
     """report.md; ``sample`` holds the model's rows that the evaluation read (:mod:`w2vspark.model_sample`),
@@ -94,20 +115,7 @@ def render_report(cfg: Config, sample: Word2VecModel, vocab_size: int, neighbour
     t = cfg.train
     lines = ["# w2vspark run report", "", f"Run folder: `{cfg.output.dir}`", "",
              f"Architecture: {ARCHITECTURES[t.model]} with {LOSS_NAMES[t.loss]}.", "", "## Settings", "",
-             "| setting | value |", "|---|---|"]
-    keys = ["model", *(["cbow_mean"] if t.model == "cbow" else []), "loss", "dim", "window", "shrink_windows",
-            *(["num_negatives", "ns_exponent", "negative_group"] if t.loss == "neg_sampling" else []), "sample",
-            "lr", "min_lr",
-            "epochs", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "step", "damping", "max_step",
-            "rollback_ratio", "seed"]
-    for key in keys:
-        value = getattr(t, key)
-        if key == "negative_group" and value == 0:
-            value = f"0 (chosen by the partition count: {negative_group_for(t)})"
-        if key == "step" and value == "auto":
-            value = f"auto ({'sequential' if sequential_for(t) else 'minibatch'})"
-        lines.append(f"| train.{key} | {value} |")
-    lines.append(f"| vocab.min_count | {cfg.vocab.min_count} |")
+             "| setting | value |", "|---|---|", *settings_rows(cfg)]
     lines += ["", "## Data and training", "", f"- vocabulary: {vocab_size:,} words, {sample.dim} dimensions"]
     if stats:
         lines.append(f"- corpus: {stats['tokens']:,} tokens in {stats['input_lines']:,} lines; "

@@ -152,3 +152,19 @@ def test_negative_group_zero_is_chosen_by_the_partition_count():
     assert group("train.num_partitions=16", "train.loss=hierarchical_softmax") == 1
     assert group("train.num_partitions=16", "train.negative_group=3") == 3
     assert group("train.num_partitions=2", "train.negative_group=8") == 8
+
+
+@pytest.mark.parametrize("settings, expected_rows", [
+    (["train.num_partitions=8", "train.loss=hierarchical_softmax"], ["| train.syncs_per_epoch | 0 (chosen: 64) |"]),
+    (["train.num_partitions=8"], ["| train.syncs_per_epoch | 0 (chosen: 16) |",
+                                  "| train.negative_group | 0 (chosen by the partition count: 4) |"]),
+    (["train.num_partitions=8", "train.syncs_per_epoch=10"], ["| train.syncs_per_epoch | 10 |"]),
+    (["train.model=cbow", "train.step=minibatch"], ["| train.step | minibatch |", "| train.cbow_mean | True |"]),
+])
+def test_report_settings_show_what_automatic_values_chose(settings, expected_rows):
+    from w2vspark.report import settings_rows
+
+    rows = settings_rows(load_config(None, settings))
+    for row in expected_rows:
+        assert row in rows
+    assert rows[-1] == "| vocab.min_count | 5 |" and len(rows) == len(set(rows))
