@@ -5,8 +5,8 @@ folder written by jobs/build_vocab.py, then, from that state, runs the next roun
 - as P tasks from the same parameters (the deltas D_p that the rules combine),
 - as one sequential pass over the union of the P slices (the update S that the rules try to match),
 each with two seeds; the sequential pass at the base learning rate, the tasks at ``--task-lr-scale`` m times it
-with every rule's factors capped at 1 / m (as the trainer does; m = 1 by default). With independent seeds the sampling noise
-cancels in cross products: <R_1, S_2> estimates <E R, E S>. Per band of rank and matrix it prints, for every
+with every rule's factors capped at 1 / m (as the trainer does; m = 1 by default). With independent seeds the
+sampling noise cancels in cross products: <R_1, S_2> estimates <E R, E S>. Per band of rank and matrix it prints, for every
 rule R, the cosine between E R and E S and the scale <E R, E S> / |E R|^2 that would make R as long as S.
 
     .venv/bin/python bench/combine_study.py bench/cache/work/w2vspark-base --partitions 8 --warm-rounds 48
@@ -109,7 +109,8 @@ def main(argv=None):
         (c1, s1), (c2, s2) = first[m], second[m]
         print(f"w_{m}: per band of rank, for each rule: cosine(E rule, E sequential) / scale to match its length")
         print(f"  {'ranks':>13}  " + "".join(f"{r:>16}" for r in RULES))
-        updates = {r: (dense_update(c1, r, w_in.shape, 1 / scale), dense_update(c2, r, w_in.shape, 1 / scale)) for r in RULES}
+        updates = {r: (dense_update(c1, r, w_in.shape, 1 / scale), dense_update(c2, r, w_in.shape, 1 / scale))
+                   for r in RULES}
         for lo, hi in zip(BANDS, BANDS[1:] + (len(vocab),)):
             rows = (rank >= lo) & (rank < hi)
             dot = lambda a, b: float((a[rows] * b[rows]).sum())  # noqa: E731
