@@ -6,8 +6,8 @@ folder written by jobs/build_vocab.py, then, from that state, runs the next roun
 - as one sequential pass over the union of the P slices (the update S that the rules try to match),
 each with two seeds; the sequential pass at the base learning rate, the tasks at ``--task-lr-scale`` m times it
 with every rule's factors capped at 1 / m (as the trainer does; m = 1 by default). With independent seeds the
-sampling noise cancels in cross products: <R_1, S_2> estimates <E R, E S>. Per band of rank and matrix it prints, for every
-rule R, the cosine between E R and E S and the scale <E R, E S> / |E R|^2 that would make R as long as S.
+sampling noise cancels in cross products: <R_1, S_2> estimates <E R, E S>. Per band of rank and matrix it prints,
+for every rule R, the cosine between E R and E S and the scale <E R, E S> / |E R|^2 that would make R as long as S.
 
     .venv/bin/python bench/combine_study.py bench/cache/work/w2vspark-base --partitions 8 --warm-rounds 48
     .venv/bin/python bench/combine_study.py RUN --set train.loss=hierarchical_softmax --set train.step=sequential

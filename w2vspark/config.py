@@ -109,9 +109,9 @@ class TrainConfig:
         until the round ends. On the 15M-word text (5 epochs, skip-gram, sequential step; 1 partition 29.2% /
         28.8% analogy, seeds 1 / 2) 8 partitions scored 27.3% / 26.8% with 16 rounds per epoch, 27.6% with 32
         (seed 1) and 28.9% / 28.4% with 64; 16 partitions 28.3% / 28.7% with 64 and 28.0% with 128 (seed 1); 4
-        partitions with 8 rounds 29.4%. Beyond 64 the rounds only cost: their fixed cost and the parameters sent each round
-        (8 partitions on 2 cores: 64 rounds train 1.7x longer than 16), and on a small corpus they leave most
-        tasks a sentence or none (the stress matrix's long sentences, 16 partitions, 1 epoch: 4.5% above 1
+        partitions with 8 rounds 29.4%. Beyond 64 the rounds only cost: their fixed cost and the parameters sent
+        each round (8 partitions on 2 cores: 64 rounds train 1.7x longer than 16), and on a small corpus they leave
+        most tasks a sentence or none (the stress matrix's long sentences, 16 partitions, 1 epoch: 4.5% above 1
         partition's loss with 128 rounds, level with 64)."""
         if self.syncs_per_epoch:
             return self.syncs_per_epoch
