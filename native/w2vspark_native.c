@@ -933,8 +933,10 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
-    if (dim > 0 && (slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
-                    || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t))) {
+    if (!job_buffers(&j, "minibatch_step", &w_in, &w_out, &contexts, &out_ids, &labels, &touched_in, &touched_out))
+        goto done;  /* dim > 0 and whole rows from here */
+    if (slot_in.len != (w_in.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)
+        || slot_out.len != (w_out.len / row_bytes) * (Py_ssize_t)sizeof(int32_t)) {
         PyErr_SetString(PyExc_ValueError, "minibatch_step: shapes or dtypes do not match (int32 slots, one per row)");
         goto done;
     }
@@ -942,8 +944,6 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "minibatch_step: slot_in and slot_out must be two arrays");
         goto done;
     }
-    if (!job_buffers(&j, "minibatch_step", &w_in, &w_out, &contexts, &out_ids, &labels, &touched_in, &touched_out))
-        goto done;
     j.slot_in = (int32_t *)slot_in.buf;
     j.slot_out = (int32_t *)slot_out.buf;
     const Py_ssize_t slots = G * (C + L) + 1;
