@@ -8,7 +8,8 @@ A planted-community graph (w2vspark.graphs) -> jobs/walks.py (10% of the edges h
 w2vspark (jobs/build_vocab.py + jobs/train.py), gensim (skip-gram, negative sampling, the walks in memory) and
 Spark MLlib's Word2Vec, all with dim 64, window 5, 5 negatives, min_count 1, sample 1e-3, lr 0.025. Every model
 is scored by the same code (w2vspark.graph_eval): node classification micro/macro-F1 and link prediction AUC.
-``--steps`` trains w2vspark once per value of train.step given (e.g. ``minibatch,sequential``) on the same walks.
+``--steps`` trains w2vspark once per value of train.step given (e.g. ``minibatch,sequential``) on the same walks;
+``--set train.key=value`` adds a training setting to every w2vspark run (and to its name).
 Words/s = walk tokens x epochs / training seconds for every system. The walk job's seconds per million edges
 are reported. Writes results/graph-bench-<time>.json and .md.
 """
@@ -132,6 +133,8 @@ def main(argv=None):
     p.add_argument("--mllib-epochs", default="1", help="the epoch counts MLlib runs (it is slow); '' for all")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--steps", default="auto", help="w2vspark's train.step values, comma-separated (one run each)")
+    p.add_argument("--set", action="append", default=[], metavar="train.key=value",
+                   help="more w2vspark training settings (repeatable); the run's name shows them")
     p.add_argument("--label-sample", type=int, default=0,
                    help="classify this many nodes drawn at random (seed 0) instead of all; 0 = all")
     p.add_argument("--reuse", action="store_true",
@@ -144,6 +147,9 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     epochs_list = [int(e) for e in args.epochs.split(",") if e]
+    extra_sets = [arg for item in args.set for arg in ("--set", item)]
+    set_suffix = "".join("-" + item.split(".")[-1].replace("=", "_") for item in args.set)  # a folder name
+    set_label = "".join(f" {item.split('.')[-1]}" for item in args.set)
 
     graph, run = work / "graph", work / "run"
     made_with = {k: getattr(args, k) for k in ("nodes", "communities", "degree", "mixing", "per_node", "length",
@@ -197,7 +203,7 @@ def main(argv=None):
             models[f"mllib-p{mp}-e{epochs}"] = folder
         for partitions, step in [(int(x), st) for x in args.partitions.split(",") if x
                                  for st in args.steps.split(",") if st]:
-            name = f"w2vspark-p{partitions}-e{epochs}" + ("" if step == "auto" else f"-{step}")
+            name = f"w2vspark-p{partitions}-e{epochs}" + ("" if step == "auto" else f"-{step}") + set_suffix
             train_dir = work / name
             train_dir.mkdir(exist_ok=True)
             for item in ("vocab", "corpus", "corpus_stats.json"):
@@ -206,10 +212,11 @@ def main(argv=None):
             run_measured(submit(args.cores) + [str(ROOT / "jobs" / "train.py"), *common, *TRAIN_SETS,
                                                "--set", f"output.dir={train_dir}", "--set", f"train.epochs={epochs}",
                                                "--set", f"train.num_partitions={partitions}",
-                                               "--set", f"train.step={step}"], work / f"{name}.log")
+                                               "--set", f"train.step={step}", *extra_sets], work / f"{name}.log")
             metrics = [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines()]
             t = sum(m["seconds"] for m in metrics if "event" not in m)
-            rows.append({"system": "w2vspark" + ("" if step == "auto" else f" ({step})"), "partitions": partitions,
+            rows.append({"system": "w2vspark" + ("" if step == "auto" else f" ({step})") + set_label,
+                         "partitions": partitions,
                          "epochs": epochs, "train_seconds": t, "words_per_sec": tokens * epochs / t})
             models[name] = train_dir / "model"
 

@@ -59,7 +59,8 @@ class Recorder:
 
     def minibatch_step(self, *args):
         if len(self.steps) < self.limit:
-            self.steps.append(tuple(a.copy() for a in args[2:5]) + args[9:])
+            # the scalars G .. damping, and skip_saturated only when set: a build without it replays the rest
+            self.steps.append(tuple(a.copy() for a in args[2:5]) + args[9:18] + tuple(x for x in args[18:] if x))
         return self.module.minibatch_step(*args)
 
 

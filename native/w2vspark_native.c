@@ -322,11 +322,12 @@ static inline Py_ssize_t slot_of(int32_t *slot, int64_t row, int64_t *rows, Py_s
 
 enum { SKIPGRAM = 0, CBOW_MEAN = 1, CBOW_SUM = 2 };
 enum { PREFETCH_AHEAD = 4 };  /* pass 3 asks for the parameter row this many slots ahead */
+#define SATURATED_SCORE 6.0f  /* with skip_saturated, products with |z| >= this take no step (gensim's MAX_EXP) */
 
 /* what one compiled step works on: its checked arguments and its scratch */
 struct step_job {
     Py_ssize_t G, C, L, label_rows, dim;
-    int model, with_loss, damping;
+    int model, with_loss, damping, skip_saturated;
     float lr;
     const int64_t *ctx, *out;  /* (G, C) context rows of w_in, (G, L) output rows of w_out; -1 = padding */
     const float *label;        /* (label_rows, L) */
@@ -394,7 +395,9 @@ static inline __attribute__((always_inline)) float8 exp_nonpositive(float8 x)
 /* n products of scores z_step[0..n-1] with labels lab[pos[i]]: each one's step lr (label - s(z)) replaces its
  * score, s(z) = 1 / (1 + e) or e / (1 + e) from e = exp(-|z|) (never exp of a positive number), eight at a time;
  * with damping, bound[i] gets its curvature bound c(z) (w2vspark.losses.logistic_curvature_bound); with the loss,
- * -log s(+-z) = log(1 + e) - min(+-z, 0) is added to it. z_step and bound hold n rounded up to 8 floats. */
+ * -log s(+-z) = log(1 + e) - min(+-z, 0) is added to it. With skip_saturated a product with |z| >= 6 gets step
+ * and bound 0 (it takes no part in the step; its loss still counts). z_step and bound hold n rounded up to 8
+ * floats. */
 static inline __attribute__((always_inline)) void product_steps(struct step_job *j, const float *lab,
                                                                  const Py_ssize_t *pos, Py_ssize_t n,
                                                                  float *z_step, float *bound)
@@ -411,9 +414,10 @@ static inline __attribute__((always_inline)) void product_steps(struct step_job 
         const float8 abs_z = select8(positive, z, -z);
         const float8 e = exp_nonpositive(-abs_z);
         const float8 s = select8(positive, one, e) / (one + e);
-        *(float8 *)(z_step + i) = (label - s) * lr;
+        const int8v none = {0}, skipped = j->skip_saturated ? abs_z >= SATURATED_SCORE : none;
+        *(float8 *)(z_step + i) = select8(skipped, zero, (label - s) * lr);
         if (j->damping)
-            *(float8 *)(bound + i) = select8(abs_z < 1e-3f, zero + 0.25f, (s - half) / z);
+            *(float8 *)(bound + i) = select8(skipped, zero, select8(abs_z < 1e-3f, zero + 0.25f, (s - half) / z));
         if (j->with_loss)
             for (Py_ssize_t q = 0; q < 8 && i + q < n; q++) {
                 const double signed_z = label[q] >= 0.5f ? (double)z[q] : -(double)z[q];
@@ -920,6 +924,7 @@ static int job_buffers(struct step_job *j, const char *name, Py_buffer *w_in, Py
  * before they are scaled: the same result up to float32 rounding. slot_in (rows of w_in,) and slot_out (rows of
  * w_out,) are int32 scratch, left holding -1; touched_in and touched_out (one byte per row of w_in, w_out) get 1
  * for every row of a valid context or output (the rows the step moves; the others are left as they are).
+ * skip_saturated (optional, default false): products with |z| >= 6 take no step (product_steps).
  */
 static PyObject *minibatch_step(PyObject *self, PyObject *args)
 {
@@ -927,9 +932,9 @@ static PyObject *minibatch_step(PyObject *self, PyObject *args)
     struct step_job j;
     memset(&j, 0, sizeof(j));
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels,
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*w*w*nnnnnfipp|p", &w_in, &w_out, &contexts, &out_ids, &labels,
                           &slot_in, &slot_out, &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim,
-                          &j.lr, &j.model, &j.with_loss, &j.damping))
+                          &j.lr, &j.model, &j.with_loss, &j.damping, &j.skip_saturated))
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t G = j.G, C = j.C, L = j.L, dim = j.dim, row_bytes = dim * (Py_ssize_t)sizeof(float);
@@ -1106,18 +1111,18 @@ static void sequential_compute(struct step_job *j)
 }
 
 /* sequential_step(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, lr,
- * model, with_loss, damping) -> loss: the windows of one minibatch (arguments as minibatch_step's; model 0
- * skip-gram, 1 CBOW with the mean, 2 with the sum) trained one after another (sequential_compute), in place;
- * touched_in / touched_out get 1 for every row it moves. */
+ * model, with_loss, damping[, skip_saturated]) -> loss: the windows of one minibatch (arguments as
+ * minibatch_step's; model 0 skip-gram, 1 CBOW with the mean, 2 with the sum) trained one after another
+ * (sequential_compute), in place; touched_in / touched_out get 1 for every row it moves. */
 static PyObject *sequential_step(PyObject *self, PyObject *args)
 {
     Py_buffer w_in, w_out, contexts, out_ids, labels, touched_in, touched_out;
     struct step_job j;
     memset(&j, 0, sizeof(j));
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfipp", &w_in, &w_out, &contexts, &out_ids, &labels,
+    if (!PyArg_ParseTuple(args, "w*w*y*y*y*w*w*nnnnnfipp|p", &w_in, &w_out, &contexts, &out_ids, &labels,
                           &touched_in, &touched_out, &j.G, &j.C, &j.L, &j.label_rows, &j.dim, &j.lr, &j.model,
-                          &j.with_loss, &j.damping))
+                          &j.with_loss, &j.damping, &j.skip_saturated))
         return NULL;
     PyObject *result = NULL;
     const Py_ssize_t L = j.L, dim = j.dim;
@@ -1446,11 +1451,12 @@ static PyMethodDef methods[] = {
      "segment_sum(out, w, ids, counts, dim): out[g] = the sum of w[ids] over segment g, row after row (float32)."},
     {"minibatch_step", minibatch_step, METH_VARARGS,
      "minibatch_step(w_in, w_out, contexts, out_ids, labels, slot_in, slot_out, touched_in, touched_out, G, C, L, "
-     "label_rows, dim, lr, model, with_loss, damping) -> loss: one damped skip-gram (model 0) or CBOW (1 mean, "
-     "2 sum) minibatch, in place."},
+     "label_rows, dim, lr, model, with_loss, damping[, skip_saturated]) -> loss: one damped skip-gram (model 0) or "
+     "CBOW (1 mean, 2 sum) minibatch, in place."},
     {"sequential_step", sequential_step, METH_VARARGS,
      "sequential_step(w_in, w_out, contexts, out_ids, labels, touched_in, touched_out, G, C, L, label_rows, dim, "
-     "lr, model, with_loss, damping) -> loss: one minibatch's windows trained one after another, in place."},
+     "lr, model, with_loss, damping[, skip_saturated]) -> loss: one minibatch's windows trained one after another, "
+     "in place."},
     {"window_rows", window_rows, METH_VARARGS,
      "window_rows(ids, offsets, sizes, reach, targets, contexts, counts) -> G: the windows that have a context, "
      "widest first, into the first G rows of the outputs."},

@@ -67,6 +67,8 @@ class TrainConfig:
     # "sequential": its windows one after another (skip-gram pair by pair), each step at the parameters the
     # earlier ones left (word2vec.c's order); "auto" = sequential for CBOW and hierarchical_softmax (sequential_for)
     damping: bool = True  # a row repeated in a minibatch steps at most to the minimum of a quadratic bound of its loss
+    skip_saturated: bool = False  # true: a product with |z| >= 6 takes no step (gensim's training; word2vec.c's
+    # hierarchical softmax); false: every product takes its gradient step (word2vec.c's negative sampling)
     num_partitions: int = 2
     syncs_per_epoch: int = 0  # driver combines per epoch; 0 = automatic: max(4, 2 x num_partitions) (4 x on one
     # epoch) and, on several partitions, at least 16 rounds in the run; hierarchical softmax at least
@@ -348,6 +350,9 @@ def validate(cfg: Config) -> None:
     if t.step == "sequential":
         need(t.loss != "naive_softmax", "train.step", "'minibatch' or 'auto' with train.loss = naive_softmax",
              t.step)
+    if t.skip_saturated:
+        need(t.loss != "naive_softmax", "train.skip_saturated", "false with train.loss = naive_softmax (its scores "
+             "are never skipped)", t.skip_saturated)
     need(t.negative_group >= 0, "train.negative_group", ">= 0 (0 = chosen by the partition count)", t.negative_group)
     if t.negative_group > 1:  # measured safe for skip-gram only (docs/benchmarks.md, thirteenth stop)
         need(t.loss == "neg_sampling", "train.negative_group", "1 unless train.loss = neg_sampling (it groups the "

@@ -5,9 +5,9 @@
 
 The shared Params keep MLlib's names and defaults (vectorSize 100, windowSize 5, minCount 5, maxIter 1,
 stepSize 0.025, numPartitions 1, maxSentenceLength 1000); w2vspark adds model, cbowMean, loss, numNegatives,
-sample, syncsPerEpoch, combine, maxStep, damping, rollbackRatio, minStepSize, batchPairs, step, paramsOn (the
-parameters on the driver or the executors while training) and initialModel (continued training). ``fit`` trains
-skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own objective:
+sample, syncsPerEpoch, combine, maxStep, damping, skipSaturated, rollbackRatio, minStepSize, batchPairs, step,
+paramsOn (the parameters on the driver or the executors while training) and initialModel (continued training).
+``fit`` trains skip-gram or CBOW with negative sampling, hierarchical softmax (MLlib's own objective:
 ``loss="hierarchical_softmax"``) or the full softmax with this project's Spark trainer; the model
 offers getVectors, findSynonyms, findSynonymsArray and transform (the average of each row's word vectors, divided
 by all its tokens as MLlib does), and saves and loads as an MLWritable / MLReadable, alone or inside a Pipeline.
@@ -91,6 +91,9 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                     typeConverter=TypeConverters.toFloat)
     damping = Param(Params._dummy(), "damping", "a row repeated in a minibatch steps at most to the minimum "
                     "of a quadratic bound of its loss", typeConverter=TypeConverters.toBoolean)
+    skipSaturated = Param(Params._dummy(), "skipSaturated", "products with a score |z| >= 6 take no step (gensim's "
+                          "training); false = every product takes its gradient step (word2vec.c's negative "
+                          "sampling)", typeConverter=TypeConverters.toBoolean)
     rollbackRatio = Param(Params._dummy(), "rollbackRatio", "a round whose loss exceeds this x the lowest so far "
                           "is rolled back and the learning rate halved; 0 = off", typeConverter=TypeConverters.toFloat)
     minStepSize = Param(Params._dummy(), "minStepSize", "the learning rate at the end of training",
@@ -115,7 +118,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
                          syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001, batchPairs=4096,
                          damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
                          initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto",
-                         step="auto", outputCol=self.uid + "__output")
+                         step="auto", skipSaturated=False, outputCol=self.uid + "__output")
 
     def getVectorSize(self) -> int:
         return self.getOrDefault(self.vectorSize)
@@ -145,7 +148,8 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasMaxIter, HasStepSiz
             step=self.getOrDefault(self.step),
             num_partitions=self.getNumPartitions(), syncs_per_epoch=self.getOrDefault(self.syncsPerEpoch),
             combine=self.getOrDefault(self.combine), max_step=self.getOrDefault(self.maxStep),
-            damping=self.getOrDefault(self.damping), rollback_ratio=self.getOrDefault(self.rollbackRatio),
+            damping=self.getOrDefault(self.damping), skip_saturated=self.getOrDefault(self.skipSaturated),
+            rollback_ratio=self.getOrDefault(self.rollbackRatio),
             seed=int(seed) & (2 ** 63 - 1), checkpoint_every=0, init_model=self.getOrDefault(self.initialModel),
             params_on=self.getOrDefault(self.paramsOn))
         cfg = Config(train=train, vocab=VocabConfig(min_count=self.getMinCount(),
@@ -171,7 +175,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                  inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                  loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                  batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto"):
+                 initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto",
+                 skipSaturated=False):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -180,7 +185,8 @@ class Word2Vec(_HasColumnSetters, Estimator, _Word2VecParams, DefaultParamsReada
                   inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000, numNegatives=5, sample=1e-3,
                   loss="neg_sampling", syncsPerEpoch=0, combine="scaled", maxStep=0.0, minStepSize=0.0001,
                   batchPairs=4096, damping=True, rollbackRatio=1.5, nsExponent=0.75, shrinkWindows=True,
-                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto"):
+                  initialModel="", model="skipgram", cbowMean=True, negativeGroup=0, paramsOn="auto", step="auto",
+                  skipSaturated=False):
         return self._set(**self._input_kwargs)
 
     def setVectorSize(self, value):

@@ -93,7 +93,8 @@ def settings_rows(cfg: Config) -> list[str]:
     keys = ["model", *(["cbow_mean"] if t.model == "cbow" else []), "loss", "dim", "window", "shrink_windows",
             *(["num_negatives", "ns_exponent", "negative_group"] if t.loss == "neg_sampling" else []), "sample",
             "lr", "min_lr",
-            "epochs", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "step", "damping", "max_step",
+            "epochs", "num_partitions", "syncs_per_epoch", "combine", "batch_pairs", "step", "damping",
+            *(["skip_saturated"] if t.skip_saturated else []), "max_step",
             "rollback_ratio", "seed"]
     rows = []
     for key in keys:

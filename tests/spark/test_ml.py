@@ -36,6 +36,8 @@ def test_w2vspark_params_reach_the_training_config(spark):
     train = Word2Vec(damping=False, rollbackRatio=0.0)._to_config().train
     assert (train.damping, train.rollback_ratio) == (False, 0.0)
     assert Word2Vec()._to_config().train.damping is True
+    assert (Word2Vec(skipSaturated=True)._to_config().train.skip_saturated,
+            Word2Vec()._to_config().train.skip_saturated) == (True, False)
     train = Word2Vec(nsExponent=-0.5, shrinkWindows=False, negativeGroup=8)._to_config().train
     assert (train.ns_exponent, train.shrink_windows, train.negative_group) == (-0.5, False, 8)
     assert Word2Vec().setNegativeGroup(4)._to_config().train.negative_group == 4

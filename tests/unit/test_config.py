@@ -160,6 +160,7 @@ def test_negative_group_zero_is_chosen_by_the_partition_count():
                                   "| train.negative_group | 0 (chosen by the partition count: 4) |"]),
     (["train.num_partitions=8", "train.syncs_per_epoch=10"], ["| train.syncs_per_epoch | 10 |"]),
     (["train.model=cbow", "train.step=minibatch"], ["| train.step | minibatch |", "| train.cbow_mean | True |"]),
+    (["train.skip_saturated=true"], ["| train.skip_saturated | True |"]),  # shown when it departs from the default
 ])
 def test_report_settings_show_what_automatic_values_chose(settings, expected_rows):
     from w2vspark.report import settings_rows
@@ -168,3 +169,4 @@ def test_report_settings_show_what_automatic_values_chose(settings, expected_row
     for row in expected_rows:
         assert row in rows
     assert rows[-1] == "| vocab.min_count | 5 |" and len(rows) == len(set(rows))
+    assert any("skip_saturated" in row for row in rows) == ("train.skip_saturated=true" in settings)

@@ -93,7 +93,7 @@ def task_plan(cfg: Config, vocab: Vocabulary | WordCounts) -> TaskPlan:
                                         model=t.model, cbow_mean=t.cbow_mean,
                                         batch_pairs=t.batch_pairs, damping=t.damping,
                                         shrink_windows=t.shrink_windows, negative_group=negative_group_for(t),
-                                        sequential=sequential_for(t)))
+                                        sequential=sequential_for(t), skip_saturated=t.skip_saturated))
 
 
 class RoundRunner(Protocol):

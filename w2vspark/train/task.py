@@ -42,6 +42,9 @@ from ..vocab import NoiseSampler
 
 CHUNK_WORDS = 32768  # raw tokens per internal chunk; results do not depend on how the input was batched
 LOSS_EVERY = 8  # the reported loss is measured on every 8th minibatch (its cost is ~9% of a minibatch)
+# with skip_saturated, a product whose score |z| reaches this takes no step: gensim's MAX_EXP, where its skip-gram
+# and CBOW (negative sampling and hierarchical softmax) and word2vec.c's hierarchical softmax skip the product
+SATURATED_SCORE = 6.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class KernelParams:
     shrink_windows: bool = True  # each center draws its window size from 1..window
     negative_group: int = 1  # windows of a chunk that share one draw of negatives, G / g apart (see _windows)
     sequential: bool = False  # a minibatch's windows one after another (sequential_step)
+    skip_saturated: bool = False  # products with |z| >= SATURATED_SCORE take no step (gensim's training)
 
 
 @dataclass
@@ -324,7 +328,7 @@ def _use_native(native: bool | None, w_in: np.ndarray, w_out: np.ndarray) -> boo
 
 
 def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_loss, damping, touched,
-                 sequential: bool = False) -> float:
+                 sequential: bool = False, skip_saturated: bool = False) -> float:
     """The compiled minibatch step (or with ``sequential`` the compiled sequential_step, which needs no slots):
     model 0 skip-gram, 1 CBOW with the mean, 2 CBOW with the sum."""
     G, C = contexts.shape
@@ -335,7 +339,8 @@ def _native_step(w_in, w_out, contexts, out_ids, labels, lr, model: int, with_lo
     slots = () if sequential else (_slots("in", len(w_in)), _slots("out", len(w_out)))
     return step(w_in, w_out, np.ascontiguousarray(contexts, dtype=np.int64),
                 np.ascontiguousarray(out_ids, dtype=np.int64), labels, *slots, *_marks(touched, w_in, w_out), G, C,
-                out_ids.shape[1], labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping))
+                out_ids.shape[1], labels.shape[0], w_in.shape[1], float(lr), model, bool(with_loss), bool(damping),
+                bool(skip_saturated))
 
 
 def _marks(touched, w_in, w_out) -> tuple[np.ndarray, np.ndarray]:
@@ -355,13 +360,16 @@ def _mark_rows(touched, contexts, out_ids) -> None:
 
 
 def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = True,
-                  damping: bool = True, native: bool | None = None, touched=None) -> float:
+                  damping: bool = True, native: bool | None = None, touched=None,
+                  skip_saturated: bool = False) -> float:
     """One skip-gram minibatch of the HogBatch kernel, applied in place: every context word of window g is
     scored against the output rows out_ids[g] (negative sampling or hierarchical softmax, see
     :func:`output_rows`). -> summed loss of its pairs (0.0 when ``with_loss`` is false: the update is the same,
     the loss is not computed). ``damping``: scale repeated rows' steps with :func:`directional_factors` (False:
     plain minibatch SGD). ``touched``: None or (touched_in (len(w_in),), touched_out (len(w_out),)) bool arrays
     where the rows of every valid context and output are set to True (the rows the step moves).
+    ``skip_saturated``: a product whose score |z| reaches :data:`SATURATED_SCORE` takes no step and adds no
+    curvature (gensim's training; its loss still counts); False: every product takes its gradient step.
 
     ``native`` (None: when built) runs the compiled step of ``native/w2vspark_native.c``: the same gradients,
     factors and updates, with each row's steps summed before its factor scales them, so the result equals this
@@ -370,7 +378,8 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     contexts (G, C) padded with -1, out_ids (G, L) padded with -1, labels (G, L) or (1, L), lr float32.
     """
     if _use_native(native, w_in, w_out):
-        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 0, with_loss, damping, touched)
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 0, with_loss, damping, touched,
+                            skip_saturated=skip_saturated)
     _mark_rows(touched, contexts, out_ids)
     mask = contexts >= 0  # (G, C)
     ctx = np.where(mask, contexts, 0)  # (G, C)
@@ -385,11 +394,16 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     s = sigmoid(scores)  # (G, C, L)
     g = labels[:, None, :] - s  # (G, C, L)   label - s(score), times lr below; 0 on padded paths
     g *= (mask * lr)[:, :, None].astype(g.dtype, copy=False)
+    taken = _taken(scores, skip_saturated)  # (G, C, L) or None
+    if taken is not None:
+        g *= taken
     dv = g @ u  # (G, C, d)
     du = g.transpose(0, 2, 1) @ v  # (G, L, d)
     if damping:
         G, C, L = scores.shape
         curv = logistic_curvature_bound(scores, s) * mask[:, :, None]  # (G, C, L), 0 on padded contexts
+        if taken is not None:
+            curv *= taken
         u2 = np.einsum("gkd,gkd->gk", u, u)  # (G, L), 0 on padded paths
         v2 = np.einsum("gcd,gcd->gc", v, v)  # (G, C)
 
@@ -414,19 +428,31 @@ def skipgram_step(w_in, w_out, contexts, out_ids, labels, lr, with_loss: bool = 
     return loss
 
 
-def _score_and_move(w_out, rows, same, label, x, lr, with_loss: bool, damping: bool):
+def _taken(scores: np.ndarray, skip_saturated: bool) -> np.ndarray | None:
+    """With ``skip_saturated``: 1 where a product (score z) takes its step, 0 where |z| >= SATURATED_SCORE (same
+    shape and dtype as ``scores``); None (every product steps) without."""
+    if not skip_saturated:
+        return None
+    return (np.abs(scores) < SATURATED_SCORE).astype(scores.dtype)
+
+
+def _score_and_move(w_out, rows, same, label, x, lr, with_loss: bool, damping: bool, skip_saturated: bool = False):
     """One input vector x (d,) (a context row, or CBOW's h) against output rows ``rows`` (n,) with labels (n,):
     z_k = x . u_k, s_k = lr (label_k - s(z_k)); e = sum_k s_k u_k at the rows as x found them, then each u_k moves
     by f_k s_k x, f_k = 1 / max(1, lr c(z_k) |x|^2) with ``damping`` (a row that is two of the outputs sums its
-    c(z): ``same`` (n,) numbers the distinct rows), else 1. -> e (d,), the trace bound sum_k c(z_k) |u_k|^2 of
-    the curvature in x (0 without damping), the products' loss (0 without ``with_loss``)."""
+    c(z): ``same`` (n,) numbers the distinct rows), else 1; with ``skip_saturated`` a product with |z_k| >= 6 has
+    s_k = 0 and c(z_k) = 0. -> e (d,), the trace bound sum_k c(z_k) |u_k|^2 of the curvature in x (0 without
+    damping), the products' loss (0 without ``with_loss``)."""
     u = w_out[rows]  # (n, d)
     z = u @ x  # (n,)
     loss = -float(log_sigmoid(np.where(label >= 0.5, z, -z)).sum()) if with_loss else 0.0
     step = lr * (label - sigmoid(z))  # (n,)
+    taken = _taken(z, skip_saturated)  # (n,) or None
+    if taken is not None:
+        step = step * taken
     move, trace = step, 0.0
     if damping:
-        bound = logistic_curvature_bound(z)  # (n,)
+        bound = logistic_curvature_bound(z) * (1 if taken is None else taken)  # (n,)
         lr_h = lr * np.bincount(same, weights=bound)[same] * (x @ x)  # (n,) each output row's curvature along x
         move = np.where(lr_h > 1, step / np.maximum(lr_h, 1), step).astype(w_out.dtype)
         trace = float(bound @ np.einsum("kd,kd->k", u, u))
@@ -436,7 +462,8 @@ def _score_and_move(w_out, rows, same, label, x, lr, with_loss: bool, damping: b
 
 
 def sequential_step(w_in, w_out, contexts, out_ids, labels, lr, model: str = "skipgram", mean: bool = True,
-                    with_loss: bool = True, damping: bool = True, native: bool | None = None, touched=None) -> float:
+                    with_loss: bool = True, damping: bool = True, native: bool | None = None, touched=None,
+                    skip_saturated: bool = False) -> float:
     """The windows of one minibatch (arguments as :func:`skipgram_step`'s) trained one after another, in
     word2vec.c's order, applied in place -> summed loss of its pairs (skip-gram) or windows (CBOW); 0.0 when
     ``with_loss`` is false.
@@ -455,13 +482,16 @@ def sequential_step(w_in, w_out, contexts, out_ids, labels, lr, model: str = "sk
     (word2vec.c's step). A row meets one pair or window at a time, so the sums of many steps that the minibatch
     step has to damp never form (docs/benchmarks.md, eighteenth stop).
 
+    ``skip_saturated`` as in :func:`skipgram_step`.
+
     ``native`` (None: when built) runs the compiled ``sequential_step``: the same order of steps and updates,
     equal to this numpy code up to float32 rounding; this one is a Python loop over the pairs (slow: a fallback
     and the tests' reference).
     """
     code = 0 if model == "skipgram" else (1 if mean else 2)
     if _use_native(native, w_in, w_out) and compiled.available("sequential_step"):
-        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, code, with_loss, damping, touched, True)
+        return _native_step(w_in, w_out, contexts, out_ids, labels, lr, code, with_loss, damping, touched, True,
+                            skip_saturated)
     dtype = w_in.dtype.type
     lr = dtype(lr)
     loss = 0.0
@@ -481,14 +511,14 @@ def sequential_step(w_in, w_out, contexts, out_ids, labels, lr, model: str = "sk
         if code == 0:
             for c in ctx:
                 e, trace, pair_loss = _score_and_move(w_out, rows, same, label, w_in[c].copy(), lr, with_loss,
-                                                      damping)
+                                                      damping, skip_saturated)
                 w_in[c] += factor(trace) * e
                 loss += pair_loss
             continue
         h = w_in[ctx].sum(axis=0)  # (d,)
         if code == 1:
             h /= dtype(len(ctx))
-        e, trace, window_loss = _score_and_move(w_out, rows, same, label, h, lr, with_loss, damping)
+        e, trace, window_loss = _score_and_move(w_out, rows, same, label, h, lr, with_loss, damping, skip_saturated)
         loss += window_loss
         for c in ctx:
             f = factor(float((ctx == c).sum()) * trace / len(ctx))
@@ -543,7 +573,8 @@ def _spread_to_context(w_in, flat, n, dh, mean: bool) -> None:
 
 
 def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, with_loss: bool = True,
-              damping: bool = True, native: bool | None = None, touched=None) -> float:
+              damping: bool = True, native: bool | None = None, touched=None,
+              skip_saturated: bool = False) -> float:
     """One CBOW minibatch, applied in place: window g's h (the mean, or with ``mean`` false the sum, of its
     context words' input vectors) is scored against the output rows out_ids[g]. -> summed loss of its windows.
 
@@ -552,15 +583,15 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
     context vector, the convention of word2vec.c and gensim). ``damping`` as in :func:`skipgram_step`, with
     the curvature of each context vector along its actual step.
 
-    ``native`` and ``touched`` as in :func:`skipgram_step` (the compiled step is equal to this up to float32
-    rounding).
+    ``native``, ``touched`` and ``skip_saturated`` as in :func:`skipgram_step` (the compiled step is equal to
+    this up to float32 rounding).
 
     contexts (G, C) padded with -1 after the valid ids, out_ids (G, L) padded with -1, labels (G, L) or
     (1, L), lr float32.
     """
     if _use_native(native, w_in, w_out):
         return _native_step(w_in, w_out, contexts, out_ids, labels, lr, 1 if mean else 2, with_loss, damping,
-                            touched)
+                            touched, skip_saturated=skip_saturated)
     _mark_rows(touched, contexts, out_ids)
     flat, n, h = _window_mean(w_in, contexts, mean)  # (N,), (G,), (G, d)
     rows, u, labels, out_mask = _gather_out(w_out, out_ids, labels)  # (G, L), (G, L, d)
@@ -571,12 +602,17 @@ def cbow_step(w_in, w_out, contexts, out_ids, labels, lr, mean: bool = True, wit
         loss = float(-(terms if out_mask is None else terms * out_mask).sum())
     s = sigmoid(scores)  # (G, L)
     g = ((labels - s) * lr).astype(h.dtype, copy=False)  # (G, L), 0 on padded paths
+    taken = _taken(scores, skip_saturated)  # (G, L) or None
+    if taken is not None:
+        g *= taken
     dh = (g[:, None, :] @ u)[:, 0, :]  # (G, d)
     du = g[:, :, None] * h[:, None, :]  # (G, L, d)
     steps = _context_steps(n, dh, mean)  # (N, d)
     if damping:
         G, L = scores.shape
         curv = logistic_curvature_bound(scores, s)  # (G, L)
+        if taken is not None:
+            curv *= taken
         u2 = np.einsum("gld,gld->gl", u, u)  # (G, L), 0 on padded paths
         window = np.repeat(np.arange(G), n)  # (N,) the window of each context occurrence
 
@@ -733,13 +769,16 @@ def train_partition(batches: Iterable[tuple[np.ndarray, np.ndarray]], w_in: np.n
                     if params.sequential:
                         loss_sum += sequential_step(local_in, local_out, c, out_ids, labels, lr, params.model,
                                                     params.cbow_mean, with_loss, params.damping,
-                                                    touched=(touched_in, touched_out))
+                                                    touched=(touched_in, touched_out),
+                                                    skip_saturated=params.skip_saturated)
                     elif cbow:
                         loss_sum += cbow_step(local_in, local_out, c, out_ids, labels, lr, params.cbow_mean,
-                                              with_loss, params.damping, touched=(touched_in, touched_out))
+                                              with_loss, params.damping, touched=(touched_in, touched_out),
+                                              skip_saturated=params.skip_saturated)
                     else:
                         loss_sum += skipgram_step(local_in, local_out, c, out_ids, labels, lr, with_loss,
-                                                  params.damping, touched=(touched_in, touched_out))
+                                                  params.damping, touched=(touched_in, touched_out),
+                                                  skip_saturated=params.skip_saturated)
                 if with_loss:
                     measured += (hi - lo) if cbow else int(cum[hi - 1] - (cum[lo - 1] if lo else 0))
                 step += 1
